@@ -1,0 +1,202 @@
+package soap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/tdewolff/parse/v2"
+	"github.com/tdewolff/parse/v2/xml"
+)
+
+// Message is what wefgate needs from one request envelope.
+type Message struct {
+	Action          string
+	To              string
+	MessageID       string
+	ReplyTo         string
+	MachineID       string
+	ResourceURI     string
+	SessionID       string
+	OperationID     string
+	MaxEnvelopeSize int
+	// Identifier, Version and Revision are the subscription reference
+	// parameters the forwarder echoes back as headers.
+	Identifier string
+	Version    string
+	Revision   string
+	// Bookmark is the content of w:Bookmark exactly as sent (normally a
+	// <BookmarkList> element), without surrounding white space.
+	Bookmark     string
+	AckRequested bool
+	// BodyElement is the local name of the first element in s:Body, for
+	// example "Enumerate", "Events" or "SubscriptionEnd".
+	BodyElement string
+	// Events holds the content of each w:Events/w:Event: the event XML as
+	// the forwarder rendered it.
+	Events [][]byte
+	// Status is e:SubscriptionEnd/e:Status.
+	Status string
+}
+
+// ErrNotSOAP is returned when the body is not a SOAP envelope at all.
+var ErrNotSOAP = errors.New("soap: not a SOAP envelope")
+
+// Parse reads an envelope from UTF-8 text (see DecodeText). It is tolerant of
+// what real forwarders send (invalid XML characters inside event text,
+// prefixes other than the usual ones) but rejects input that is not an
+// Envelope with a Header.
+func Parse(text []byte) (*Message, error) {
+	// The lexer may write a NUL terminator after the input and normalises
+	// white space inside attribute values in place; work on a private copy.
+	buf := make([]byte, len(text), len(text)+1)
+	copy(buf, text)
+	in := parse.NewInputBytes(buf)
+	defer in.Restore()
+	lx := xml.NewLexer(in)
+
+	m := &Message{}
+	var (
+		path        []string // local names of open elements
+		textBuf     []byte
+		inEvent     bool
+		eventBuf    []byte
+		bookmarkAt  = -1
+		sawEnvelope bool
+		sawHeader   bool
+		inBody      bool
+	)
+	for {
+		start := in.Offset()
+		tt, data := lx.Next()
+		switch tt {
+		case xml.ErrorToken:
+			if err := lx.Err(); err != nil && err != io.EOF {
+				return nil, fmt.Errorf("soap: malformed XML at byte %d: %w", in.Offset(), err)
+			}
+			if !sawEnvelope || !sawHeader {
+				return nil, ErrNotSOAP
+			}
+			if len(path) > 0 {
+				return nil, fmt.Errorf("soap: envelope ends inside <%s>", strings.Join(path, "/"))
+			}
+			return m, nil
+		case xml.StartTagToken:
+			name := localName(lx.Text())
+			path = append(path, name)
+			textBuf = textBuf[:0]
+			depth := len(path)
+			switch {
+			case depth == 1:
+				if name != "Envelope" {
+					return nil, ErrNotSOAP
+				}
+				sawEnvelope = true
+			case depth == 2 && name == "Header":
+				sawHeader = true
+			case depth == 2 && name == "Body":
+				inBody = true
+			case depth == 3 && inBody && m.BodyElement == "":
+				m.BodyElement = name
+			case depth == 4 && inBody && m.BodyElement == "Events" && name == "Event":
+				inEvent = true
+				eventBuf = eventBuf[:0]
+			}
+		case xml.AttributeToken:
+		case xml.StartTagCloseToken:
+			if len(path) == 3 && path[1] == "Header" && path[2] == "Bookmark" {
+				bookmarkAt = in.Offset()
+			}
+		case xml.StartTagCloseVoidToken:
+			if len(path) == 3 && path[1] == "Header" && path[2] == "AckRequested" {
+				m.AckRequested = true
+			}
+			if inEvent && len(path) == 4 {
+				m.Events = append(m.Events, nil)
+				inEvent = false
+			}
+			path = path[:len(path)-1]
+		case xml.EndTagToken:
+			if len(path) == 0 {
+				return nil, fmt.Errorf("soap: unexpected </%s>", lx.Text())
+			}
+			name := path[len(path)-1]
+			if got := localName(lx.Text()); got != name {
+				return nil, fmt.Errorf("soap: </%s> closes <%s>", got, name)
+			}
+			value := strings.TrimSpace(string(textBuf))
+			switch {
+			case len(path) == 3 && path[1] == "Header":
+				m.setHeader(name, value, text, bookmarkAt, start)
+			case len(path) == 4 && path[1] == "Header" && path[2] == "ReplyTo" && name == "Address":
+				m.ReplyTo = value
+			case len(path) == 4 && inBody && path[2] == "SubscriptionEnd" && name == "Status":
+				m.Status = value
+			case len(path) == 4 && inEvent:
+				ev := make([]byte, len(eventBuf))
+				copy(ev, eventBuf)
+				m.Events = append(m.Events, bytes.TrimSpace(ev))
+				inEvent = false
+			}
+			textBuf = textBuf[:0]
+			path = path[:len(path)-1]
+		case xml.TextToken:
+			if inEvent {
+				eventBuf = unescapeAppend(eventBuf, data)
+			} else {
+				textBuf = unescapeAppend(textBuf, data)
+			}
+		case xml.CDATAToken:
+			if inEvent {
+				eventBuf = append(eventBuf, lx.Text()...)
+			} else {
+				textBuf = append(textBuf, lx.Text()...)
+			}
+		}
+	}
+}
+
+func (m *Message) setHeader(name, value string, text []byte, bookmarkAt, end int) {
+	switch name {
+	case "Action":
+		m.Action = value
+	case "To":
+		m.To = value
+	case "MessageID":
+		m.MessageID = value
+	case "MachineID":
+		m.MachineID = value
+	case "ResourceURI":
+		m.ResourceURI = value
+	case "SessionId":
+		m.SessionID = value
+	case "OperationID":
+		m.OperationID = value
+	case "MaxEnvelopeSize":
+		if n, err := strconv.Atoi(value); err == nil {
+			m.MaxEnvelopeSize = n
+		}
+	case "Identifier":
+		m.Identifier = value
+	case "Version":
+		m.Version = value
+	case "Revision":
+		m.Revision = value
+	case "AckRequested":
+		m.AckRequested = true
+	case "Bookmark":
+		if bookmarkAt >= 0 && bookmarkAt <= end && end <= len(text) {
+			m.Bookmark = strings.TrimSpace(string(text[bookmarkAt:end]))
+		}
+	}
+}
+
+func localName(qname []byte) string {
+	if i := bytes.LastIndexByte(qname, ':'); i >= 0 {
+		qname = qname[i+1:]
+	}
+	return string(qname)
+}
