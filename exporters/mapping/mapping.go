@@ -1,0 +1,455 @@
+// Package mapping turns one parsed Windows event, plus the facts about who
+// delivered it, into the exporter-neutral record.Record that every output
+// writes.
+//
+// The body follows the OpenTelemetry Collector's windowseventlogreceiver
+// (flat event_data map, rendered names preferred), so dashboards built for
+// that receiver work unchanged. Attributes carry indexed fields named after
+// OpenTelemetry semantic conventions where one exists and after Elastic ECS
+// otherwise, followed by wefgate's delivery metadata (wef.*).
+//
+// Choices made here, each documented where it is implemented:
+//   - EventName is "windows.security.<EventID>" for the Security channel and
+//     "windows.<channel>.<EventID>" otherwise, the channel lower-cased with
+//     white space removed ("Microsoft-Windows-Sysmon/Operational" →
+//     "windows.microsoft-windows-sysmon/operational.1").
+//   - log.record.uid is a name-based UUID (version 5 layout) over the
+//     lower-cased computer, the channel and the record id, so a re-delivered
+//     event gets the same uid and backends may de-duplicate.
+//   - event.category/event.type follow the Elastic system integration's
+//     Security pipeline for the few events it maps (4658 → [iam,
+//     configuration]/[change], 4690 → [process]/[access], …).
+package mapping
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+
+	"wefgate/exporters/record"
+	"wefgate/pipeline"
+	"wefgate/wef/event"
+)
+
+// Options tunes Map.
+type Options struct {
+	// IncludeOriginal adds the event XML as attribute log.record.original.
+	IncludeOriginal bool
+}
+
+// Severity numbers and texts as the OpenTelemetry log data model defines
+// them and as the windowseventlogreceiver emits them.
+const (
+	severityInfo  = 9
+	severityWarn  = 13
+	severityError = 17
+	severityFatal = 21
+)
+
+// Attribute keys set by Map.
+const (
+	AttrRecordUID      = "log.record.uid"
+	AttrRecordOriginal = "log.record.original"
+	AttrEventCode      = "event.code"
+	AttrEventProvider  = "event.provider"
+	AttrEventOutcome   = "event.outcome"
+	AttrEventAction    = "event.action"
+	AttrEventCategory  = "event.category"
+	AttrEventType      = "event.type"
+	AttrProcessPID     = "process.pid"
+	AttrProcessPath    = "process.executable.path"
+	AttrUserID         = "user.id"
+	AttrUserName       = "user.name"
+	AttrUserDomain     = "user.domain"
+	AttrHostIdentity   = "wef.host.identity"
+	AttrMachineID      = "wef.machine_id"
+	AttrSubscription   = "wef.subscription.name"
+	AttrSubscriptionID = "wef.subscription.id"
+	AttrClientAddress  = "client.address"
+	AttrParseProblem   = "wef.parse_problem"
+)
+
+// Map builds the record for ev as delivered by src. extra (enrichment) is
+// appended after the attributes Map sets itself. Map never fails: fields the
+// event lacks are left out, and a damaged event is flagged with
+// wef.parse_problem rather than dropped.
+func Map(src pipeline.Source, ev *event.Event, extra []record.KV, opts Options) record.Record {
+	rec := record.Record{
+		Timestamp: ev.TimeCreated,
+		Observed:  src.Received,
+		EventName: EventName(ev.Channel, ev.EventID),
+		HostName:  ev.Computer,
+		Body:      body(ev),
+	}
+	if rec.Timestamp.IsZero() {
+		rec.Timestamp = src.Received
+	}
+	if rec.HostName == "" {
+		rec.HostName = src.Identity
+	}
+	rec.SeverityNumber, rec.SeverityText = severity(ev)
+	rec.Attributes = attributes(src, ev, opts, len(extra))
+	rec.Attributes = append(rec.Attributes, extra...)
+	return rec
+}
+
+// EventName returns the OTLP event name for an event of channel and id.
+// Channels other than Security keep their full name (lower-cased, white space
+// removed) so that events of different logs never share a name.
+func EventName(channel string, id uint32) string {
+	code := strconv.FormatUint(uint64(id), 10)
+	if strings.EqualFold(channel, "Security") {
+		return "windows.security." + code
+	}
+	name := strings.ToLower(strings.Join(strings.Fields(channel), ""))
+	if name == "" {
+		name = "unknown"
+	}
+	return "windows." + name + "." + code
+}
+
+// severity derives the log severity. Security events are Level 0, which the
+// receiver maps to "unspecified"; their audit keyword is the only signal that
+// tells a refused access from a granted one, so it takes precedence.
+func severity(ev *event.Event) (int, string) {
+	switch {
+	case ev.AuditFailure():
+		return severityWarn, "WARN"
+	case ev.AuditSuccess():
+		return severityInfo, "INFO"
+	}
+	if ev.Rendering != nil {
+		switch ev.Rendering.Level {
+		case "Critical":
+			return severityFatal, "FATAL"
+		case "Error":
+			return severityError, "ERROR"
+		case "Warning":
+			return severityWarn, "WARN"
+		case "Information":
+			return severityInfo, "INFO"
+		}
+	}
+	switch ev.Level {
+	case 1:
+		return severityFatal, "FATAL"
+	case 2:
+		return severityError, "ERROR"
+	case 3:
+		return severityWarn, "WARN"
+	case 4:
+		return severityInfo, "INFO"
+	}
+	return 0, ""
+}
+
+func body(ev *event.Event) map[string]any {
+	b := map[string]any{
+		"event_id": map[string]any{
+			"id":         int64(ev.EventID),
+			"qualifiers": int64(ev.Qualifiers),
+		},
+		"provider": map[string]any{
+			"name":         ev.Provider.Name,
+			"guid":         ev.Provider.GUID,
+			"event_source": ev.Provider.EventSourceName,
+		},
+		"system_time": ev.SystemTime,
+		"computer":    ev.Computer,
+		"channel":     ev.Channel,
+		"record_id":   int64(ev.RecordID),
+		"task":        strconv.FormatUint(uint64(ev.Task), 10),
+		"opcode":      strconv.FormatUint(uint64(ev.Opcode), 10),
+		"level":       strconv.FormatUint(uint64(ev.Level), 10),
+		"keywords":    []any{rawKeywords(ev)},
+		"version":     int64(ev.Version),
+		"execution": map[string]any{
+			"process_id": int64(ev.Execution.ProcessID),
+			"thread_id":  int64(ev.Execution.ThreadID),
+		},
+		"event_data": eventData(ev),
+	}
+	if ev.UserID != "" {
+		b["security"] = map[string]any{"user_id": ev.UserID}
+	}
+	if c := correlation(ev); c != nil {
+		b["correlation"] = c
+	}
+	if ev.UserData != "" {
+		// The receiver stringifies its parsed user_data by accident; the
+		// verbatim inner XML loses nothing and is just as searchable.
+		b["user_data"] = ev.UserData
+	}
+	if r := ev.Rendering; r != nil {
+		if r.Level != "" {
+			b["level"] = r.Level
+		}
+		if r.Task != "" {
+			b["task"] = r.Task
+		}
+		if r.Opcode != "" {
+			b["opcode"] = r.Opcode
+		}
+		if len(r.Keywords) > 0 {
+			b["keywords"] = stringsToAny(r.Keywords)
+		}
+		b["message"] = message(ev.Channel, r.Message)
+		b["rendering_info"] = map[string]any{
+			"culture":  r.Culture,
+			"message":  r.Message,
+			"level":    r.Level,
+			"task":     r.Task,
+			"opcode":   r.Opcode,
+			"channel":  r.Channel,
+			"provider": r.Provider,
+			"keywords": stringsToAny(r.Keywords),
+		}
+	}
+	return b
+}
+
+// message mirrors the receiver: a Security message repeats every EventData
+// field in indented "Key:\tValue" lines, so only its first line (the
+// sentence) is kept in message; rendering_info.message has the whole text.
+func message(channel, msg string) string {
+	if strings.EqualFold(channel, "Security") {
+		if i := strings.IndexAny(msg, "\r\n"); i >= 0 {
+			msg = msg[:i]
+		}
+	}
+	return strings.TrimSpace(msg)
+}
+
+func rawKeywords(ev *event.Event) string {
+	if ev.KeywordsRaw != "" {
+		return ev.KeywordsRaw
+	}
+	return "0x" + strconv.FormatUint(ev.Keywords, 16)
+}
+
+func correlation(ev *event.Event) map[string]any {
+	if ev.ActivityID == "" && ev.RelatedActivityID == "" {
+		return nil
+	}
+	c := map[string]any{}
+	if ev.ActivityID != "" {
+		c["activity_id"] = ev.ActivityID
+	}
+	if ev.RelatedActivityID != "" {
+		c["related_activity_id"] = ev.RelatedActivityID
+	}
+	return c
+}
+
+// eventData flattens EventData into a map. Unnamed items become param<N>,
+// N being the item's 1-based position (winlogbeat's and the receiver's
+// rule). A repeated name keeps every value: the first under the name, the
+// others under "<name>_<N>", because silently dropping audit data is worse
+// than an odd key.
+func eventData(ev *event.Event) map[string]any {
+	m := make(map[string]any, len(ev.EventData)+1)
+	for i, d := range ev.EventData {
+		pos := strconv.Itoa(i + 1)
+		key := d.Name
+		if key == "" {
+			key = "param" + pos
+		}
+		if _, dup := m[key]; dup {
+			key += "_" + pos
+		}
+		m[key] = d.Value
+	}
+	if ev.Binary != "" {
+		m["binary"] = ev.Binary
+	}
+	return m
+}
+
+func stringsToAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// elasticEvent is how the Elastic system integration classifies an event.
+type elasticEvent struct {
+	action   string
+	category []string
+	kind     []string
+}
+
+// elasticClassification returns how the Elastic system integration's
+// Security ingest pipeline classifies the handle and process events this
+// gateway cares about (taken from its test fixtures for these IDs). Other
+// events get their action from the rendered task name.
+func elasticClassification(id uint32) (elasticEvent, bool) {
+	switch id {
+	case 4657:
+		return elasticEvent{"registry-value-modified", []string{"registry", "configuration"}, []string{"change"}}, true
+	case 4658:
+		return elasticEvent{"handle-closed-object", []string{"iam", "configuration"}, []string{"change"}}, true
+	case 4660:
+		return elasticEvent{"object-deleted", []string{"file", "registry"}, []string{"deletion"}}, true
+	case 4688:
+		return elasticEvent{"created-process", []string{"process"}, []string{"start"}}, true
+	case 4689:
+		return elasticEvent{"exited-process", []string{"process"}, []string{"end"}}, true
+	case 4690:
+		return elasticEvent{"duplicate-handle-attempt", []string{"process"}, []string{"access"}}, true
+	}
+	return elasticEvent{}, false
+}
+
+func attributes(src pipeline.Source, ev *event.Event, opts Options, room int) []record.KV {
+	attrs := make([]record.KV, 0, 20+room)
+	add := func(key string, value any) { attrs = append(attrs, record.KV{Key: key, Value: value}) }
+	addString := func(key, value string) {
+		if value != "" {
+			add(key, value)
+		}
+	}
+
+	add(AttrRecordUID, RecordUID(ev))
+	add(AttrEventCode, strconv.FormatUint(uint64(ev.EventID), 10))
+	addString(AttrEventProvider, ev.Provider.Name)
+	switch {
+	case ev.AuditFailure():
+		add(AttrEventOutcome, "failure")
+	case ev.AuditSuccess():
+		add(AttrEventOutcome, "success")
+	}
+	security := strings.EqualFold(ev.Channel, "Security")
+	if ee, ok := elasticClassification(ev.EventID); ok && security {
+		add(AttrEventAction, ee.action)
+		add(AttrEventCategory, stringsToAny(ee.category))
+		add(AttrEventType, stringsToAny(ee.kind))
+	} else if ev.Rendering != nil && ev.Rendering.Task != "" {
+		add(AttrEventAction, kebab(ev.Rendering.Task))
+	}
+	if security {
+		if pid, ok := subjectProcessID(ev); ok {
+			add(AttrProcessPID, pid)
+		}
+		if ev.EventID != 4688 {
+			addString(AttrProcessPath, dataValue(ev, "ProcessName"))
+		}
+		addString(AttrUserID, dataValue(ev, "SubjectUserSid"))
+		addString(AttrUserName, dataValue(ev, "SubjectUserName"))
+		addString(AttrUserDomain, dataValue(ev, "SubjectDomainName"))
+	}
+
+	addString(AttrHostIdentity, src.Identity)
+	addString(AttrMachineID, src.MachineID)
+	addString(AttrSubscription, src.Subscription)
+	addString(AttrSubscriptionID, src.SubscriptionID)
+	addString(AttrClientAddress, src.Address)
+	if opts.IncludeOriginal {
+		addString(AttrRecordOriginal, ev.Raw)
+	}
+	if ev.Problem != nil {
+		add(AttrParseProblem, string(ev.Problem.Kind)+": "+ev.Problem.Message)
+	}
+	return attrs
+}
+
+// subjectProcessID returns the id of the process the event is about:
+// SourceProcessId for a duplication (4690), NewProcessId for a process
+// creation (4688, whose ProcessId is the parent), ProcessId otherwise.
+func subjectProcessID(ev *event.Event) (int64, bool) {
+	name := "ProcessId"
+	switch ev.EventID {
+	case 4690:
+		name = "SourceProcessId"
+	case 4688:
+		name = "NewProcessId"
+	}
+	v, ok := ev.DataValue(name)
+	if !ok {
+		return 0, false
+	}
+	return ParseWindowsInt(v)
+}
+
+// ParseWindowsInt reads a number as Windows renders it in event data: hex
+// with a 0x prefix, of any width and case ("0x1e20", "0x0000000000001E20"),
+// or plain decimal.
+func ParseWindowsInt(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	var (
+		u   uint64
+		err error
+	)
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		u, err = strconv.ParseUint(s[2:], 16, 64)
+	} else {
+		u, err = strconv.ParseUint(s, 10, 64)
+	}
+	if err != nil || u > 1<<63-1 {
+		return 0, false
+	}
+	return int64(u), true
+}
+
+// dataValue returns an EventData value, treating Windows' "-" placeholder
+// for "no value" as absent.
+func dataValue(ev *event.Event, name string) string {
+	v, _ := ev.DataValue(name)
+	if v == "-" {
+		return ""
+	}
+	return v
+}
+
+// kebab turns a rendered task name into an ECS-style action
+// ("Handle Manipulation" → "handle-manipulation").
+func kebab(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(s), "-"))
+}
+
+// uidNamespace is the 16-byte namespace of wefgate's name-based record
+// UUIDs (5d3b2e8c-417a-5f0e-9b6c-1d2f7384a5b6, chosen once at random). It must
+// never change: uids would then differ between releases and defeat
+// de-duplication of re-delivered events.
+const uidNamespace = "\x5d\x3b\x2e\x8c\x41\x7a\x5f\x0e\x9b\x6c\x1d\x2f\x73\x84\xa5\xb6"
+
+// RecordUID returns the deterministic log.record.uid of ev: a version 5
+// (SHA-1, name-based) UUID over "<lower(computer)>\x00<channel>\x00<record
+// id>". Windows numbers records per channel per host, so the triple names
+// one event, and a forwarder re-sending it yields the same uid. An event
+// without a record id is named by the SHA-256 of its XML instead.
+func RecordUID(ev *event.Event) string {
+	var name strings.Builder
+	name.WriteString(strings.ToLower(ev.Computer))
+	name.WriteByte(0)
+	name.WriteString(ev.Channel)
+	name.WriteByte(0)
+	if ev.HasRecordID {
+		name.WriteString(strconv.FormatUint(ev.RecordID, 10))
+	} else {
+		sum := sha256.Sum256([]byte(ev.Raw))
+		name.WriteString("xml:")
+		name.WriteString(hex.EncodeToString(sum[:]))
+	}
+	h := sha1.New()
+	h.Write([]byte(uidNamespace))
+	h.Write([]byte(name.String()))
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x50 // version 5
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	var out [36]byte
+	hex.Encode(out[0:8], u[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], u[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], u[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], u[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], u[10:16])
+	return string(out[:])
+}
