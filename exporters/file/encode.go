@@ -1,0 +1,166 @@
+package file
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	"wefgate/exporters/record"
+)
+
+// appendRecord writes one record as a JSON object without a trailing
+// newline. Keys follow the OTLP log data model (snake case as in the OTLP
+// JSON mapping's proto names) so that readers of either format find the
+// same fields:
+//
+//	{"timestamp":…,"observed_timestamp":…,"severity_number":…,"severity_text":…,
+//	 "event_name":…,"resource":{"host.name":…,"os.type":"windows"},
+//	 "attributes":{…},"body":{…}}
+//
+// Attributes keep the record's order; a repeated key keeps its first
+// position and its last value, as the OTel SDK does when it de-duplicates.
+func appendRecord(buf *bytes.Buffer, r *record.Record) {
+	buf.WriteByte('{')
+	first := true
+	key := func(k string) {
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		writeString(buf, k)
+		buf.WriteByte(':')
+	}
+	if !r.Timestamp.IsZero() {
+		key("timestamp")
+		writeTime(buf, r.Timestamp)
+	}
+	if !r.Observed.IsZero() {
+		key("observed_timestamp")
+		writeTime(buf, r.Observed)
+	}
+	key("severity_number")
+	buf.WriteString(strconv.Itoa(r.SeverityNumber))
+	key("severity_text")
+	writeString(buf, r.SeverityText)
+	key("event_name")
+	writeString(buf, r.EventName)
+
+	key("resource")
+	buf.WriteString(`{"host.name":`)
+	writeString(buf, r.HostName)
+	buf.WriteString(`,"os.type":"windows"}`)
+
+	key("attributes")
+	writeAttributes(buf, r.Attributes)
+	key("body")
+	writeValue(buf, r.Body)
+	buf.WriteByte('}')
+}
+
+func writeAttributes(buf *bytes.Buffer, attrs []record.KV) {
+	last := make(map[string]int, len(attrs))
+	for i, kv := range attrs {
+		last[kv.Key] = i
+	}
+	buf.WriteByte('{')
+	written := 0
+	for _, kv := range attrs {
+		j, pending := last[kv.Key]
+		if !pending {
+			continue // written already, at its first position
+		}
+		delete(last, kv.Key)
+		if written > 0 {
+			buf.WriteByte(',')
+		}
+		written++
+		writeString(buf, kv.Key)
+		buf.WriteByte(':')
+		writeValue(buf, attrs[j].Value)
+	}
+	buf.WriteByte('}')
+}
+
+func writeTime(buf *bytes.Buffer, t time.Time) {
+	buf.WriteByte('"')
+	buf.Write(t.UTC().AppendFormat(nil, time.RFC3339Nano))
+	buf.WriteByte('"')
+}
+
+// writeString writes s as a JSON string. json.Marshal of a string cannot
+// fail; it also replaces invalid UTF-8, which Windows event text can carry.
+func writeString(buf *bytes.Buffer, s string) {
+	b, _ := json.Marshal(s)
+	buf.Write(b)
+}
+
+// writeValue writes the value kinds record.KV allows. Maps come out with
+// sorted keys so output is stable. Non-finite floats, which JSON cannot
+// express, become strings instead of failing the whole export.
+func writeValue(buf *bytes.Buffer, v any) {
+	switch v := v.(type) {
+	case nil:
+		buf.WriteString("null")
+	case string:
+		writeString(buf, v)
+	case bool:
+		buf.WriteString(strconv.FormatBool(v))
+	case int64:
+		buf.WriteString(strconv.FormatInt(v, 10))
+	case int:
+		buf.WriteString(strconv.Itoa(v))
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			writeString(buf, strconv.FormatFloat(v, 'g', -1, 64))
+			return
+		}
+		b, _ := json.Marshal(v)
+		buf.Write(b)
+	case []any:
+		buf.WriteByte('[')
+		for i, item := range v {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			writeValue(buf, item)
+		}
+		buf.WriteByte(']')
+	case []string:
+		buf.WriteByte('[')
+		for i, item := range v {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			writeString(buf, item)
+		}
+		buf.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			writeString(buf, k)
+			buf.WriteByte(':')
+			writeValue(buf, v[k])
+		}
+		buf.WriteByte('}')
+	default:
+		// Outside record.KV's contract; keep the data rather than fail.
+		b, err := json.Marshal(v)
+		if err != nil {
+			writeString(buf, fmt.Sprint(v))
+			return
+		}
+		buf.Write(b)
+	}
+}
