@@ -1,0 +1,144 @@
+package spool
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// readCursor remembers where the previous Read stopped so that reading on
+// from there needs no scan. It is guarded by Spool.readMu.
+type readCursor struct {
+	file  *os.File
+	first uint64 // first sequence number of the open segment
+	seq   uint64 // sequence number of the frame at off
+	off   int64
+	br    *bufio.Reader
+}
+
+func (c *readCursor) reset() {
+	if c.file != nil {
+		c.file.Close()
+	}
+	*c = readCursor{br: c.br}
+}
+
+// Read returns up to max entries that follow after, in order. It blocks
+// until at least one durable entry exists after `after`, ctx ends or the
+// spool is closed. Entries whose frame fails verification are skipped,
+// logged and counted in Stats.CorruptEntries. Entries already deleted by
+// Commit are skipped: reading resumes at the oldest entry still held.
+func (s *Spool) Read(ctx context.Context, after Position, max int) ([]Entry, error) {
+	if max <= 0 {
+		max = 1
+	}
+	for {
+		s.mu.Lock()
+		durable, broken, wait := s.durable, s.broken, s.notify
+		segs := make([]segment, len(s.segments))
+		for i, g := range s.segments {
+			segs[i] = *g
+		}
+		s.mu.Unlock()
+		if broken != nil {
+			return nil, broken
+		}
+		if uint64(after) < durable {
+			entries, err := s.readFrom(segs, uint64(after)+1, durable, max)
+			if err != nil || len(entries) > 0 {
+				return entries, err
+			}
+			// Everything up to durable was corrupt and skipped; wait for more.
+			after = Position(durable)
+			continue
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.done:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// readFrom reads entries starting at sequence number from, never beyond
+// durable, using a snapshot of the segment list.
+func (s *Spool) readFrom(segs []segment, from, durable uint64, max int) ([]Entry, error) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	select {
+	case <-s.done:
+		return nil, ErrClosed
+	default:
+	}
+	var out []Entry
+	for i := 0; i < len(segs) && len(out) < max && from <= durable; i++ {
+		g := segs[i]
+		if g.count == 0 || g.last() < from {
+			continue
+		}
+		if from < g.first {
+			from = g.first // earlier entries were committed and deleted
+		}
+		got, next, err := s.readSegment(g, from, max-len(out))
+		out = append(out, got...)
+		if err != nil {
+			return out, err
+		}
+		from = next
+	}
+	return out, nil
+}
+
+// readSegment reads up to max entries of g starting at sequence number
+// from. It returns the sequence number to continue at.
+func (s *Spool) readSegment(g segment, from uint64, max int) ([]Entry, uint64, error) {
+	c := &s.cursor
+	if c.file == nil || c.first != g.first || c.seq > from {
+		c.reset()
+		f, err := os.Open(g.path)
+		if err != nil {
+			return nil, from, fmt.Errorf("spool: open segment: %w", err)
+		}
+		c.file, c.first, c.seq, c.off = f, g.first, g.first, 0
+	}
+	if c.br == nil {
+		c.br = bufio.NewReaderSize(nil, readBufSize)
+	}
+	c.br.Reset(io.NewSectionReader(c.file, c.off, g.size-c.off))
+	fr := frameReader{r: c.br, off: c.off}
+	var out []Entry
+	for c.seq <= g.last() && len(out) < max {
+		id, body, err := fr.next()
+		if err != nil {
+			// The segment is damaged from here on (a sealed segment cut
+			// short, or bit rot): without a trustworthy length there is no
+			// next frame to find, so skip to the next segment.
+			lost := g.last() - c.seq + 1
+			s.corrupt.Add(lost)
+			s.logger.Error("spool segment damaged; skipping the rest of it",
+				"segment", filepath.Base(g.path), "offset", fr.off, "first_lost", c.seq, "lost_entries", lost, "err", err)
+			next := g.last() + 1
+			c.reset()
+			return out, next, nil
+		}
+		seq := c.seq
+		c.seq++
+		c.off = fr.off
+		if seq < from {
+			continue
+		}
+		payload, err := s.codec.decode(id, body)
+		if err != nil {
+			s.corrupt.Add(1)
+			s.logger.Error("spool entry does not decompress; skipping it", "segment", filepath.Base(g.path), "entry", seq, "err", err)
+			continue
+		}
+		out = append(out, Entry{Pos: Position(seq), Payload: payload})
+	}
+	return out, c.seq, nil
+}

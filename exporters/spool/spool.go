@@ -1,0 +1,466 @@
+// Package spool is a durable, segmented, append-only log on local disk. It
+// sits between the WEF endpoint and the exporters: a batch is acknowledged
+// to the Windows forwarder once Append has returned (the record is fsynced),
+// and the shipper reads the log in order and Commits what the backends
+// confirmed, which frees space. A crash at any moment loses nothing that
+// Append acknowledged; a torn record at the tail is truncated on Open.
+package spool
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Position identifies an entry: its sequence number in the log, starting at
+// 1. The zero Position is "before the first entry". Positions only grow;
+// they survive restarts.
+type Position uint64
+
+// Entry is one record read back from the spool.
+type Entry struct {
+	Pos     Position
+	Payload []byte
+}
+
+var (
+	// ErrFull is returned by Append when the record would take the spool
+	// over Options.MaxBytes. It clears once Commit frees whole segments.
+	ErrFull = errors.New("spool: full")
+	// ErrClosed is returned by operations on a closed spool.
+	ErrClosed = errors.New("spool: closed")
+	// ErrTooLarge is returned by Append for a payload above MaxPayload.
+	ErrTooLarge = errors.New("spool: payload too large")
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxBytes     int64 = 1 << 30
+	DefaultSegmentBytes int64 = 64 << 20
+)
+
+// Options tune a spool.
+type Options struct {
+	// MaxBytes bounds the bytes the spool keeps on disk (default 1 GiB).
+	MaxBytes int64
+	// SegmentBytes is the size at which the active segment file is sealed
+	// and a new one started (default 64 MiB, at most MaxBytes/4 so that
+	// committing frees space in reasonable steps).
+	SegmentBytes int64
+	// Compression is "zstd" (default), "s2" or "none".
+	Compression string
+}
+
+const (
+	segmentSuffix  = ".seg"
+	committedFile  = "committed"
+	committedTemp  = "committed.tmp"
+	committedBytes = 12 // seq(8) + crc32c(4)
+	readBufSize    = 256 << 10
+)
+
+// segment describes one segment file. first and count cover the durable
+// records only; size is the durable length in bytes.
+type segment struct {
+	first uint64
+	count uint64
+	size  int64
+	path  string
+}
+
+func (g *segment) last() uint64 { return g.first + g.count - 1 }
+
+// Spool is a durable append-only log. All methods are safe for concurrent
+// use.
+type Spool struct {
+	dir    string
+	opts   Options
+	logger *slog.Logger
+	codec  *codec
+
+	reqs    chan *appendReq
+	closing chan struct{}
+	done    chan struct{}
+	closed  sync.Once
+
+	// writer-goroutine state: the active file and what has been written to
+	// it but may not be durable yet.
+	active     *os.File
+	activeSize int64
+	nextSeq    uint64
+	groupBuf   []byte
+
+	commitMu sync.Mutex // serialises Commit
+
+	mu        sync.Mutex
+	segments  []*segment // ascending; the last one is active
+	durable   uint64     // highest durable sequence number
+	committed uint64
+	bytes     int64 // on disk, including written but not yet synced
+	broken    error // sticky write/fsync failure
+	notify    chan struct{}
+
+	readMu sync.Mutex
+	cursor readCursor
+
+	appends   atomic.Uint64
+	fsyncs    atomic.Uint64
+	corrupt   atomic.Uint64
+	truncated int64
+}
+
+// Open opens or creates the spool in dir, recovers its tail and resumes
+// after the committed position.
+func Open(dir string, opts Options, logger *slog.Logger) (*Spool, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	if limit := opts.MaxBytes / 4; opts.SegmentBytes > limit {
+		opts.SegmentBytes = max(limit, 1)
+	}
+	c, err := newCodec(opts.Compression)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	s := &Spool{
+		dir:     dir,
+		opts:    opts,
+		logger:  logger.With("spool", dir),
+		codec:   c,
+		reqs:    make(chan *appendReq),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		notify:  make(chan struct{}),
+	}
+	if err := s.recover(); err != nil {
+		c.close()
+		if s.active != nil {
+			s.active.Close()
+		}
+		return nil, fmt.Errorf("spool: open %s: %w", dir, err)
+	}
+	go s.writeLoop()
+	return s, nil
+}
+
+func segmentName(first uint64) string {
+	return fmt.Sprintf("%020d%s", first, segmentSuffix)
+}
+
+// recover rebuilds the in-memory state from the directory.
+func (s *Spool) recover() error {
+	if err := os.MkdirAll(s.dir, 0o750); err != nil {
+		return err
+	}
+	committed, err := readCommitted(filepath.Join(s.dir, committedFile))
+	if err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(s.dir, committedTemp))
+	s.committed = committed
+
+	names, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	for _, de := range names {
+		name := de.Name()
+		if !strings.HasSuffix(name, segmentSuffix) || de.IsDir() {
+			continue
+		}
+		first, err := strconv.ParseUint(strings.TrimSuffix(name, segmentSuffix), 10, 64)
+		if err != nil || first == 0 {
+			s.logger.Warn("ignoring unexpected file in spool directory", "file", name)
+			continue
+		}
+		s.segments = append(s.segments, &segment{first: first, path: filepath.Join(s.dir, name)})
+	}
+	sort.Slice(s.segments, func(i, j int) bool { return s.segments[i].first < s.segments[j].first })
+
+	for i, g := range s.segments {
+		if i == len(s.segments)-1 {
+			if err := s.recoverTail(g); err != nil {
+				return err
+			}
+			break
+		}
+		fi, err := os.Stat(g.path)
+		if err != nil {
+			return err
+		}
+		g.size = fi.Size()
+		g.count = s.segments[i+1].first - g.first
+	}
+
+	next := committed + 1
+	if n := len(s.segments); n > 0 {
+		last := s.segments[n-1]
+		next = max(next, last.first+last.count)
+		if last.first+last.count == next {
+			f, err := os.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return err
+			}
+			s.active, s.activeSize = f, last.size
+		}
+	}
+	s.nextSeq = next
+	s.durable = next - 1
+	if s.active == nil {
+		// No segment, or the committed position is beyond the data left
+		// (the tail was lost): sequence numbers must never be reused, so
+		// start a fresh segment after the committed position.
+		if err := s.startSegment(next); err != nil {
+			return err
+		}
+	}
+	for _, g := range s.segments {
+		s.bytes += g.size
+	}
+	s.dropCommittedLocked()
+	s.logger.Info("spool opened",
+		"segments", len(s.segments), "bytes", s.bytes,
+		"committed", s.committed, "last", s.durable,
+		"pending", s.durable-min(s.committed, s.durable))
+	return nil
+}
+
+// recoverTail scans the active segment, verifying every frame, and cuts a
+// torn or damaged tail. Only the tail can be torn: sealed segments were
+// synced before the next one was created.
+func (s *Spool) recoverTail(g *segment) error {
+	f, err := os.OpenFile(g.path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	fr := frameReader{r: bufio.NewReaderSize(f, readBufSize)}
+	for {
+		_, _, err := fr.next()
+		if err == nil {
+			g.count++
+			continue
+		}
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, errBadFrame) {
+			return fmt.Errorf("scan %s: %w", g.path, err)
+		}
+		break
+	}
+	g.size = fr.off
+	if cut := fi.Size() - fr.off; cut > 0 {
+		s.logger.Warn("truncating damaged spool tail",
+			"segment", filepath.Base(g.path), "valid_bytes", fr.off, "dropped_bytes", cut, "records", g.count)
+		if err := f.Truncate(fr.off); err != nil {
+			return fmt.Errorf("truncate %s: %w", g.path, err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", g.path, err)
+		}
+		s.truncated = cut
+	}
+	return nil
+}
+
+// startSegment creates a new empty active segment whose first record will be
+// first. The directory is synced so the file survives a crash.
+func (s *Spool) startSegment(first uint64) error {
+	path := filepath.Join(s.dir, segmentName(first))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("create segment: %w", err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return err
+	}
+	s.active, s.activeSize = f, 0
+	s.mu.Lock()
+	s.segments = append(s.segments, &segment{first: first, path: path})
+	s.mu.Unlock()
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+func readCommitted(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != committedBytes || crc32.Checksum(b[:8], castagnoli) != binary.LittleEndian.Uint32(b[8:]) {
+		// The file is replaced by rename, so a damaged one is not a torn
+		// write; refusing to guess beats silently re-shipping or skipping.
+		return 0, fmt.Errorf("committed position file %s is damaged", path)
+	}
+	return binary.LittleEndian.Uint64(b[:8]), nil
+}
+
+func writeCommitted(dir string, seq uint64) error {
+	var b [committedBytes]byte
+	binary.LittleEndian.PutUint64(b[:8], seq)
+	binary.LittleEndian.PutUint32(b[8:], crc32.Checksum(b[:8], castagnoli))
+	tmp := filepath.Join(dir, committedTemp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b[:]); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, committedFile)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// Commit records that every entry up to and including pos has been
+// confirmed downstream. The position is persisted before segments wholly
+// at or before it are deleted, so a crash in between only leaves files that
+// the next Open deletes. Committing a position at or below the current one
+// is a no-op; committing beyond the last durable entry is an error.
+func (s *Spool) Commit(pos Position) error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	seq := uint64(pos)
+	s.mu.Lock()
+	cur, durable := s.committed, s.durable
+	s.mu.Unlock()
+	if seq <= cur {
+		return nil
+	}
+	if seq > durable {
+		return fmt.Errorf("spool: commit %d beyond last entry %d", seq, durable)
+	}
+	if err := writeCommitted(s.dir, seq); err != nil {
+		return fmt.Errorf("spool: persist committed position: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.committed = seq
+	s.dropCommittedLocked()
+	return nil
+}
+
+// dropCommittedLocked deletes sealed segments whose every record is
+// committed. The active segment stays: the writer owns it.
+func (s *Spool) dropCommittedLocked() {
+	n := 0
+	for n < len(s.segments)-1 && s.segments[n].count > 0 && s.segments[n].last() <= s.committed {
+		n++
+	}
+	// Empty sealed segments (possible after a lost tail) go too.
+	for n < len(s.segments)-1 && s.segments[n].count == 0 {
+		n++
+	}
+	for _, g := range s.segments[:n] {
+		if err := os.Remove(g.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.logger.Error("cannot delete committed segment", "segment", g.path, "err", err)
+			// Keep accounting honest: the bytes are still on disk.
+			continue
+		}
+		s.bytes -= g.size
+	}
+	s.segments = append(s.segments[:0:0], s.segments[n:]...)
+}
+
+// Stats is a snapshot of the spool's counters.
+type Stats struct {
+	// BytesOnDisk is the size of all segment files; MaxBytes the bound.
+	BytesOnDisk int64
+	MaxBytes    int64
+	Segments    int
+	// Committed is the highest confirmed position; Last the highest
+	// durable one; PendingEntries the count between them.
+	Committed      Position
+	Last           Position
+	PendingEntries uint64
+	// Appends and Fsyncs count since Open; with concurrent appenders group
+	// commit makes Fsyncs smaller than Appends.
+	Appends uint64
+	Fsyncs  uint64
+	// CorruptEntries counts entries skipped by Read because their frame
+	// failed verification; TruncatedBytes is what Open cut from a torn tail.
+	CorruptEntries uint64
+	TruncatedBytes int64
+}
+
+// Stats returns current counters.
+func (s *Spool) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{
+		BytesOnDisk:    s.bytes,
+		MaxBytes:       s.opts.MaxBytes,
+		Segments:       len(s.segments),
+		Committed:      Position(s.committed),
+		Last:           Position(s.durable),
+		PendingEntries: s.durable - min(s.committed, s.durable),
+		Appends:        s.appends.Load(),
+		Fsyncs:         s.fsyncs.Load(),
+		CorruptEntries: s.corrupt.Load(),
+		TruncatedBytes: s.truncated,
+	}
+}
+
+// Close stops the writer and releases files. Appends waiting in line get
+// ErrClosed; Reads blocked for data return ErrClosed.
+func (s *Spool) Close() error {
+	var err error
+	s.closed.Do(func() {
+		close(s.closing)
+		<-s.done
+		if s.active != nil {
+			err = s.active.Close()
+		}
+		s.readMu.Lock()
+		s.cursor.reset()
+		s.readMu.Unlock()
+		s.codec.close()
+	})
+	if err != nil {
+		return fmt.Errorf("spool: close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+package spool
+
+import (
+	"context"
+	"fmt"
+)
+
+// Group commit: appenders frame (and compress) their payload on their own
+// goroutine and hand the frame to a single writer goroutine. The writer
+// takes every frame waiting at that moment, writes them with one write call
+// per segment and makes them durable with one fsync, so concurrent appenders
+// share the cost of the sync.
+
+const maxGroupBytes = 8 << 20
+
+type appendReq struct {
+	frame []byte
+	resp  chan appendResult
+}
+
+type appendResult struct {
+	seq uint64
+	err error
+}
+
+// Append writes payload as one entry and returns once it is durable on
+// disk. It returns an error wrapping ErrFull when the entry would exceed
+// Options.MaxBytes. If ctx ends while the entry is queued or being synced,
+// Append returns ctx.Err(); the entry may still become durable and be read
+// (delivery is at least once).
+func (s *Spool) Append(ctx context.Context, payload []byte) (Position, error) {
+	if len(payload) > MaxPayload {
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(payload), MaxPayload)
+	}
+	req := &appendReq{frame: s.codec.frame(payload), resp: make(chan appendResult, 1)}
+	select {
+	case s.reqs <- req:
+	case <-s.done:
+		return 0, ErrClosed
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case res := <-req.resp:
+		return Position(res.seq), res.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (s *Spool) writeLoop() {
+	defer close(s.done)
+	var group []*appendReq
+	for {
+		select {
+		case r := <-s.reqs:
+			group = append(group[:0], r)
+		case <-s.closing:
+			return
+		}
+		size := len(group[0].frame)
+	gather:
+		for size < maxGroupBytes {
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+				size += len(r.frame)
+			default:
+				break gather
+			}
+		}
+		s.writeGroup(group)
+		clear(group)
+	}
+}
+
+// writeGroup writes and syncs one group and answers every request in it.
+func (s *Spool) writeGroup(group []*appendReq) {
+	results := make([]appendResult, len(group))
+	s.mu.Lock()
+	broken := s.broken
+	s.mu.Unlock()
+	if broken != nil {
+		for _, r := range group {
+			r.resp <- appendResult{err: broken}
+		}
+		return
+	}
+
+	buf := s.groupBuf[:0]
+	written := 0 // frames in buf
+	var err error
+	for i, r := range group {
+		n := int64(len(r.frame))
+		if err = s.reserve(n); err != nil {
+			if err == ErrFull {
+				results[i].err = fmt.Errorf("%w: %d bytes on disk, limit %d", ErrFull, s.Stats().BytesOnDisk, s.opts.MaxBytes)
+				err = nil
+				continue
+			}
+			break
+		}
+		if s.activeSize > 0 && s.activeSize+int64(len(buf))+n > s.opts.SegmentBytes {
+			if err = s.flushAndRotate(buf, written); err != nil {
+				break
+			}
+			buf, written = buf[:0], 0
+		}
+		buf = append(buf, r.frame...)
+		results[i].seq = s.nextSeq
+		s.nextSeq++
+		written++
+	}
+	if err == nil && written > 0 {
+		err = s.flushAndSync(buf, written)
+	}
+	if cap(buf) <= maxGroupBytes*2 {
+		s.groupBuf = buf[:0]
+	}
+	if err != nil {
+		err = fmt.Errorf("spool: write: %w", err)
+		s.mu.Lock()
+		s.broken = err
+		s.mu.Unlock()
+		s.logger.Error("spool write failed; refusing further appends", "err", err)
+	}
+	for i, r := range group {
+		if err != nil && results[i].err == nil {
+			results[i] = appendResult{err: err}
+		}
+		if results[i].err == nil {
+			s.appends.Add(1)
+		}
+		r.resp <- results[i]
+	}
+}
+
+// reserve accounts n more bytes on disk or returns ErrFull. When the active
+// segment holds only committed entries, it is sealed and deleted to make
+// room, since otherwise it would never be freed.
+func (s *Spool) reserve(n int64) error {
+	s.mu.Lock()
+	fits := s.bytes+n <= s.opts.MaxBytes
+	idle := s.activeSize > 0 && s.committed >= s.nextSeq-1 && s.durable == s.nextSeq-1
+	s.mu.Unlock()
+	if !fits && idle {
+		if err := s.rotate(); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.dropCommittedLocked()
+		fits = s.bytes+n <= s.opts.MaxBytes
+		s.mu.Unlock()
+	}
+	if !fits {
+		return ErrFull
+	}
+	s.mu.Lock()
+	s.bytes += n
+	s.mu.Unlock()
+	return nil
+}
+
+// flushAndSync writes buf (holding the frames of the last `frames`
+// sequence numbers) to the active segment, syncs it and publishes the new
+// durable state to readers.
+func (s *Spool) flushAndSync(buf []byte, frames int) error {
+	if frames == 0 {
+		return nil // everything written earlier was synced by its group
+	}
+	if len(buf) > 0 {
+		if _, err := s.active.Write(buf); err != nil {
+			return err
+		}
+		s.activeSize += int64(len(buf))
+	}
+	if err := s.active.Sync(); err != nil {
+		return err
+	}
+	s.fsyncs.Add(1)
+	s.mu.Lock()
+	g := s.segments[len(s.segments)-1]
+	g.size = s.activeSize
+	g.count += uint64(frames)
+	s.durable = s.nextSeq - 1
+	close(s.notify)
+	s.notify = make(chan struct{})
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Spool) flushAndRotate(buf []byte, frames int) error {
+	if err := s.flushAndSync(buf, frames); err != nil {
+		return err
+	}
+	return s.rotate()
+}
+
+// rotate seals the (already synced) active segment and starts a new one.
+func (s *Spool) rotate() error {
+	if err := s.active.Close(); err != nil {
+		return err
+	}
+	return s.startSegment(s.nextSeq)
+}
