@@ -1,0 +1,259 @@
+package certs
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Reasons a client certificate is refused; match them with errors.Is.
+var (
+	ErrNoClientCertificate = errors.New("no client certificate presented")
+	ErrNoCommonName        = errors.New("client certificate subject has no common name")
+	ErrNoClientAuthUsage   = errors.New("client certificate lacks the clientAuth extended key usage")
+	ErrUntrusted           = errors.New("client certificate does not chain to a configured CA")
+	ErrRevoked             = errors.New("client certificate is revoked")
+)
+
+// VerifierConfig lists the trust material for client certificates.
+type VerifierConfig struct {
+	// CAFiles are PEM bundles with the root and issuing (intermediate)
+	// CAs. Windows forwarders send only their leaf, so the issuing CA must
+	// be here. An intermediate whose own issuer is not configured becomes
+	// a trust anchor itself, as in OpenWEC.
+	CAFiles []string
+	// CRLFiles are optional CRLs (DER or PEM), each signed by a configured
+	// CA. A leaf is checked against the CRLs of its direct issuer.
+	CRLFiles []string
+	// CRLCheckInterval bounds how often CRL and server certificate files
+	// are examined for changes; zero means DefaultCRLCheckInterval.
+	CRLCheckInterval time.Duration
+}
+
+// Identity is what a verified client certificate says about its host.
+type Identity struct {
+	// Name is the lower-cased subject CN, the host identity.
+	Name string
+	// DNSNames are the certificate's DNS SANs, for logging and allow-lists.
+	DNSNames []string
+	// IssuerThumbprint is the lower-case hex SHA-1 of the CA that directly
+	// issued the leaf: the value the subscription policy must echo.
+	IssuerThumbprint string
+}
+
+// Verifier checks client certificates of Windows forwarders.
+type Verifier struct {
+	logger        *slog.Logger
+	roots         *x509.CertPool
+	intermediates *x509.CertPool
+	// issuerHints is sent in the CertificateRequest; Windows ignores it
+	// (it picks by the GPO IssuerCA), other clients use it to choose.
+	issuerHints   *x509.CertPool
+	crls          *crlSet
+	checkInterval time.Duration
+}
+
+// NewVerifier loads the CA and CRL files. Self-signed CAs become roots,
+// the others intermediates.
+func NewVerifier(cfg VerifierConfig, logger *slog.Logger) (*Verifier, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if len(cfg.CAFiles) == 0 {
+		return nil, errors.New("new verifier: no CA files configured")
+	}
+	interval := cfg.CRLCheckInterval
+	if interval <= 0 {
+		interval = DefaultCRLCheckInterval
+	}
+	var cas []*x509.Certificate
+	for _, path := range cfg.CAFiles {
+		certs, err := LoadCertificates(path)
+		if err != nil {
+			return nil, fmt.Errorf("new verifier: %w", err)
+		}
+		for _, c := range certs {
+			if !c.IsCA {
+				return nil, fmt.Errorf("new verifier: %s: %q is not a CA certificate", path, c.Subject.CommonName)
+			}
+			if !slices.ContainsFunc(cas, c.Equal) {
+				cas = append(cas, c)
+			}
+		}
+	}
+
+	v := &Verifier{
+		logger:        logger,
+		roots:         x509.NewCertPool(),
+		intermediates: x509.NewCertPool(),
+		issuerHints:   x509.NewCertPool(),
+		checkInterval: interval,
+	}
+	var anchors, issuing []string
+	for _, c := range cas {
+		switch {
+		case isSelfSigned(c):
+			v.roots.AddCert(c)
+			anchors = append(anchors, c.Subject.CommonName)
+		case hasConfiguredParent(c, cas):
+			v.intermediates.AddCert(c)
+			v.issuerHints.AddCert(c)
+			issuing = append(issuing, c.Subject.CommonName)
+		default:
+			v.roots.AddCert(c)
+			v.issuerHints.AddCert(c)
+			anchors = append(anchors, c.Subject.CommonName)
+			logger.Info("issuing CA has no configured parent, trusting it as an anchor", "ca", c.Subject.CommonName, "thumbprint", Thumbprint(c))
+		}
+	}
+	if len(issuing) == 0 {
+		// Only roots configured: they sign the leaves directly.
+		v.issuerHints = v.roots
+	}
+	if len(cfg.CRLFiles) > 0 {
+		crls, err := newCRLSet(cfg.CRLFiles, cas, interval, logger)
+		if err != nil {
+			return nil, fmt.Errorf("new verifier: %w", err)
+		}
+		v.crls = crls
+	}
+	logger.Debug("client certificate verifier ready", "anchors", anchors, "issuing_cas", issuing, "crl_files", len(cfg.CRLFiles))
+	return v, nil
+}
+
+func isSelfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
+}
+
+func hasConfiguredParent(c *x509.Certificate, cas []*x509.Certificate) bool {
+	for _, p := range cas {
+		if p != c && bytes.Equal(p.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(p) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ServerTLSConfig returns the HTTPS listener configuration: TLS 1.2+,
+// HTTP/1.1 only (WinRM never speaks h2), a client certificate required and
+// verified by the Verifier, and the server certificate re-read from
+// certFile/keyFile when they change on disk.
+func (v *Verifier) ServerTLSConfig(certFile, keyFile string) (*tls.Config, error) {
+	keyPair, err := newKeyPairReloader(certFile, keyFile, v.checkInterval, v.logger)
+	if err != nil {
+		return nil, fmt.Errorf("server TLS config: %w", err)
+	}
+	base := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"http/1.1"},
+		GetCertificate: keyPair.getCertificate,
+		// Verification is ours: Go's built-in check would neither
+		// complete leaf-only chains from configured intermediates nor
+		// consult CRLs.
+		ClientAuth:       tls.RequireAnyClientCert,
+		ClientCAs:        v.issuerHints,
+		VerifyConnection: v.connectionVerifier(nil),
+	}
+	cfg := base.Clone()
+	// A per-connection clone is the only way to let VerifyConnection know
+	// the remote address for its log line.
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		perConn := base.Clone()
+		if hello.Conn != nil {
+			perConn.VerifyConnection = v.connectionVerifier(hello.Conn.RemoteAddr())
+		}
+		return perConn, nil
+	}
+	return cfg, nil
+}
+
+func (v *Verifier) connectionVerifier(remote net.Addr) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		id, err := v.verify(cs.PeerCertificates)
+		if err != nil {
+			attrs := []any{"reason", err}
+			if remote != nil {
+				attrs = append(attrs, "remote", remote.String())
+			}
+			if len(cs.PeerCertificates) > 0 {
+				leaf := cs.PeerCertificates[0]
+				attrs = append(attrs, "subject", leaf.Subject.String(), "issuer", leaf.Issuer.String(), "serial", leaf.SerialNumber.Text(16))
+			}
+			v.logger.Warn("client certificate refused", attrs...)
+			return err
+		}
+		v.logger.Debug("client certificate accepted", "identity", id.Name, "issuer_thumbprint", id.IssuerThumbprint)
+		return nil
+	}
+}
+
+// Identify verifies the peer certificate of an established connection
+// (as in http.Request.TLS) again and returns the host identity. It does
+// not rely on the handshake's verification because the verdict can change
+// on a long-lived connection: a CRL update revokes it on the next request.
+func (v *Verifier) Identify(cs *tls.ConnectionState) (Identity, error) {
+	if cs == nil {
+		return Identity{}, ErrNoClientCertificate
+	}
+	return v.verify(cs.PeerCertificates)
+}
+
+func (v *Verifier) verify(peer []*x509.Certificate) (Identity, error) {
+	if len(peer) == 0 {
+		return Identity{}, ErrNoClientCertificate
+	}
+	leaf := peer[0]
+	if leaf.Subject.CommonName == "" {
+		return Identity{}, ErrNoCommonName
+	}
+	if !slices.ContainsFunc(leaf.ExtKeyUsage, func(u x509.ExtKeyUsage) bool {
+		return u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny
+	}) {
+		return Identity{}, ErrNoClientAuthUsage
+	}
+	intermediates := v.intermediates
+	if len(peer) > 1 {
+		intermediates = v.intermediates.Clone()
+		for _, c := range peer[1:] {
+			intermediates.AddCert(c)
+		}
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         v.roots,
+		Intermediates: intermediates,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		var unknown x509.UnknownAuthorityError
+		if errors.As(err, &unknown) {
+			return Identity{}, fmt.Errorf("%w: %w", ErrUntrusted, err)
+		}
+		return Identity{}, fmt.Errorf("verify client certificate: %w", err)
+	}
+	if len(chains[0]) < 2 {
+		// The presented certificate is itself a configured CA.
+		return Identity{}, fmt.Errorf("%w: presented certificate is a configured CA", ErrUntrusted)
+	}
+	issuer := chains[0][1]
+	if v.crls != nil {
+		covered, revoked := v.crls.lookup(issuer, leaf.SerialNumber)
+		if revoked {
+			return Identity{}, fmt.Errorf("%w: serial %s on the CRL of %q", ErrRevoked, leaf.SerialNumber.Text(16), issuer.Subject.CommonName)
+		}
+		if !covered {
+			v.logger.Debug("no CRL configured for issuer", "issuer", issuer.Subject.CommonName)
+		}
+	}
+	return Identity{
+		Name:             strings.ToLower(leaf.Subject.CommonName),
+		DNSNames:         slices.Clone(leaf.DNSNames),
+		IssuerThumbprint: strings.ToLower(Thumbprint(issuer)),
+	}, nil
+}
