@@ -1,0 +1,186 @@
+package event
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// textWriter is what the decoders write to: a strings.Builder for a single
+// value, a bytes.Buffer when a value is assembled from several pieces.
+type textWriter interface {
+	WriteString(s string) (int, error)
+	WriteByte(c byte) error
+	WriteRune(r rune) (int, error)
+}
+
+// maxReferenceLen bounds how far past '&' a reference's ';' is looked for,
+// which keeps decoding linear on inputs full of stray ampersands. The
+// longest valid reference is "&#x10FFFF;" or "&#1114111;" (10 bytes).
+const maxReferenceLen = 10
+
+// decoded returns character data or an attribute value with XML references
+// resolved and line ends normalised (XML 1.0 §2.11, §3.3.3). Input that
+// needs no change is returned as is, sharing memory with s.
+func decoded(s string, attr bool) string {
+	if !needsDecoding(s, attr) {
+		return s
+	}
+	var b strings.Builder
+	// Decoding never makes text longer: every reference is at least as
+	// long as the UTF-8 it stands for.
+	b.Grow(len(s))
+	writeDecoded(&b, s, attr)
+	return b.String()
+}
+
+func needsDecoding(s string, attr bool) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '&', '\r':
+			return true
+		case '\t', '\n':
+			if attr {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeDecoded writes s to w with references resolved. Unknown entities and
+// malformed references are kept literally; character references to code
+// points XML cannot carry become U+FFFD. In attribute values, whitespace
+// characters become spaces, as an XML processor normalises them.
+func writeDecoded(w textWriter, s string, attr bool) {
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) {
+			c := s[i]
+			if c == '&' || c == '\r' || attr && (c == '\t' || c == '\n') {
+				break
+			}
+			i++
+		}
+		w.WriteString(s[:i])
+		if i == len(s) {
+			return
+		}
+		s = s[i:]
+		switch s[0] {
+		case '&':
+			r, n := reference(s)
+			if n == 0 {
+				w.WriteByte('&')
+				s = s[1:]
+				continue
+			}
+			w.WriteRune(r)
+			s = s[n:]
+		case '\r':
+			s = s[1:]
+			if len(s) > 0 && s[0] == '\n' {
+				s = s[1:]
+			}
+			if attr {
+				w.WriteByte(' ')
+			} else {
+				w.WriteByte('\n')
+			}
+		default: // tab or line feed in an attribute value
+			w.WriteByte(' ')
+			s = s[1:]
+		}
+	}
+}
+
+// normalized returns CDATA content with line ends normalised.
+func normalized(s string) string {
+	if strings.IndexByte(s, '\r') < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	writeNormalized(&b, s)
+	return b.String()
+}
+
+func writeNormalized(w textWriter, s string) {
+	for {
+		i := strings.IndexByte(s, '\r')
+		if i < 0 {
+			w.WriteString(s)
+			return
+		}
+		w.WriteString(s[:i])
+		w.WriteByte('\n')
+		s = s[i+1:]
+		if len(s) > 0 && s[0] == '\n' {
+			s = s[1:]
+		}
+	}
+}
+
+// reference decodes the entity or character reference at the start of s
+// (which begins with '&') and returns its rune and length, or n == 0 when s
+// does not start with a reference XML defines.
+func reference(s string) (r rune, n int) {
+	limit := min(len(s), maxReferenceLen)
+	semi := strings.IndexByte(s[:limit], ';')
+	if semi < 2 {
+		return 0, 0
+	}
+	name := s[1:semi]
+	switch name {
+	case "lt":
+		return '<', semi + 1
+	case "gt":
+		return '>', semi + 1
+	case "amp":
+		return '&', semi + 1
+	case "apos":
+		return '\'', semi + 1
+	case "quot":
+		return '"', semi + 1
+	}
+	if name[0] != '#' || len(name) < 2 {
+		return 0, 0
+	}
+	digits, base := name[1:], rune(10)
+	if digits[0] == 'x' {
+		digits, base = digits[1:], 16
+	}
+	if len(digits) == 0 {
+		return 0, 0
+	}
+	var v rune
+	for i := 0; i < len(digits); i++ {
+		d := digitValue(digits[i])
+		if d >= base {
+			return 0, 0
+		}
+		v = v*base + d // at most 8 digits: cannot overflow
+	}
+	if !isXMLChar(v) {
+		return utf8.RuneError, semi + 1
+	}
+	return v, semi + 1
+}
+
+func digitValue(c byte) rune {
+	switch {
+	case '0' <= c && c <= '9':
+		return rune(c - '0')
+	case 'a' <= c && c <= 'f':
+		return rune(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return rune(c-'A') + 10
+	}
+	return 99
+}
+
+// isXMLChar reports whether a character reference may stand for r. Windows
+// does send references to control characters such as &#5; and they are
+// kept; only what UTF-8 cannot carry is replaced.
+func isXMLChar(r rune) bool {
+	return r > 0 && r <= utf8.MaxRune && (r < 0xD800 || r > 0xDFFF)
+}
