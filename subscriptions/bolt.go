@@ -1,0 +1,152 @@
+package subscriptions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketBookmarks = []byte("bookmarks")
+	bucketHosts     = []byte("hosts")
+)
+
+// BoltStore is the embedded Store, one bbolt file. Concurrent CommitBatch
+// calls share fsyncs through bbolt's batching.
+type BoltStore struct {
+	db *bolt.DB
+}
+
+// OpenBolt opens (creating when needed) the store file at path.
+func OpenBolt(path string) (*BoltStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketBookmarks, bucketHosts} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("initialise state store %s: %w", path, err)
+	}
+	return &BoltStore{db: db}, nil
+}
+
+// stateKey keys per-host records. Identities are lower-cased so that a
+// principal's case (WIN10$ vs win10$) never splits a host's bookmark.
+func stateKey(identity, subscriptionID string) []byte {
+	return []byte(strings.ToLower(identity) + "\x00" + strings.ToUpper(subscriptionID))
+}
+
+// Bookmark implements Store.
+func (s *BoltStore) Bookmark(_ context.Context, identity, subscriptionID string) (string, error) {
+	var bm string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		bm = string(tx.Bucket(bucketBookmarks).Get(stateKey(identity, subscriptionID)))
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("read bookmark of %s: %w", identity, err)
+	}
+	return bm, nil
+}
+
+// CommitBatch implements Store.
+func (s *BoltStore) CommitBatch(ctx context.Context, bookmark string, c Contact) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	key := stateKey(c.Identity, c.SubscriptionID)
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		if bookmark != "" {
+			if err := tx.Bucket(bucketBookmarks).Put(key, []byte(bookmark)); err != nil {
+				return err
+			}
+		}
+		hosts := tx.Bucket(bucketHosts)
+		var st HostState
+		if raw := hosts.Get(key); raw != nil {
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return fmt.Errorf("decode host state: %w", err)
+			}
+		}
+		if st.FirstSeen.IsZero() {
+			st.FirstSeen = c.At
+		}
+		st.Identity, st.SubscriptionID = c.Identity, c.SubscriptionID
+		if c.Subscription != "" {
+			st.Subscription = c.Subscription
+		}
+		if c.MachineID != "" {
+			st.MachineID = c.MachineID
+		}
+		st.Address = c.Address
+		if c.At.After(st.LastSeen) {
+			st.LastSeen = c.At
+		}
+		if c.Heartbeat {
+			st.LastHeartbeat = c.At
+		} else {
+			st.LastEvent = c.At
+			st.Events += uint64(c.Events)
+		}
+		raw, err := json.Marshal(&st)
+		if err != nil {
+			return err
+		}
+		return hosts.Put(key, raw)
+	})
+	if err != nil {
+		return fmt.Errorf("store batch state of %s: %w", c.Identity, err)
+	}
+	return nil
+}
+
+// Hosts implements Store.
+func (s *BoltStore) Hosts(context.Context) ([]HostState, error) {
+	var out []HostState
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketHosts).ForEach(func(_, v []byte) error {
+			var st HostState
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("decode host state: %w", err)
+			}
+			out = append(out, st)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteBookmark implements Store.
+func (s *BoltStore) DeleteBookmark(_ context.Context, identity, subscriptionID string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketBookmarks).Delete(stateKey(identity, subscriptionID))
+	})
+	if err != nil {
+		return fmt.Errorf("delete bookmark of %s: %w", identity, err)
+	}
+	return nil
+}
+
+// Close implements Store.
+func (s *BoltStore) Close() error {
+	if err := s.db.Close(); err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return fmt.Errorf("close state store: %w", err)
+	}
+	return nil
+}

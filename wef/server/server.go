@@ -1,0 +1,423 @@
+// Package server is wefgate's WS-Management endpoint: it serves the
+// subscription manager (Enumerate) and the delivery addresses (Events,
+// Heartbeat, End, SubscriptionEnd) over HTTP/1.1, authenticates each
+// forwarder through its listener's Security, hands accepted events to the
+// pipeline and acknowledges a batch only once it is durable and its bookmark
+// is stored.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"wefgate/pipeline"
+	"wefgate/subscriptions"
+	"wefgate/wef/event"
+	"wefgate/wef/soap"
+)
+
+// Decompressor undoes Content-Encoding: SLDC (see package wef/sldc).
+type Decompressor func(src []byte, maxOut int) ([]byte, error)
+
+// Config is what the handler needs; one Handler serves every listener.
+type Config struct {
+	// Subscriptions are the normalised definitions (disabled ones included,
+	// so their hosts get 404 rather than silence).
+	Subscriptions []*subscriptions.Definition
+	Store         subscriptions.Store
+	Sink          pipeline.Sink
+	// Keep decides which parsed events go on to the sink; the rest are
+	// counted and dropped.
+	Keep func(*event.Event) bool
+	// MaxBodyBytes caps a request body as received (encrypted/compressed).
+	MaxBodyBytes int64
+	// SLDC decompresses SLDC-encoded bodies; nil refuses them.
+	SLDC   Decompressor
+	Logger *slog.Logger
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Stats counts what the endpoint did since start.
+type Stats struct {
+	Enumerates, Heartbeats, Batches          atomic.Uint64
+	EventsReceived, EventsKept, EventsDamage atomic.Uint64
+	Refused, Failed                          atomic.Uint64
+}
+
+// Handler serves one listener: the shared Config plus that listener's
+// Security and advertised base URL.
+type Handler struct {
+	cfg      *Config
+	subsByID map[string]*subscriptions.Definition
+	stats    *Stats
+	// BaseURL is the advertised scheme://host:port of this listener.
+	baseURL  string
+	security Security
+	name     string
+}
+
+// NewHandler returns the handler of one listener. stats may be shared
+// between listeners.
+func NewHandler(cfg *Config, name, baseURL string, sec Security, stats *Stats) *Handler {
+	byID := make(map[string]*subscriptions.Definition, len(cfg.Subscriptions))
+	for _, d := range cfg.Subscriptions {
+		byID[d.ID] = d
+	}
+	return &Handler{cfg: cfg, subsByID: byID, stats: stats, baseURL: baseURL, security: sec, name: name}
+}
+
+// HTTPError is a refusal with the status to send and the reason to log.
+type httpError struct {
+	status int
+	reason string
+	err    error
+}
+
+func (e *httpError) Error() string {
+	if e.err != nil {
+		return e.reason + ": " + e.err.Error()
+	}
+	return e.reason
+}
+
+func refuse(status int, reason string, err error) *httpError {
+	return &httpError{status: status, reason: reason, err: err}
+}
+
+func (h *Handler) now() time.Time {
+	if h.cfg.Now != nil {
+		return h.cfg.Now()
+	}
+	return time.Now()
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	conn := connFrom(r)
+	log := h.cfg.Logger.With("listener", h.name, "remote", conn.Remote)
+	if r.Method != http.MethodPost {
+		// Windows only ever POSTs; anything else is not a WS-Man client.
+		log.Info("refused request", "status", http.StatusNotFound, "reason", "method "+r.Method+" is not POST", "path", r.URL.Path)
+		http.NotFound(w, r)
+		return
+	}
+	conn.Lock()
+	defer conn.Unlock()
+	peer, handled := h.security.Authenticate(w, r, conn)
+	if handled {
+		return
+	}
+	log = log.With("host", peer.Identity)
+	status, body, err := h.serve(r, log, conn, peer)
+	if err != nil {
+		var he *httpError
+		if !errors.As(err, &he) {
+			he = refuse(http.StatusInternalServerError, "internal error", err)
+		}
+		if he.status >= 500 {
+			h.stats.Failed.Add(1)
+			log.Warn("request failed", "status", he.status, "reason", he.Error(), "path", r.URL.Path)
+		} else {
+			h.stats.Refused.Add(1)
+			log.Warn("refused request", "status", he.status, "reason", he.Error(), "path", r.URL.Path)
+		}
+		if he.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "60")
+		}
+		http.Error(w, he.reason, he.status)
+		return
+	}
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	if err := h.security.Seal(w, conn, status, soap.EncodeUTF16LE(body)); err != nil {
+		log.Warn("could not send response", "error", err)
+	}
+}
+
+func (h *Handler) serve(r *http.Request, log *slog.Logger, conn *Conn, peer Peer) (int, []byte, error) {
+	if r.ContentLength < 0 {
+		return 0, nil, refuse(http.StatusLengthRequired, "request has no Content-Length", nil)
+	}
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		return 0, nil, refuse(http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, h.cfg.MaxBodyBytes), nil)
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return 0, nil, refuse(http.StatusBadRequest, "reading body", err)
+	}
+	if int64(len(raw)) > h.cfg.MaxBodyBytes {
+		return 0, nil, refuse(http.StatusRequestEntityTooLarge, "body exceeds the limit", nil)
+	}
+	if len(raw) == 0 {
+		// The authentication round trip Windows makes on a new connection.
+		return http.StatusOK, nil, nil
+	}
+	plain, err := h.security.Open(r, conn, raw)
+	if err != nil {
+		var he *httpError
+		if errors.As(err, &he) {
+			return 0, nil, he
+		}
+		return 0, nil, refuse(http.StatusBadRequest, "cannot open message", err)
+	}
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC") {
+		plain = h.decompress(log, plain)
+	}
+	text, replaced := soap.DecodeText(plain)
+	if replaced > 0 {
+		log.Warn("invalid text encoding replaced", "code_units", replaced)
+	}
+	msg, err := soap.Parse(text)
+	if err != nil {
+		return 0, nil, refuse(http.StatusBadRequest, "malformed SOAP envelope", err)
+	}
+	if msg.MachineID != "" && !conn.warnedMachineID && !machineMatches(peer.Identity, msg.MachineID) {
+		conn.warnedMachineID = true
+		log.Warn("MachineID does not match the authenticated identity", "machine_id", msg.MachineID)
+	}
+	delivery := isDeliveryPath(r.URL.Path)
+	switch msg.Action {
+	case soap.ActionEnumerate:
+		if delivery {
+			return 0, nil, refuse(http.StatusBadRequest, "Enumerate sent to a delivery address", nil)
+		}
+		return h.enumerate(r.Context(), log, msg, peer)
+	case soap.ActionHeartbeat:
+		return h.heartbeat(r, log, msg, peer)
+	case soap.ActionEvents:
+		return h.events(r, log, msg, peer)
+	case soap.ActionEnd:
+		return http.StatusNoContent, nil, nil
+	case soap.ActionSubscriptionEnd:
+		log.Info("forwarder ended its subscription", "subscription_id", msg.Identifier, "status", msg.Status)
+		return http.StatusNoContent, nil, nil
+	default:
+		return 0, nil, refuse(http.StatusBadRequest, fmt.Sprintf("unsupported action %q", msg.Action), nil)
+	}
+}
+
+// decompress undoes SLDC. Windows flags the End that follows a
+// SubscriptionEnd as SLDC without compressing it, so a body that does not
+// decode is taken as it is.
+func (h *Handler) decompress(log *slog.Logger, body []byte) []byte {
+	if h.cfg.SLDC == nil {
+		return body
+	}
+	out, err := h.cfg.SLDC(body, int(h.cfg.MaxBodyBytes)*16)
+	if err != nil {
+		log.Debug("body flagged SLDC does not decompress; using it as sent", "error", err)
+		return body
+	}
+	return out
+}
+
+func (h *Handler) enumerate(ctx context.Context, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
+	h.stats.Enumerates.Add(1)
+	var offers []soap.Subscription
+	for _, d := range h.cfg.Subscriptions {
+		if !d.IsEnabled() || !d.Admits(peer.Identity) {
+			continue
+		}
+		bm, err := h.cfg.Store.Bookmark(ctx, peer.Identity, d.ID)
+		if err != nil {
+			return 0, nil, refuse(http.StatusServiceUnavailable, "state store unavailable", err)
+		}
+		offers = append(offers, d.Offer(h.baseURL, peer.Auth, bm))
+	}
+	log.Info("enumerate", "machine_id", msg.MachineID, "subscriptions", len(offers))
+	return http.StatusOK, soap.EnumerateResponse(msg, offers), nil
+}
+
+// subscriptionFor finds the subscription a delivery message belongs to and
+// checks the host may use it.
+func (h *Handler) subscriptionFor(msg *soap.Message, peer Peer) (*subscriptions.Definition, error) {
+	if msg.Identifier == "" {
+		return nil, refuse(http.StatusBadRequest, "delivery message without e:Identifier", nil)
+	}
+	d, ok := h.subsByID[strings.ToUpper(msg.Identifier)]
+	if !ok || !d.IsEnabled() {
+		return nil, refuse(http.StatusNotFound, fmt.Sprintf("unknown or disabled subscription %s", msg.Identifier), nil)
+	}
+	if !d.Admits(peer.Identity) {
+		return nil, refuse(http.StatusForbidden, fmt.Sprintf("host is not allowed on subscription %q", d.Name), nil)
+	}
+	return d, nil
+}
+
+func (h *Handler) heartbeat(r *http.Request, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
+	d, err := h.subscriptionFor(msg, peer)
+	if err != nil {
+		return 0, nil, err
+	}
+	h.stats.Heartbeats.Add(1)
+	c := subscriptions.Contact{
+		Identity: peer.Identity, SubscriptionID: d.ID, Subscription: d.Name, MachineID: msg.MachineID,
+		Address: remoteIP(r), At: h.now(), Heartbeat: true,
+	}
+	// A forwarder that drops the connection must not abort the commit.
+	if err := h.cfg.Store.CommitBatch(context.WithoutCancel(r.Context()), "", c); err != nil {
+		return 0, nil, refuse(http.StatusServiceUnavailable, "state store unavailable", err)
+	}
+	log.Debug("heartbeat", "subscription", d.Name)
+	return http.StatusOK, soap.Ack(msg), nil
+}
+
+func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
+	d, err := h.subscriptionFor(msg, peer)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx := context.WithoutCancel(r.Context())
+	now := h.now()
+	h.stats.Batches.Add(1)
+	h.stats.EventsReceived.Add(uint64(len(msg.Events)))
+	src := pipeline.Source{
+		Identity: peer.Identity, MachineID: msg.MachineID, Address: remoteIP(r),
+		Subscription: d.Name, SubscriptionID: d.ID, SubscriptionVersion: msg.Version, Received: now,
+	}
+	kept := make([]*event.Event, 0, len(msg.Events))
+	for _, raw := range msg.Events {
+		ev := event.Parse(raw)
+		if ev.Problem != nil {
+			h.stats.EventsDamage.Add(1)
+			log.Warn("damaged event", "problem", string(ev.Problem.Kind), "detail", ev.Problem.Message,
+				"event_id", ev.EventID, "record_id", ev.RecordID)
+			// An event whose id could not be read may be one we want: keep
+			// it, with its problem recorded, rather than lose it.
+			if ev.Problem.Kind == event.ProblemUnparsable {
+				kept = append(kept, ev)
+				continue
+			}
+		}
+		if h.cfg.Keep(ev) {
+			kept = append(kept, ev)
+		}
+	}
+	if len(kept) > 0 {
+		if err := h.cfg.Sink.Accept(ctx, &pipeline.Delivery{Source: src, Events: kept}); err != nil {
+			if errors.Is(err, pipeline.ErrBackpressure) {
+				return 0, nil, refuse(http.StatusServiceUnavailable, "spool full, forwarder must retry later", err)
+			}
+			return 0, nil, refuse(http.StatusServiceUnavailable, "could not hand events on", err)
+		}
+	}
+	h.stats.EventsKept.Add(uint64(len(kept)))
+	if msg.Bookmark == "" {
+		log.Warn("events batch without bookmark", "subscription", d.Name)
+	}
+	c := subscriptions.Contact{
+		Identity: peer.Identity, SubscriptionID: d.ID, Subscription: d.Name, MachineID: msg.MachineID,
+		Address: src.Address, At: now, Events: len(msg.Events),
+	}
+	if err := h.cfg.Store.CommitBatch(ctx, msg.Bookmark, c); err != nil {
+		return 0, nil, refuse(http.StatusServiceUnavailable, "state store unavailable", err)
+	}
+	log.Debug("events", "subscription", d.Name, "received", len(msg.Events), "kept", len(kept))
+	return http.StatusOK, soap.Ack(msg), nil
+}
+
+func isDeliveryPath(p string) bool {
+	return len(p) >= len(subscriptions.DeliveryPath) &&
+		strings.EqualFold(p[:len(subscriptions.DeliveryPath)], subscriptions.DeliveryPath)
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// machineMatches compares the client-asserted MachineID (an FQDN) with the
+// authenticated identity: a certificate CN (FQDN) or a Kerberos principal
+// (NAME$@REALM, whose NAME is the first DNS label).
+func machineMatches(identity, machineID string) bool {
+	id, mid := strings.ToLower(identity), strings.ToLower(machineID)
+	if id == mid {
+		return true
+	}
+	if at := strings.IndexByte(id, '@'); at >= 0 {
+		name := strings.TrimSuffix(id[:at], "$")
+		label, _, _ := strings.Cut(mid, ".")
+		return name == label
+	}
+	return false
+}
+
+// Listener is one network endpoint of the server.
+type Listener struct {
+	Name    string
+	Addr    string
+	Handler *Handler
+	// TLS, when set, makes it an HTTPS listener.
+	TLS *tls.Config
+}
+
+// Serve runs the listeners until ctx is cancelled, then shuts them down
+// gracefully. ready, when not nil, receives each bound address.
+func Serve(ctx context.Context, logger *slog.Logger, listeners []Listener, ready func(name string, addr net.Addr)) error {
+	errc := make(chan error, len(listeners))
+	var servers []*http.Server
+	for _, l := range listeners {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			return fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err)
+		}
+		srv := &http.Server{
+			Handler:           l.Handler,
+			ReadHeaderTimeout: 30 * time.Second,
+			ReadTimeout:       2 * time.Minute,
+			WriteTimeout:      2 * time.Minute,
+			// Windows keeps the delivery connection open between batches
+			// and pays a Kerberos round trip for every new one.
+			IdleTimeout:    15 * time.Minute,
+			MaxHeaderBytes: 64 << 10,
+			ConnContext:    withConn,
+			// An empty map disables HTTP/2: WS-Man is HTTP/1.1 only.
+			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+			ErrorLog:     slog.NewLogLogger(logger.With("listener", l.Name).Handler(), slog.LevelDebug),
+		}
+		if l.TLS != nil {
+			ln = tls.NewListener(ln, l.TLS)
+		}
+		servers = append(servers, srv)
+		if ready != nil {
+			ready(l.Name, ln.Addr())
+		}
+		logger.Info("listening", "listener", l.Name, "address", ln.Addr().String(), "tls", l.TLS != nil)
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		for _, s := range servers {
+			s.Close()
+		}
+		return fmt.Errorf("serve: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			s.Close()
+		}
+	}
+	return nil
+}
