@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,13 +13,12 @@ import (
 	"unicode/utf16"
 )
 
-// sampleDir returns the shared WEF samples folder next to the repository,
-// skipping the test when it is absent.
-func sampleDir(t testing.TB) string {
-	t.Helper()
+// findSampleDir locates the shared WEF samples folder next to the
+// repository root (the directory holding go.mod).
+func findSampleDir() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatalf("getwd: %v", err)
+		return "", fmt.Errorf("getwd: %w", err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -26,15 +26,25 @@ func sampleDir(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
+			return "", errors.New("repository root (go.mod) not found")
 		}
 		dir = parent
 	}
 	samples := filepath.Join(dir, "..", "shared", "samples", "wef")
 	if _, err := os.Stat(samples); err != nil {
-		t.Skipf("samples folder absent: %v", err)
+		return "", fmt.Errorf("samples folder absent: %w", err)
 	}
-	return samples
+	return samples, nil
+}
+
+// sampleDir is findSampleDir for tests that need the samples.
+func sampleDir(t testing.TB) string {
+	t.Helper()
+	dir, err := findSampleDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	return dir
 }
 
 func readSample(t testing.TB, name string) []byte {
