@@ -14,9 +14,10 @@
 //   - In scheme 2 each byte stands for itself; 0xFF is followed by a zero bit
 //     so that it cannot be taken for the start of a control symbol.
 //
-// Windows starts every body with RESET_1, uses scheme 1, ends with
-// END_OF_RECORD, pads with zero bits to a 16-bit boundary and appends the
-// uncompressed length as a 4-byte little-endian integer. [Compress] produces
-// exactly that shape; [Decompress] stops at END_OF_RECORD and ignores
-// whatever follows.
+// A captured Windows body starts with RESET_1, uses scheme 1 only (copies of
+// 3 to 271 bytes, never overlapping their own output), ends with
+// END_OF_RECORD, is padded with zero bits to a 16-bit boundary and is
+// followed by the uncompressed length as a 4-byte little-endian integer.
+// [Compress] produces that shape; [Decompress] stops at END_OF_RECORD and
+// ignores whatever follows.
 package sldc
