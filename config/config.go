@@ -1,0 +1,306 @@
+// Package config reads wefgate's one YAML configuration file. Decoding is
+// strict: an unknown key is an error that names it, because a misspelt
+// option silently ignored is how collectors lose events. Every field has a
+// default, so an empty file (or none) is a working configuration.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"wefgate/subscriptions"
+)
+
+// Config is the whole file.
+type Config struct {
+	// DataDir holds the state store, the spool, the development PKI and
+	// the default output file.
+	DataDir string `yaml:"data_dir"`
+	// Hostname is the name forwarders use to reach wefgate: it goes into
+	// delivery addresses, the server certificate and the SPNs. Defaults to
+	// the machine's host name.
+	Hostname string `yaml:"hostname"`
+	// MaxBodyBytes caps one request body as received.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+
+	HTTPS HTTPSListener `yaml:"https"`
+	HTTP  HTTPListener  `yaml:"http"`
+
+	Subscriptions []subscriptions.Definition `yaml:"subscriptions"`
+
+	Exporters Exporters `yaml:"exporters"`
+	Spool     Spool     `yaml:"spool"`
+	Log       Log       `yaml:"log"`
+}
+
+// HTTPSListener is the client-certificate listener (GPO URL https://…,IssuerCA=…).
+type HTTPSListener struct {
+	Enabled *bool  `yaml:"enabled"`
+	Address string `yaml:"address"`
+	// AdvertisedPort is the port forwarders connect to, when a load
+	// balancer or NAT changes it; defaults to the listening port.
+	AdvertisedPort int `yaml:"advertised_port"`
+	// ServerCert and ServerKey default to the development PKI in DataDir.
+	ServerCert string `yaml:"server_cert"`
+	ServerKey  string `yaml:"server_key"`
+	// CAFiles hold the roots and issuing CAs client certificates chain to;
+	// defaults to the development PKI's.
+	CAFiles  []string `yaml:"ca_files"`
+	CRLFiles []string `yaml:"crl_files"`
+}
+
+// HTTPListener is the Kerberos listener (GPO URL http://…).
+type HTTPListener struct {
+	Enabled        *bool  `yaml:"enabled"`
+	Address        string `yaml:"address"`
+	AdvertisedPort int    `yaml:"advertised_port"`
+	// Keytab holds the keys of HTTP/<hostname> and HOST/<hostname>.
+	Keytab string `yaml:"keytab"`
+}
+
+// Exporters lists the outputs; several may be on at once.
+type Exporters struct {
+	File FileExporter `yaml:"file"`
+	OTLP OTLPExporter `yaml:"otlp"`
+	// IncludeOriginal adds the original event XML (log.record.original).
+	IncludeOriginal bool `yaml:"include_original"`
+}
+
+// FileExporter writes JSON lines.
+type FileExporter struct {
+	// Enabled defaults to true unless an OTLP endpoint is configured.
+	Enabled *bool  `yaml:"enabled"`
+	Path    string `yaml:"path"`
+}
+
+// OTLPExporter sends OTLP logs. It is on when Endpoint is set here or in
+// OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_LOGS_ENDPOINT.
+type OTLPExporter struct {
+	Enabled *bool `yaml:"enabled"`
+	// Protocol is "grpc" (default) or "http/protobuf".
+	Protocol    string            `yaml:"protocol"`
+	Endpoint    string            `yaml:"endpoint"`
+	Insecure    bool              `yaml:"insecure"`
+	Headers     map[string]string `yaml:"headers"`
+	CAFile      string            `yaml:"ca_file"`
+	CertFile    string            `yaml:"cert_file"`
+	KeyFile     string            `yaml:"key_file"`
+	Compression string            `yaml:"compression"`
+	Timeout     time.Duration     `yaml:"timeout"`
+	// MaxRequestBytes keeps requests under the backend's limit (gRPC
+	// receivers refuse more than 4 MiB by default).
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+}
+
+// Spool is the durable buffer between the endpoint and the exporters.
+type Spool struct {
+	// Enabled defaults to true; without it a batch is acknowledged only
+	// once every exporter confirmed it (and refused while one is down).
+	Enabled *bool  `yaml:"enabled"`
+	Dir     string `yaml:"dir"`
+	// MaxBytes bounds the spool on disk; when full, forwarders are told to
+	// retry later and keep events in their own logs.
+	MaxBytes     int64  `yaml:"max_bytes"`
+	SegmentBytes int64  `yaml:"segment_bytes"`
+	Compression  string `yaml:"compression"`
+}
+
+// Log configures wefgate's own logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// Load reads the file at path; "" means no file (all defaults).
+func Load(path string) (*Config, error) {
+	var data []byte
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML text strictly and applies defaults.
+func Parse(data []byte) (*Config, error) {
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// DefaultSubscription is offered when the file defines none: the Audit
+// Handle Manipulation events from the Security log.
+func DefaultSubscription() subscriptions.Definition {
+	return subscriptions.Definition{Name: "handle-manipulation", Channel: "Security", XPath: subscriptions.HandleEventsQuery}
+}
+
+func (c *Config) normalize() error {
+	if c.DataDir == "" {
+		c.DataDir = "wefgate-data"
+	}
+	if c.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		c.Hostname = h
+	}
+	c.Hostname = strings.ToLower(c.Hostname)
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.HTTPS.Address == "" {
+		c.HTTPS.Address = ":5986"
+	}
+	if c.HTTP.Address == "" {
+		c.HTTP.Address = ":5985"
+	}
+	if c.HTTP.Enabled == nil {
+		on := c.HTTP.Keytab != ""
+		c.HTTP.Enabled = &on
+	}
+	if c.HTTPS.Enabled == nil {
+		on := true
+		c.HTTPS.Enabled = &on
+	}
+	if !*c.HTTPS.Enabled && !*c.HTTP.Enabled {
+		return errors.New("both listeners are disabled: enable https or http")
+	}
+	if *c.HTTP.Enabled && c.HTTP.Keytab == "" {
+		return errors.New("http: the Kerberos listener needs a keytab")
+	}
+	if (c.HTTPS.ServerCert == "") != (c.HTTPS.ServerKey == "") {
+		return errors.New("https: set both server_cert and server_key, or neither")
+	}
+	if c.HTTPS.ServerCert != "" && len(c.HTTPS.CAFiles) == 0 {
+		return errors.New("https: ca_files is required with your own server certificate")
+	}
+	for _, l := range []struct {
+		name, addr string
+		port       int
+	}{{"https", c.HTTPS.Address, c.HTTPS.AdvertisedPort}, {"http", c.HTTP.Address, c.HTTP.AdvertisedPort}} {
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			return fmt.Errorf("%s: address %q: %w", l.name, l.addr, err)
+		}
+		if l.port < 0 || l.port > 65535 {
+			return fmt.Errorf("%s: advertised_port %d out of range", l.name, l.port)
+		}
+	}
+	if len(c.Subscriptions) == 0 {
+		c.Subscriptions = []subscriptions.Definition{DefaultSubscription()}
+	}
+	seen := map[string]string{}
+	for i := range c.Subscriptions {
+		d := &c.Subscriptions[i]
+		if err := d.Normalize(); err != nil {
+			return err
+		}
+		if prev, dup := seen[d.ID]; dup {
+			return fmt.Errorf("subscriptions %q and %q have the same id %s", prev, d.Name, d.ID)
+		}
+		seen[d.ID] = d.Name
+		// The body cap must leave room for the largest envelope a host may
+		// send plus multipart and token overhead.
+		if int64(d.MaxEnvelopeSize)+4096 > c.MaxBodyBytes {
+			return fmt.Errorf("subscription %q: max_envelope_size %d does not fit max_body_bytes %d", d.Name, d.MaxEnvelopeSize, c.MaxBodyBytes)
+		}
+	}
+	if c.Exporters.OTLP.Endpoint == "" && c.Exporters.OTLP.Enabled == nil {
+		on := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") != ""
+		c.Exporters.OTLP.Enabled = &on
+	}
+	if c.Exporters.OTLP.Enabled == nil {
+		on := true
+		c.Exporters.OTLP.Enabled = &on
+	}
+	switch c.Exporters.OTLP.Protocol {
+	case "":
+		c.Exporters.OTLP.Protocol = "grpc"
+	case "grpc", "http/protobuf":
+	default:
+		return fmt.Errorf("exporters.otlp.protocol %q is neither grpc nor http/protobuf", c.Exporters.OTLP.Protocol)
+	}
+	if c.Exporters.File.Enabled == nil {
+		on := !*c.Exporters.OTLP.Enabled
+		c.Exporters.File.Enabled = &on
+	}
+	if c.Exporters.File.Path == "" {
+		c.Exporters.File.Path = filepath.Join(c.DataDir, "events.jsonl")
+	}
+	if !*c.Exporters.File.Enabled && !*c.Exporters.OTLP.Enabled {
+		return errors.New("exporters: no exporter enabled")
+	}
+	if c.Spool.Enabled == nil {
+		on := true
+		c.Spool.Enabled = &on
+	}
+	if c.Spool.Dir == "" {
+		c.Spool.Dir = filepath.Join(c.DataDir, "spool")
+	}
+	if c.Spool.MaxBytes == 0 {
+		c.Spool.MaxBytes = 1 << 30
+	}
+	switch c.Log.Level {
+	case "":
+		c.Log.Level = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level %q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "":
+		c.Log.Format = "text"
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format %q is neither text nor json", c.Log.Format)
+	}
+	return nil
+}
+
+// BaseURL is the advertised scheme://host:port of a listener.
+func (c *Config) BaseURL(scheme, listenAddr string, advertisedPort int) string {
+	port := advertisedPort
+	if port == 0 {
+		_, p, _ := net.SplitHostPort(listenAddr)
+		port, _ = strconv.Atoi(p)
+	}
+	return scheme + "://" + net.JoinHostPort(c.Hostname, strconv.Itoa(port))
+}
+
+// HTTPSBaseURL is the advertised base URL of the HTTPS listener.
+func (c *Config) HTTPSBaseURL() string {
+	return c.BaseURL("https", c.HTTPS.Address, c.HTTPS.AdvertisedPort)
+}
+
+// HTTPBaseURL is the advertised base URL of the Kerberos listener.
+func (c *Config) HTTPBaseURL() string {
+	return c.BaseURL("http", c.HTTP.Address, c.HTTP.AdvertisedPort)
+}
