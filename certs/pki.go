@@ -96,8 +96,9 @@ type ClientCert struct {
 	Cert     *x509.Certificate
 	CertFile string
 	KeyFile  string
-	// PKCS12File holds the certificate, its key and the issuing and root
-	// CAs for import into the Windows LocalMachine store.
+	// PKCS12File holds the leaf, its key and the issuing and root CAs
+	// (legacy 3DES/SHA-1 protection, DefaultPKCS12Password unless chosen
+	// otherwise) for import into the Windows LocalMachine\My store.
 	PKCS12File string
 }
 
@@ -294,6 +295,8 @@ type clientSpec struct {
 	extKeyUsed []x509.ExtKeyUsage
 	notBefore  time.Time
 	notAfter   time.Time
+	// pkcs12Password protects the .p12 bundle.
+	pkcs12Password string
 }
 
 // WithExtKeyUsages replaces the default clientAuth extended key usage.
@@ -312,6 +315,11 @@ func WithCommonName(cn string) ClientOption {
 	return func(s *clientSpec) { s.commonName = cn }
 }
 
+// WithPKCS12Password replaces DefaultPKCS12Password for the .p12 bundle.
+func WithPKCS12Password(password string) ClientOption {
+	return func(s *clientSpec) { s.pkcs12Password = password }
+}
+
 // IssueClient issues a client certificate for fqdn from the issuing CA and
 // writes it (leaf only, as Windows presents it), its key and a PKCS#12
 // bundle under the clients directory, replacing earlier files for fqdn.
@@ -322,10 +330,11 @@ func (p *PKI) IssueClient(fqdn string, opts ...ClientOption) (*ClientCert, error
 	}
 	now := time.Now()
 	spec := clientSpec{
-		commonName: name,
-		extKeyUsed: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		notBefore:  now.Add(-backdate),
-		notAfter:   now.Add(p.leafValidity),
+		commonName:     name,
+		extKeyUsed:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		notBefore:      now.Add(-backdate),
+		notAfter:       now.Add(p.leafValidity),
+		pkcs12Password: DefaultPKCS12Password,
 	}
 	for _, opt := range opts {
 		opt(&spec)
@@ -353,6 +362,13 @@ func (p *PKI) IssueClient(fqdn string, opts ...ClientOption) (*ClientCert, error
 		return nil, fmt.Errorf("issue client certificate: %w", err)
 	}
 	if err := writeKeyPEM(cc.KeyFile, key); err != nil {
+		return nil, fmt.Errorf("issue client certificate: %w", err)
+	}
+	p12, err := encodePKCS12(rand.Reader, key, cert, []*x509.Certificate{p.Issuing, p.Root}, name, spec.pkcs12Password)
+	if err != nil {
+		return nil, fmt.Errorf("issue client certificate: %w", err)
+	}
+	if err := writeFileAtomic(cc.PKCS12File, p12, 0o600); err != nil {
 		return nil, fmt.Errorf("issue client certificate: %w", err)
 	}
 	return cc, nil

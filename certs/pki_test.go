@@ -50,6 +50,7 @@ func TestCreatePKIWritesFiles(t *testing.T) {
 		{ServerKeyFile, 0o600},
 		{filepath.Join(ClientsDir, "win10.example.test.pem"), 0o644},
 		{filepath.Join(ClientsDir, "win10.example.test-key.pem"), 0o600},
+		{filepath.Join(ClientsDir, "win10.example.test.p12"), 0o600},
 	}
 	for _, f := range files {
 		fi, err := os.Stat(filepath.Join(dir, f.name))
