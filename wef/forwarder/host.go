@@ -1,0 +1,451 @@
+// Package forwarder is a WEF client that behaves like a Windows host
+// configured by GPO: it enumerates its subscriptions at the subscription
+// manager, follows each one (batching by MaxTime, MaxItems and envelope
+// size, heartbeats when idle, bookmarks echoed), re-enumerates on refresh,
+// and retries refused batches. Tests and load runs use it to exercise
+// wefgate exactly the way Windows does.
+package forwarder
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"wefgate/wef/soap"
+)
+
+// HostConfig describes one simulated host.
+type HostConfig struct {
+	// MachineID is the host's FQDN, sent as m:MachineID.
+	MachineID string
+	// ManagerURL is the GPO "Server=" URL of the subscription manager.
+	ManagerURL string
+	Client     *Client
+	Log        Log
+	Logger     *slog.Logger
+	// Refresh is the GPO Refresh interval (default 60 s).
+	Refresh time.Duration
+	// StopWhenDrained makes Run return once every subscription has
+	// delivered the whole log and it says no more will come.
+	StopWhenDrained bool
+	// MaxRetryWait caps the wait between retries of a refused batch
+	// (default: the subscription's ConnectionRetry interval).
+	MaxRetryWait time.Duration
+	// OnAck, when set, is called with each acknowledged batch.
+	OnAck func(sub soap.Subscription, records []Record)
+}
+
+// Stats counts what a host did.
+type Stats struct {
+	Enumerates, Batches, Heartbeats, EventsAcked, Retries atomic.Uint64
+}
+
+// Host is one simulated Windows forwarder.
+type Host struct {
+	cfg   HostConfig
+	Stats Stats
+}
+
+// NewHost returns a host; call Run.
+func NewHost(cfg HostConfig) *Host {
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Host{cfg: cfg}
+}
+
+// errSubscriptionGone means the collector no longer knows the
+// subscription (404/403): re-enumerate.
+var errSubscriptionGone = errors.New("subscription withdrawn by the collector")
+
+// Enumerate asks the subscription manager for this host's subscriptions,
+// then sends the End Windows sends and drops the connection.
+func (h *Host) Enumerate(ctx context.Context) ([]soap.Subscription, error) {
+	u, err := url.Parse(h.cfg.ManagerURL)
+	if err != nil {
+		return nil, fmt.Errorf("subscription manager URL: %w", err)
+	}
+	op := soap.NewMessageID()
+	req := soap.Request{
+		Action: soap.ActionEnumerate, To: h.cfg.ManagerURL, ResourceURI: soap.ResourceSubscription,
+		MachineID: h.cfg.MachineID, MessageID: soap.NewMessageID(), SessionID: soap.NewMessageID(), OperationID: op,
+		Body: []byte(soap.EnumerateBody),
+	}
+	resp, err := h.cfg.Client.Send(ctx, u, req.Build(), false)
+	if err != nil {
+		return nil, fmt.Errorf("enumerate: %w", err)
+	}
+	relates, subs, err := soap.ParseEnumerateResponse(resp)
+	if err != nil {
+		return nil, err
+	}
+	if relates != req.MessageID {
+		return nil, fmt.Errorf("enumerate: RelatesTo %q does not echo MessageID %q", relates, req.MessageID)
+	}
+	end := soap.Request{
+		Action: soap.ActionEnd, To: h.cfg.ManagerURL, ResourceURI: soap.ResourceFullDuplex, MachineID: h.cfg.MachineID,
+		MessageID: soap.NewMessageID(), OperationID: op,
+		Body: []byte(`<p:OperationID s:mustUnderstand="false">` + op + `</p:OperationID>`),
+	}
+	if _, err := h.cfg.Client.Send(ctx, u, end.Build(), false); err != nil {
+		return nil, fmt.Errorf("end after enumerate: %w", err)
+	}
+	h.cfg.Client.CloseAll()
+	h.Stats.Enumerates.Add(1)
+	return subs, nil
+}
+
+// Deliver sends one Events batch and waits for its Ack.
+func (h *Host) Deliver(ctx context.Context, sub soap.Subscription, records []Record, bookmark string) error {
+	events := make([][]byte, len(records))
+	for i, r := range records {
+		events[i] = r.XML
+	}
+	req := h.deliveryRequest(sub, soap.ActionEvents)
+	req.Bookmark = bookmark
+	req.Body = soap.EventsBody(events)
+	if err := h.sendAcked(ctx, sub, &req); err != nil {
+		return err
+	}
+	h.Stats.Batches.Add(1)
+	h.Stats.EventsAcked.Add(uint64(len(records)))
+	return nil
+}
+
+// Heartbeat sends a Heartbeat and waits for its Ack.
+func (h *Host) Heartbeat(ctx context.Context, sub soap.Subscription) error {
+	req := h.deliveryRequest(sub, soap.ActionHeartbeat)
+	req.Body = []byte(`<w:Events></w:Events>`)
+	if err := h.sendAcked(ctx, sub, &req); err != nil {
+		return err
+	}
+	h.Stats.Heartbeats.Add(1)
+	return nil
+}
+
+// SubscriptionEnd tells the collector the host gives the subscription up.
+func (h *Host) SubscriptionEnd(ctx context.Context, sub soap.Subscription, reason string) error {
+	u, err := url.Parse(sub.Address)
+	if err != nil {
+		return fmt.Errorf("delivery address: %w", err)
+	}
+	req := h.deliveryRequest(sub, soap.ActionSubscriptionEnd)
+	req.Body = soap.SubscriptionEndBody(sub.Address, sub.ID, h.cfg.MachineID, reason)
+	_, err = h.cfg.Client.Send(ctx, u, req.Build(), sub.Compression == "SLDC")
+	return err
+}
+
+func (h *Host) deliveryRequest(sub soap.Subscription, action string) soap.Request {
+	return soap.Request{
+		Action: action, To: sub.Address, MachineID: h.cfg.MachineID, MessageID: soap.NewMessageID(),
+		SessionID: soap.NewMessageID(), OperationID: soap.NewMessageID(), Locale: sub.Locale,
+		Identifier: sub.ID, Version: sub.Version, Revision: sub.Revision, AckRequested: true,
+	}
+}
+
+func (h *Host) sendAcked(ctx context.Context, sub soap.Subscription, req *soap.Request) error {
+	u, err := url.Parse(sub.Address)
+	if err != nil {
+		return fmt.Errorf("delivery address: %w", err)
+	}
+	resp, err := h.cfg.Client.Send(ctx, u, req.Build(), sub.Compression == "SLDC")
+	if err != nil {
+		return err
+	}
+	msg, err := soap.Parse(resp)
+	if err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	if msg.Action != soap.ActionAck {
+		return fmt.Errorf("expected an Ack, got action %q", msg.Action)
+	}
+	return nil
+}
+
+// Run enumerates and follows the subscriptions until ctx ends (or, with
+// StopWhenDrained, until the log is delivered), re-enumerating every
+// Refresh and re-subscribing when a subscription's version changes.
+func (h *Host) Run(ctx context.Context) error {
+	log := h.cfg.Logger.With("host", h.cfg.MachineID)
+	backoff := newBackoff(200*time.Millisecond, h.maxRetryWait(time.Minute))
+	for {
+		subs, err := h.Enumerate(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			log.Warn("enumerate failed", "error", err)
+			if err := backoff.wait(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		backoff.reset()
+		if len(subs) == 0 && h.cfg.StopWhenDrained {
+			return nil
+		}
+		done, err := h.follow(ctx, log, subs)
+		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// follow runs the subscriptions until they are drained (done), or a
+// refresh finds them changed or one is withdrawn (re-enumerate).
+func (h *Host) follow(ctx context.Context, log *slog.Logger, subs []soap.Subscription) (done bool, err error) {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	results := make(chan error, len(subs))
+	for _, s := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- h.followOne(runCtx, log.With("subscription", s.Name), s)
+		}()
+	}
+	finished := 0
+	refresh := time.NewTicker(h.cfg.Refresh)
+	defer refresh.Stop()
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return true, ctx.Err()
+		case err := <-results:
+			if errors.Is(err, errSubscriptionGone) {
+				log.Info("subscription withdrawn; enumerating again")
+				return false, nil
+			}
+			finished++
+			if finished == len(subs) {
+				return true, nil
+			}
+		case <-refresh.C:
+			fresh, err := h.Enumerate(ctx)
+			if err != nil {
+				log.Warn("refresh failed", "error", err)
+				continue
+			}
+			if !sameVersions(subs, fresh) {
+				log.Info("subscriptions changed; re-subscribing")
+				return false, nil
+			}
+		}
+	}
+}
+
+func sameVersions(a, b []soap.Subscription) bool {
+	key := func(s []soap.Subscription) []string {
+		out := make([]string, len(s))
+		for i, x := range s {
+			out[i] = x.ID + "/" + x.Version
+		}
+		sort.Strings(out)
+		return out
+	}
+	return slices.Equal(key(a), key(b))
+}
+
+func (h *Host) maxRetryWait(def time.Duration) time.Duration {
+	if h.cfg.MaxRetryWait > 0 {
+		return h.cfg.MaxRetryWait
+	}
+	return def
+}
+
+// followOne delivers one subscription's events in batches, with
+// heartbeats while idle. It returns nil when the log is drained (with
+// StopWhenDrained), errSubscriptionGone when the collector withdrew it.
+func (h *Host) followOne(ctx context.Context, log *slog.Logger, sub soap.Subscription) error {
+	bookmark, err := ParseBookmark(sub.Bookmark)
+	if err != nil {
+		log.Warn("unreadable bookmark from the collector; starting from the beginning", "error", err)
+		bookmark = map[string]uint64{}
+	}
+	maxItems := sub.MaxElements
+	if maxItems <= 0 {
+		maxItems = 5000
+	}
+	envelope := sub.MaxEnvelopeSize
+	if envelope <= 0 {
+		envelope = 512000
+	}
+	backoff := newBackoff(100*time.Millisecond, h.maxRetryWait(sub.ConnectionRetryInterval))
+	lastSent := time.Now()
+	for {
+		if h.cfg.StopWhenDrained && h.cfg.Log.Drained(bookmark) {
+			return nil
+		}
+		wait := min(sub.MaxTime, time.Until(lastSent.Add(sub.Heartbeat)))
+		if h.cfg.StopWhenDrained {
+			wait = min(wait, 50*time.Millisecond)
+		}
+		recs, err := h.cfg.Log.Read(ctx, bookmark, maxItems, max(wait, 0))
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			if time.Since(lastSent) < sub.Heartbeat {
+				continue
+			}
+			err := h.retry(ctx, log, backoff, func() error { return h.Heartbeat(ctx, sub) })
+			if err != nil {
+				return err
+			}
+			lastSent = time.Now()
+			continue
+		}
+		recs = fitEnvelope(recs, envelope)
+		next := maps(bookmark)
+		for _, r := range recs {
+			next[r.Channel] = max(next[r.Channel], r.RecordID)
+		}
+		bm := FormatBookmark(next)
+		err = h.retry(ctx, log, backoff, func() error { return h.Deliver(ctx, sub, recs, bm) })
+		if err != nil {
+			return err
+		}
+		if h.cfg.OnAck != nil {
+			h.cfg.OnAck(sub, recs)
+		}
+		bookmark = next
+		lastSent = time.Now()
+	}
+}
+
+// retry runs send until it succeeds, the collector withdraws the
+// subscription, or ctx ends. Windows keeps the events in its log while
+// the collector refuses them, so retrying forever loses nothing.
+func (h *Host) retry(ctx context.Context, log *slog.Logger, b *backoff, send func() error) error {
+	for {
+		err := send()
+		if err == nil {
+			b.reset()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if IsStatus(err, http.StatusNotFound) || IsStatus(err, http.StatusForbidden) {
+			return fmt.Errorf("%w: %v", errSubscriptionGone, err)
+		}
+		h.Stats.Retries.Add(1)
+		log.Debug("delivery refused; will retry", "error", err)
+		if err := b.wait(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// fitEnvelope keeps the leading records whose UTF-16 envelope stays within
+// limit bytes (always at least one).
+func fitEnvelope(recs []Record, limit int) []Record {
+	size := 4096 // headers and bookmark
+	for i, r := range recs {
+		size += 2*len(r.XML) + 200
+		if size > limit && i > 0 {
+			return recs[:i]
+		}
+	}
+	return recs
+}
+
+func maps(m map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// ParseBookmark reads a <BookmarkList> into channel → record id. "" and
+// the "earliest" marker mean no bookmark.
+func ParseBookmark(s string) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	s = strings.TrimSpace(s)
+	if s == "" || s == soap.BookmarkEarliest {
+		return out, nil
+	}
+	var list struct {
+		Bookmarks []struct {
+			Channel  string `xml:"Channel,attr"`
+			RecordID string `xml:"RecordId,attr"`
+		} `xml:"Bookmark"`
+	}
+	if err := xml.Unmarshal([]byte(s), &list); err != nil {
+		return out, fmt.Errorf("parse bookmark: %w", err)
+	}
+	for _, b := range list.Bookmarks {
+		id, err := strconv.ParseUint(b.RecordID, 10, 64)
+		if err != nil {
+			return map[string]uint64{}, fmt.Errorf("bookmark record id %q: %w", b.RecordID, err)
+		}
+		out[b.Channel] = id
+	}
+	return out, nil
+}
+
+// FormatBookmark renders channel → record id as Windows does.
+func FormatBookmark(m map[string]uint64) string {
+	channels := make([]string, 0, len(m))
+	for c := range m {
+		channels = append(channels, c)
+	}
+	sort.Strings(channels)
+	var b strings.Builder
+	b.WriteString("<BookmarkList>")
+	for i, c := range channels {
+		fmt.Fprintf(&b, `<Bookmark Channel="%s" RecordId="%d"`, xmlAttr(c), m[c])
+		if i == 0 {
+			b.WriteString(` IsCurrent="true"`)
+		}
+		b.WriteString("/>")
+	}
+	b.WriteString("</BookmarkList>")
+	return b.String()
+}
+
+func xmlAttr(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", `"`, "&quot;").Replace(s)
+}
+
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func newBackoff(minWait, maxWait time.Duration) *backoff {
+	if maxWait < minWait {
+		maxWait = minWait
+	}
+	return &backoff{min: minWait, max: maxWait, cur: minWait}
+}
+
+func (b *backoff) reset() { b.cur = b.min }
+
+func (b *backoff) wait(ctx context.Context) error {
+	t := time.NewTimer(b.cur)
+	defer t.Stop()
+	b.cur = min(b.cur*2, b.max)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

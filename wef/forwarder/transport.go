@@ -1,0 +1,141 @@
+package forwarder
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"wefgate/wef/soap"
+)
+
+// Security is how a simulated host authenticates and protects messages:
+// client certificates over TLS, or Kerberos with message encryption.
+type Security interface {
+	// Dial opens a connection to u's host.
+	Dial(ctx context.Context, u *url.URL) (net.Conn, error)
+	// Handshake runs once on every new connection before any message, as
+	// Windows does (Kerberos: the empty authenticating POST).
+	Handshake(ctx context.Context, c *Conn, u *url.URL) (Sealer, error)
+}
+
+// Sealer protects the messages of one connection.
+type Sealer interface {
+	// Seal returns the Content-Type and body to send for a SOAP body
+	// (UTF-16LE, possibly SLDC-compressed).
+	Seal(soapBody []byte) (contentType string, body []byte, err error)
+	// Open returns the SOAP bytes of a response.
+	Open(contentType string, body []byte) ([]byte, error)
+}
+
+// TLSSecurity presents a client certificate, as a host enrolled with a GPO
+// IssuerCA does. Bodies are plain SOAP.
+type TLSSecurity struct {
+	Config *tls.Config
+}
+
+// Dial implements Security.
+func (s TLSSecurity) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: s.Config.Clone()}
+	if d.Config.ServerName == "" {
+		d.Config.ServerName = u.Hostname()
+	}
+	c, err := d.DialContext(ctx, "tcp", hostPort(u))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", u.Host, err)
+	}
+	return c, nil
+}
+
+// Handshake implements Security.
+func (TLSSecurity) Handshake(context.Context, *Conn, *url.URL) (Sealer, error) { return plainSealer{}, nil }
+
+type plainSealer struct{}
+
+func (plainSealer) Seal(b []byte) (string, []byte, error) { return soap.ContentType, b, nil }
+func (plainSealer) Open(_ string, b []byte) ([]byte, error) { return b, nil }
+
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return net.JoinHostPort(u.Hostname(), "5986")
+	}
+	return net.JoinHostPort(u.Hostname(), "5985")
+}
+
+func newConn(nc net.Conn, host string) *Conn {
+	return &Conn{nc: nc, br: bufio.NewReader(nc), host: host}
+}
+
+// Conn is one HTTP/1.1 connection, driven by hand so that authentication
+// state is tied to it exactly as Windows ties it.
+type Conn struct {
+	nc     net.Conn
+	br     *bufio.Reader
+	sealer Sealer
+	host   string
+}
+
+// Response is an HTTP response with its body read.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// RoundTrip sends one request and reads its response.
+func (c *Conn) RoundTrip(ctx context.Context, path string, header http.Header, body []byte) (*Response, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.nc.SetDeadline(dl)
+	} else {
+		_ = c.nc.SetDeadline(time.Now().Add(2 * time.Minute))
+	}
+	var req bytes.Buffer
+	fmt.Fprintf(&req, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: Microsoft WinRM Client\r\nContent-Length: %d\r\n", path, c.host, len(body))
+	for k, vs := range header {
+		for _, v := range vs {
+			fmt.Fprintf(&req, "%s: %s\r\n", k, v)
+		}
+	}
+	req.WriteString("\r\n")
+	req.Write(body)
+	if _, err := c.nc.Write(req.Bytes()); err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read response body: %w", err)
+	}
+	if resp.Close {
+		c.nc.Close()
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: rb}, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.nc.Close() }
+
+// StatusError is a non-2xx answer from the collector.
+type StatusError struct {
+	Status int
+	Body   string
+}
+
+func (e *StatusError) Error() string {
+	return "collector answered " + strconv.Itoa(e.Status) + " " + http.StatusText(e.Status) + ": " + strings.TrimSpace(e.Body)
+}
