@@ -34,14 +34,13 @@ func decoded(s string, attr bool) string {
 }
 
 func needsDecoding(s string, attr bool) bool {
+	if !attr {
+		return strings.IndexByte(s, '&') >= 0 || strings.IndexByte(s, '\r') >= 0
+	}
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
-		case '&', '\r':
+		case '&', '\r', '\t', '\n':
 			return true
-		case '\t', '\n':
-			if attr {
-				return true
-			}
 		}
 	}
 	return false
