@@ -1,0 +1,195 @@
+package pipeline
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"wefgate/wef/event"
+)
+
+// rawParse keeps only the XML, so codec tests do not depend on the parser.
+func rawParse(raw []byte) *event.Event { return &event.Event{Raw: string(raw)} }
+
+func testDelivery(events ...string) *Delivery {
+	d := &Delivery{Source: Source{
+		Identity:            "ws01.corp.example.com",
+		MachineID:           "WS01.corp.example.com",
+		Address:             "192.0.2.10",
+		Subscription:        "handles",
+		SubscriptionID:      "3F2504E0-4F89-11D3-9A0C-0305E82C3301",
+		SubscriptionVersion: "B8A0E6E4-0C6B-4A5B-9F8E-1D2C3B4A5968",
+		Received:            time.Date(2026, 11, 21, 6, 30, 1, 123456789, time.UTC),
+	}}
+	for _, e := range events {
+		d.Events = append(d.Events, &event.Event{Raw: e})
+	}
+	return d
+}
+
+func TestDeliveryRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    *Delivery
+	}{
+		{"full", testDelivery("<Event>a</Event>", "<Event>é ü 漢字</Event>", "")},
+		{"no events", testDelivery()},
+		{"zero source", &Delivery{Events: []*event.Event{{Raw: "<Event/>"}}}},
+		{"large event", testDelivery(strings.Repeat("<Data>x</Data>", 40000))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := EncodeDelivery(tc.d)
+			if len(b) > EncodedSize(tc.d) {
+				t.Fatalf("encoded %d bytes, EncodedSize said at most %d", len(b), EncodedSize(tc.d))
+			}
+			got, err := DecodeDelivery(b, rawParse)
+			if err != nil {
+				t.Fatalf("DecodeDelivery: %v", err)
+			}
+			if !reflect.DeepEqual(got.Source, tc.d.Source) {
+				t.Fatalf("source %+v, want %+v", got.Source, tc.d.Source)
+			}
+			if len(got.Events) != len(tc.d.Events) {
+				t.Fatalf("%d events, want %d", len(got.Events), len(tc.d.Events))
+			}
+			for i := range got.Events {
+				if got.Events[i].Raw != tc.d.Events[i].Raw {
+					t.Fatalf("event %d raw differs", i)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeDeliveryRejectsDamage(t *testing.T) {
+	good := EncodeDelivery(testDelivery("<Event>a</Event>", "<Event>b</Event>"))
+	for n := 0; n < len(good); n++ {
+		if _, err := DecodeDelivery(good[:n], rawParse); !errors.Is(err, ErrBadDelivery) {
+			t.Fatalf("prefix of %d bytes: err %v, want ErrBadDelivery", n, err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"unknown version", append([]byte{2}, good[1:]...)},
+		{"trailing bytes", append(append([]byte(nil), good...), 0)},
+		{"huge event count", append(EncodeDelivery(testDelivery())[:len(EncodeDelivery(testDelivery()))-1], 0xff, 0xff, 0xff, 0xff, 0x0f)},
+		{"bad received flag", func() []byte {
+			b := EncodeDelivery(&Delivery{})
+			b[7] = 9
+			return b
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := DecodeDelivery(tc.b, rawParse); !errors.Is(err, ErrBadDelivery) {
+				t.Fatalf("err %v, want ErrBadDelivery", err)
+			}
+		})
+	}
+}
+
+// repoRoot walks up from the package directory to the one holding go.mod.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the package directory")
+		}
+		dir = parent
+	}
+}
+
+// TestDeliveryRoundTripRealEvents spools real forwarded events and checks
+// that decoding with event.Parse gives what parsing the original gives.
+func TestDeliveryRoundTripRealEvents(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(repoRoot(t), "..", "shared", "samples", "wef", "event-*.xml"))
+	if len(files) == 0 {
+		t.Skip("WEF samples not present")
+	}
+	d := testDelivery()
+	var want []*event.Event
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := event.Parse(raw)
+		want = append(want, ev)
+		d.Events = append(d.Events, ev)
+	}
+	got, err := DecodeDelivery(EncodeDelivery(d), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range got.Events {
+		if !reflect.DeepEqual(ev, want[i]) {
+			t.Errorf("%s: decoded event differs from the parsed original", filepath.Base(files[i]))
+		}
+	}
+}
+
+func FuzzDecodeDelivery(f *testing.F) {
+	f.Add(EncodeDelivery(testDelivery("<Event>a</Event>", "<Event>b</Event>")))
+	f.Add(EncodeDelivery(testDelivery()))
+	f.Add(EncodeDelivery(&Delivery{}))
+	f.Add([]byte{})
+	f.Add([]byte{1})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 1, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := DecodeDelivery(b, rawParse)
+		if err != nil {
+			if !errors.Is(err, ErrBadDelivery) {
+				t.Fatalf("error %v does not wrap ErrBadDelivery", err)
+			}
+			return
+		}
+		// Whatever decodes must encode back to a delivery that decodes the same.
+		again, err := DecodeDelivery(EncodeDelivery(d), rawParse)
+		if err != nil {
+			t.Fatalf("re-encoded delivery does not decode: %v", err)
+		}
+		if !reflect.DeepEqual(again, d) {
+			t.Fatalf("round trip changed the delivery")
+		}
+	})
+}
+
+func benchDelivery() *Delivery {
+	var evs []string
+	for i := 0; i < 50; i++ {
+		evs = append(evs, strings.Repeat("<Event><System><EventID>4690</EventID></System></Event>", 16))
+	}
+	return testDelivery(evs...)
+}
+
+func BenchmarkEncodeDelivery(b *testing.B) {
+	d := benchDelivery()
+	buf := make([]byte, 0, EncodedSize(d))
+	b.SetBytes(int64(len(EncodeDelivery(d))))
+	for b.Loop() {
+		buf = AppendDelivery(buf[:0], d)
+	}
+}
+
+func BenchmarkDecodeDelivery(b *testing.B) {
+	enc := EncodeDelivery(benchDelivery())
+	b.SetBytes(int64(len(enc)))
+	for b.Loop() {
+		if _, err := DecodeDelivery(enc, rawParse); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
