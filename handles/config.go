@@ -1,0 +1,188 @@
+package handles
+
+import (
+	"strings"
+	"time"
+)
+
+// Defaults applied by NewCorrelator to zero (or negative) Config fields.
+const (
+	DefaultHoldRecords     = 256
+	DefaultHoldTime        = 2 * time.Second
+	DefaultMaxPending      = 65536
+	DefaultMaxHandles      = 262144
+	DefaultMaxProcesses    = 65536
+	DefaultHandleMaxAge    = 10 * time.Minute
+	DefaultProcessMaxAge   = 24 * time.Hour
+	DefaultSummaryInterval = time.Minute
+	DefaultMaxNoiseKeys    = 4096
+)
+
+// Config bounds the correlator. Every limit is hard: reaching it evicts
+// the oldest entry (counted in Stats) rather than growing.
+type Config struct {
+	// HoldRecords and HoldTime bound the reorder window. An event waiting
+	// for a partner is released, enriched with what is known, once
+	// HoldRecords later events of its host were added (or its
+	// EventRecordID is HoldRecords behind the host's newest), or once
+	// HoldTime passed since it was added, whichever comes first.
+	HoldRecords int
+	HoldTime    time.Duration
+	// MaxPending caps events buffered over all hosts; beyond it the oldest
+	// is released early.
+	MaxPending int
+	// MaxHandles caps open-handle and duplicated-handle state over all
+	// hosts; MaxProcesses caps process state.
+	MaxHandles   int
+	MaxProcesses int
+	// HandleMaxAge and ProcessMaxAge evict state not closed (4658) or
+	// ended (4689) in time; a process entry's age restarts whenever the
+	// process is seen again.
+	HandleMaxAge  time.Duration
+	ProcessMaxAge time.Duration
+
+	// ExportHelperEvents exports 4656, 4663, 4688 and 4689 (with decoded
+	// attributes) instead of using them only as state.
+	ExportHelperEvents bool
+	// DropObjectDeleted stops exporting 4660, which is exported by default
+	// because it has the same missing object name as 4658.
+	DropObjectDeleted bool
+
+	Noise NoiseConfig
+}
+
+// NoiseMode says what happens to audit by-product pairs.
+type NoiseMode uint8
+
+const (
+	// NoiseOff exports every pair untouched (the default).
+	NoiseOff NoiseMode = iota
+	// NoiseTag exports the pairs, marks them with winlog.handle.noise and
+	// counts them.
+	NoiseTag
+	// NoiseDrop does not export the pairs and counts them; the counts come
+	// out as summary Outputs.
+	NoiseDrop
+)
+
+// String names the mode as it appears in summaries.
+func (m NoiseMode) String() string {
+	switch m {
+	case NoiseTag:
+		return "tag"
+	case NoiseDrop:
+		return "drop"
+	}
+	return "off"
+}
+
+// NoiseConfig controls the audit by-product pairs: a 4690 that copies a
+// handle into the System process (PID 4) and the 4658 that closes that
+// copy. Auditing itself produces one such pair per audited open, so they
+// are noise unless the object matters. A pair counts as noise only when the
+// object behind it is known, matches a rule, and raised no detection flag.
+type NoiseConfig struct {
+	Mode  NoiseMode
+	Rules []NoiseRule
+	// SummaryInterval is how often Tick emits counts as summary Outputs.
+	SummaryInterval time.Duration
+	// MaxKeys caps distinct (host, image, object type) counters; beyond it
+	// new combinations are counted under host and image "(other)".
+	MaxKeys int
+}
+
+// NoiseRule matches the object behind a by-product pair. Empty fields match
+// anything; patterns compare case-insensitively and '*' stands for any run
+// of characters (backslashes are literal, as in Windows paths).
+type NoiseRule struct {
+	// ObjectType is compared whole ("Key", "File").
+	ObjectType string
+	// ObjectName is a pattern on ObjectName, for example
+	// `\REGISTRY\MACHINE\SOFTWARE\Microsoft\SystemCertificates\*`.
+	ObjectName string
+	// Image is a pattern on the image of the duplicating process, for
+	// example `*\drvinst.exe`.
+	Image string
+}
+
+// ExampleNoiseRules are the by-product pairs the public samples are full of:
+// certificate-store registry keys read by every process that loads crypto.
+// They are a starting point for Config.Noise.Rules, not a default.
+func ExampleNoiseRules() []NoiseRule {
+	return []NoiseRule{
+		{ObjectType: "Key", ObjectName: `\REGISTRY\MACHINE\SOFTWARE\Microsoft\SystemCertificates\*`},
+		{ObjectType: "Key", ObjectName: `\REGISTRY\MACHINE\SOFTWARE\Policies\Microsoft\SystemCertificates\*`},
+		{ObjectType: "Key", ObjectName: `\REGISTRY\MACHINE\SOFTWARE\Microsoft\EnterpriseCertificates\*`},
+	}
+}
+
+func (r NoiseRule) matches(objectType, objectName, image string) bool {
+	return (r.ObjectType == "" || strings.EqualFold(r.ObjectType, objectType)) &&
+		(r.ObjectName == "" || matchPattern(r.ObjectName, objectName)) &&
+		(r.Image == "" || matchPattern(r.Image, image))
+}
+
+// matchPattern reports whether s matches pattern, where '*' matches any run
+// of characters, ignoring case. Greedy matching with backtracking to the
+// last star keeps it linear in practice.
+func matchPattern(pattern, s string) bool {
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case p < len(pattern) && equalFoldByte(pattern[p], s[i]):
+			p++
+			i++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+func equalFoldByte(a, b byte) bool {
+	if a == b {
+		return true
+	}
+	if 'A' <= a && a <= 'Z' {
+		a += 'a' - 'A'
+	}
+	if 'A' <= b && b <= 'Z' {
+		b += 'a' - 'A'
+	}
+	return a == b
+}
+
+func (cfg Config) withDefaults() Config {
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt(&cfg.HoldRecords, DefaultHoldRecords)
+	setDur(&cfg.HoldTime, DefaultHoldTime)
+	setInt(&cfg.MaxPending, DefaultMaxPending)
+	setInt(&cfg.MaxHandles, DefaultMaxHandles)
+	setInt(&cfg.MaxProcesses, DefaultMaxProcesses)
+	setDur(&cfg.HandleMaxAge, DefaultHandleMaxAge)
+	setDur(&cfg.ProcessMaxAge, DefaultProcessMaxAge)
+	setDur(&cfg.Noise.SummaryInterval, DefaultSummaryInterval)
+	setInt(&cfg.Noise.MaxKeys, DefaultMaxNoiseKeys)
+	cfg.Noise.Rules = append([]NoiseRule(nil), cfg.Noise.Rules...)
+	return cfg
+}
