@@ -1,0 +1,401 @@
+package otlp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"wefgate/exporters"
+	"wefgate/exporters/mapping"
+	"wefgate/exporters/record"
+	"wefgate/internal/testotelcol"
+	"wefgate/pipeline"
+	"wefgate/wef/event"
+)
+
+var _ exporters.Exporter = (*Exporter)(nil)
+
+var received = time.Date(2026, 11, 20, 10, 0, 5, 987654321, time.UTC)
+
+func handleEvent(host string, id uint64) *event.Event {
+	return &event.Event{
+		Provider:    event.Provider{Name: "Microsoft-Windows-Security-Auditing", GUID: "{54849625-5478-4994-A5BA-3E3B0328C30D}"},
+		EventID:     4658,
+		Task:        12802,
+		Keywords:    event.KeywordAuditSuccess | 0x8000000000000000,
+		KeywordsRaw: "0x8020000000000000",
+		SystemTime:  "2026-11-20T10:00:01.5166341Z",
+		TimeCreated: time.Date(2026, 11, 20, 10, 0, 1, 516634100, time.UTC),
+		RecordID:    id, HasRecordID: true,
+		Execution: event.Execution{ProcessID: 4, ThreadID: 456, HasProcessID: true},
+		Channel:   "Security",
+		Computer:  host,
+		EventData: []event.Data{
+			{Name: "SubjectUserSid", Value: "S-1-5-18"},
+			{Name: "SubjectUserName", Value: "WS01$"},
+			{Name: "SubjectDomainName", Value: "CORP"},
+			{Name: "SubjectLogonId", Value: "0x3e7"},
+			{Name: "ObjectServer", Value: "Security"},
+			{Name: "HandleId", Value: "0x11c0"},
+			{Name: "ProcessId", Value: "0x1e20"},
+			{Name: "ProcessName", Value: `C:\Tools\mimikatz.exe`},
+		},
+		Raw: `<Event><System><EventID>4658</EventID></System></Event>`,
+	}
+}
+
+func mapped(host string, id uint64, opts mapping.Options) record.Record {
+	src := pipeline.Source{Identity: strings.ToLower(host), Address: "192.0.2.10", Subscription: "handles", SubscriptionID: "sub-1", Received: received}
+	return mapping.Map(src, handleEvent(host, id), []record.KV{{Key: "enrich.score", Value: 0.25}, {Key: "enrich.flag", Value: true}}, opts)
+}
+
+func newExporter(t *testing.T, cfg Config) *Exporter {
+	t.Helper()
+	exp, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exp.Close(context.Background()) })
+	return exp
+}
+
+// TestExportToCollector sends records from two hosts through a real
+// collector and checks every field of what it wrote.
+func TestExportToCollector(t *testing.T) {
+	col := testotelcol.Start(t)
+	for _, tt := range []struct {
+		protocol, endpoint, compression string
+	}{
+		{ProtocolGRPC, col.GRPCEndpoint(), "gzip"},
+		{ProtocolHTTP, col.HTTPEndpoint(), "none"},
+		{ProtocolHTTP, "http://" + col.HTTPEndpoint(), "gzip"},
+	} {
+		t.Run(tt.protocol+"/"+tt.endpoint, func(t *testing.T) {
+			exp := newExporter(t, Config{
+				Protocol: tt.protocol, Endpoint: tt.endpoint, Insecure: true, Compression: tt.compression,
+				Timeout: 5 * time.Second, ServiceInstanceID: "gw-1",
+			})
+			before := len(col.Records(t))
+			tag := tt.protocol + tt.endpoint
+			recs := []record.Record{
+				mapped("WS01.corp.example", 1, mapping.Options{IncludeOriginal: true}),
+				mapped("ws02.corp.example", 2, mapping.Options{}),
+				mapped("WS01.corp.example", 3, mapping.Options{}),
+			}
+			for i := range recs {
+				recs[i].Attributes = append(recs[i].Attributes, record.KV{Key: "test.tag", Value: tag})
+			}
+			if err := exp.Export(context.Background(), recs); err != nil {
+				t.Fatal(err)
+			}
+			all := col.WaitForRecords(t, before+3, 10*time.Second)
+			var got []testotelcol.ReceivedRecord
+			for _, r := range all {
+				if r.Attributes["test.tag"] == tag {
+					got = append(got, r)
+				}
+			}
+			if len(got) != 3 {
+				t.Fatalf("collector has %d records of this run, want 3", len(got))
+			}
+			byUID := map[string]testotelcol.ReceivedRecord{}
+			for _, r := range got {
+				byUID[r.Attributes["log.record.uid"].(string)] = r
+			}
+			for _, want := range recs {
+				uid, _ := want.Attribute("log.record.uid")
+				r, ok := byUID[uid.(string)]
+				if !ok {
+					t.Fatalf("record %v not received", uid)
+				}
+				checkReceived(t, r, want)
+			}
+		})
+	}
+}
+
+func checkReceived(t *testing.T, got testotelcol.ReceivedRecord, want record.Record) {
+	t.Helper()
+	wantRes := map[string]any{
+		"host.name": want.HostName, "os.type": "windows",
+		"service.name": "wefgate", "service.instance.id": "gw-1",
+	}
+	if !reflect.DeepEqual(got.Resource, wantRes) {
+		t.Errorf("resource = %v, want %v", got.Resource, wantRes)
+	}
+	if got.ScopeName != scopeName {
+		t.Errorf("scope = %q", got.ScopeName)
+	}
+	if !got.Timestamp.Equal(want.Timestamp) || !got.Observed.Equal(want.Observed) {
+		t.Errorf("times = %v / %v, want %v / %v", got.Timestamp, got.Observed, want.Timestamp, want.Observed)
+	}
+	if got.SeverityNumber != want.SeverityNumber || got.SeverityText != want.SeverityText {
+		t.Errorf("severity = %d %q, want %d %q", got.SeverityNumber, got.SeverityText, want.SeverityNumber, want.SeverityText)
+	}
+	if got.EventName != want.EventName {
+		t.Errorf("event name = %q, want %q", got.EventName, want.EventName)
+	}
+	if !reflect.DeepEqual(got.Body, want.Body) {
+		t.Errorf("body mismatch\n got: %#v\nwant: %#v", got.Body, want.Body)
+	}
+	wantAttrs := map[string]any{}
+	for _, kv := range want.Attributes {
+		wantAttrs[kv.Key] = kv.Value
+	}
+	if !reflect.DeepEqual(got.Attributes, wantAttrs) {
+		t.Errorf("attributes mismatch\n got: %#v\nwant: %#v", got.Attributes, wantAttrs)
+	}
+}
+
+// TestExportChunksLargeBatchOverGRPC sends more than the receiver's 4 MiB
+// gRPC limit in one Export call.
+func TestExportChunksLargeBatchOverGRPC(t *testing.T) {
+	col := testotelcol.Start(t)
+	// The cap is set at the receiver's limit itself, so any underestimate
+	// of the request size would be refused by the collector.
+	exp := newExporter(t, Config{Protocol: ProtocolGRPC, Endpoint: col.GRPCEndpoint(), Insecure: true, Timeout: 20 * time.Second, MaxRequestBytes: 4 << 20})
+	const n = 600
+	recs := make([]record.Record, n)
+	total := 0
+	for i := range recs {
+		recs[i] = mapped(fmt.Sprintf("ws%02d.corp.example", i%7), uint64(i), mapping.Options{})
+		recs[i].Attributes = append(recs[i].Attributes, record.KV{Key: "padding", Value: strings.Repeat("x", 10_000)})
+		total += estimateSize(&recs[i])
+	}
+	if total <= 5<<20 {
+		t.Fatalf("batch is only %d bytes; the test needs more than the 4 MiB limit", total)
+	}
+	if got := len(exp.splitBySize(recs)); got < 2 {
+		t.Fatalf("split into %d chunks", got)
+	}
+	if err := exp.Export(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	got := col.WaitForRecords(t, n, 30*time.Second)
+	seen := map[any]bool{}
+	for _, r := range got {
+		seen[r.Attributes["log.record.uid"]] = true
+	}
+	if len(seen) != n {
+		t.Errorf("collector has %d distinct records, want %d", len(seen), n)
+	}
+}
+
+// TestExportFailsWhenCollectorDown checks that an outage is reported, never
+// swallowed, and that export works again after the collector comes back.
+func TestExportFailsWhenCollectorDown(t *testing.T) {
+	col := testotelcol.Start(t)
+	for _, tt := range []struct{ protocol, endpoint string }{
+		{ProtocolGRPC, col.GRPCEndpoint()},
+		{ProtocolHTTP, col.HTTPEndpoint()},
+	} {
+		t.Run(tt.protocol, func(t *testing.T) {
+			exp := newExporter(t, Config{Protocol: tt.protocol, Endpoint: tt.endpoint, Insecure: true, Timeout: 2 * time.Second})
+			col.Stop()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := exp.Export(ctx, []record.Record{mapped("ws01", 1, mapping.Options{})}); err == nil {
+				t.Fatal("Export returned nil with the collector down")
+			}
+			before := len(col.Records(t))
+			col.Restart(t)
+			// A gRPC client may still be waiting out its reconnect backoff
+			// (capped at maxReconnectDelay), so allow one failed attempt.
+			var err error
+			for attempt := 0; attempt < 2; attempt++ {
+				if err = exp.Export(context.Background(), []record.Record{mapped("ws01", 2, mapping.Options{})}); err == nil {
+					break
+				}
+			}
+			if err != nil {
+				t.Fatalf("Export after restart: %v", err)
+			}
+			col.WaitForRecords(t, before+1, 10*time.Second)
+		})
+	}
+}
+
+func TestExportAfterClose(t *testing.T) {
+	exp := newExporter(t, Config{Protocol: ProtocolHTTP, Endpoint: "127.0.0.1:1", Insecure: true})
+	if err := exp.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Export(context.Background(), []record.Record{mapped("h", 1, mapping.Options{})}); err == nil {
+		t.Error("Export after Close returned nil")
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"protocol", Config{Protocol: "http/json"}},
+		{"compression", Config{Protocol: ProtocolGRPC, Compression: "zstd"}},
+		{"missing CA", Config{Protocol: ProtocolGRPC, CAFile: "/nonexistent/ca.pem"}},
+		{"cert without key", Config{Protocol: ProtocolHTTP, CertFile: "/nonexistent/c.pem"}},
+		{"URL without host", Config{Protocol: ProtocolHTTP, Endpoint: "http:///v1/logs"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(context.Background(), tt.cfg, nil); err == nil {
+				t.Error("New returned nil error")
+			}
+		})
+	}
+}
+
+func TestResolveDefaults(t *testing.T) {
+	tests := []struct {
+		name                        string
+		env                         map[string]string
+		cfg                         Config
+		wantProtocol, wantService   string
+		wantMaxBytes, wantMaxCached int
+	}{
+		{"bare", nil, Config{}, ProtocolHTTP, "wefgate", DefaultMaxRequestBytesHTTP, DefaultMaxCachedHosts},
+		{"grpc from logs env", map[string]string{"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, Config{},
+			ProtocolGRPC, "wefgate", DefaultMaxRequestBytesGRPC, DefaultMaxCachedHosts},
+		{"generic env", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_SERVICE_NAME": "wec-east"}, Config{},
+			ProtocolGRPC, "wec-east", DefaultMaxRequestBytesGRPC, DefaultMaxCachedHosts},
+		{"config wins", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_SERVICE_NAME": "env"},
+			Config{Protocol: ProtocolHTTP, ServiceName: "cfg", MaxRequestBytes: 1000, MaxCachedHosts: 2},
+			ProtocolHTTP, "cfg", 1000, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME"} {
+				t.Setenv(k, tt.env[k])
+			}
+			r, err := resolve(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Protocol != tt.wantProtocol || r.ServiceName != tt.wantService || r.MaxRequestBytes != tt.wantMaxBytes || r.MaxCachedHosts != tt.wantMaxCached {
+				t.Errorf("resolved %+v", r)
+			}
+		})
+	}
+}
+
+func TestSplitBySize(t *testing.T) {
+	exp := &Exporter{cfg: resolved{Config{MaxRequestBytes: 20_000}}}
+	small := mapped("ws01", 1, mapping.Options{})
+	big := mapped("ws01", 2, mapping.Options{})
+	big.Attributes = append(big.Attributes, record.KV{Key: "pad", Value: strings.Repeat("x", 50_000)})
+	tests := []struct {
+		name string
+		in   []record.Record
+		want []int
+	}{
+		{"empty", nil, nil},
+		{"one small", []record.Record{small}, []int{1}},
+		{"oversized record alone", []record.Record{small, big, small}, []int{1, 1, 1}},
+		{"many small", repeat(small, 40), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chunks := exp.splitBySize(tt.in)
+			var sizes []int
+			count := 0
+			for _, c := range chunks {
+				sizes = append(sizes, len(c))
+				count += len(c)
+				if len(c) > 1 {
+					est := requestOverhead + resourceSize("ws01", "", "")
+					for i := range c {
+						est += estimateSize(&c[i])
+					}
+					if est > exp.cfg.MaxRequestBytes {
+						t.Errorf("chunk of %d records estimated at %d bytes, over the cap", len(c), est)
+					}
+				}
+			}
+			if count != len(tt.in) {
+				t.Errorf("chunks hold %d records, want %d", count, len(tt.in))
+			}
+			if tt.want != nil && !reflect.DeepEqual(sizes, tt.want) {
+				t.Errorf("chunk sizes = %v, want %v", sizes, tt.want)
+			}
+			if tt.name == "many small" && len(chunks) < 2 {
+				t.Errorf("40 records of ~%d bytes fit one 20 kB chunk?", estimateSize(&small))
+			}
+		})
+	}
+}
+
+func repeat(r record.Record, n int) []record.Record {
+	out := make([]record.Record, n)
+	for i := range out {
+		out[i] = r
+	}
+	return out
+}
+
+func TestHostCacheEvictsLeastRecentlyUsed(t *testing.T) {
+	c := newHostCache(2, "svc", "inst")
+	ctx := context.Background()
+	a := c.logger(ctx, "a")
+	c.logger(ctx, "b")
+	if c.logger(ctx, "a") != a {
+		t.Error("cached logger for a was rebuilt")
+	}
+	c.logger(ctx, "c") // evicts b, the least recently used
+	if c.len() != 2 {
+		t.Errorf("cache holds %d hosts, want 2", c.len())
+	}
+	if _, ok := c.byHost["b"]; ok {
+		t.Error("b still cached")
+	}
+	if c.logger(ctx, "a") != a {
+		t.Error("a was evicted")
+	}
+	recs := c.emit(ctx, []record.Record{{HostName: "a", EventName: "e1"}, {HostName: "d", EventName: "e2"}})
+	if len(recs) != 2 {
+		t.Fatalf("emitted %d records", len(recs))
+	}
+	for i, host := range []string{"a", "d"} {
+		if v, _ := recs[i].Resource().Set().Value("host.name"); v.AsString() != host {
+			t.Errorf("record %d host.name = %q, want %q", i, v.AsString(), host)
+		}
+		if v, _ := recs[i].Resource().Set().Value("service.instance.id"); v.AsString() != "inst" {
+			t.Errorf("record %d service.instance.id = %q", i, v.AsString())
+		}
+	}
+	c.shutdown(ctx)
+	if c.len() != 0 {
+		t.Errorf("cache holds %d hosts after shutdown", c.len())
+	}
+}
+
+func BenchmarkExport(b *testing.B) {
+	for _, protocol := range []string{ProtocolGRPC, ProtocolHTTP} {
+		b.Run(protocol, func(b *testing.B) {
+			col := testotelcol.Start(b)
+			endpoint := col.GRPCEndpoint()
+			if protocol == ProtocolHTTP {
+				endpoint = col.HTTPEndpoint()
+			}
+			exp, err := New(context.Background(), Config{Protocol: protocol, Endpoint: endpoint, Insecure: true}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer exp.Close(context.Background())
+			batch := make([]record.Record, 500)
+			for i := range batch {
+				batch[i] = mapped(fmt.Sprintf("ws%02d.corp.example", i%10), uint64(i), mapping.Options{})
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if err := exp.Export(context.Background(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
