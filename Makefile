@@ -1,0 +1,47 @@
+# wefgate — build, run and test.
+#   make run    build and start wefgate on its embedded defaults
+#   make test   install what the tests need, then run them all
+GO        ?= go
+BIN       := bin/wefgate
+GOFLAGS   ?=
+# The test OpenTelemetry Collector is built once into a cache outside the
+# repository (see scripts/build-otelcol.sh).
+OTELCOL    = $(shell scripts/build-otelcol.sh)
+
+.PHONY: all build run test test-deps lint bench fuzz load clean
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS) -o $(BIN) ./cmd/wefgate
+
+run: build
+	./$(BIN) run $(if $(CONFIG),-config $(CONFIG))
+
+test-deps:
+	scripts/install-test-deps.sh
+	scripts/build-otelcol.sh >/dev/null
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test: test-deps lint build
+	WEFGATE_REQUIRE_KDC=1 WEFGATE_REQUIRE_OTELCOL=1 WEFGATE_OTELCOL=$(OTELCOL) WEFGATE_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 12m ./...
+
+bench:
+	WEFGATE_OTELCOL=$(OTELCOL) $(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+# A short run of every fuzz target (FUZZTIME each).
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf bin
