@@ -172,6 +172,12 @@ func TestExportChunksLargeBatchOverGRPC(t *testing.T) {
 	if got := len(exp.splitBySize(recs)); got < 2 {
 		t.Fatalf("split into %d chunks", got)
 	}
+	// Without the split the collector refuses the batch ("received message
+	// larger than max"): the limit this test relies on is really in force.
+	unsplit := newExporter(t, Config{Protocol: ProtocolGRPC, Endpoint: col.GRPCEndpoint(), Insecure: true, Timeout: 20 * time.Second, MaxRequestBytes: 64 << 20})
+	if err := unsplit.Export(context.Background(), recs); err == nil {
+		t.Fatal("the collector accepted an unsplit batch over 4 MiB; the limit under test is gone")
+	}
 	if err := exp.Export(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +188,32 @@ func TestExportChunksLargeBatchOverGRPC(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("collector has %d distinct records, want %d", len(seen), n)
+	}
+}
+
+// TestEstimateIsUpperBound sends each planned chunk straight through the
+// SDK exporter, which refuses any request whose real serialized size is over
+// the cap: a chunk refused there means estimateSize undercounted.
+func TestEstimateIsUpperBound(t *testing.T) {
+	col := testotelcol.Start(t)
+	const limit = 30_000
+	exp := newExporter(t, Config{Protocol: ProtocolHTTP, Endpoint: col.HTTPEndpoint(), Insecure: true, MaxRequestBytes: limit, ServiceInstanceID: "gw-1"})
+	var recs []record.Record
+	for i := range 60 {
+		r := mapped(fmt.Sprintf("ws%d.corp.example", i%3), uint64(i), mapping.Options{IncludeOriginal: i%2 == 0})
+		r.Attributes = append(r.Attributes,
+			record.KV{Key: "nested", Value: map[string]any{"list": []any{int64(i), "x", 1.5, false, nil}, "deep": map[string]any{"k": strings.Repeat("y", i*40)}}},
+			record.KV{Key: "strings", Value: []string{"a", "bb"}})
+		recs = append(recs, r)
+	}
+	chunks := exp.splitBySize(recs)
+	if len(chunks) < 3 {
+		t.Fatalf("only %d chunks; the test needs several", len(chunks))
+	}
+	for i, chunk := range chunks {
+		if err := exp.sdk.Export(context.Background(), exp.hosts.emit(context.Background(), chunk)); err != nil {
+			t.Errorf("chunk %d (%d records): %v", i, len(chunk), err)
+		}
 	}
 }
 
