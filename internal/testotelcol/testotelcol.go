@@ -75,6 +75,9 @@ type Collector struct {
 // Binary returns the collector binary's path, or "" when it is not there.
 func Binary() string {
 	if p := os.Getenv(EnvBinary); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return ""
+		}
 		return p
 	}
 	cache := os.Getenv(EnvCache)
