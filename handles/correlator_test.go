@@ -123,7 +123,7 @@ func TestCorrelatorLinking(t *testing.T) {
 		},
 		want: map[int]map[string]any{
 			0: {exportKey: true, AttrStatus: StatusMatched, AttrRegistryPath: certKey, AttrProcessPath: psImage,
-				AttrAccessRights: []any{"KEY_QUERY_VALUE", "KEY_ENUMERATE_SUB_KEYS", "KEY_NOTIFY", "READ_CONTROL"},
+				AttrAccessRights:   []any{"KEY_QUERY_VALUE", "KEY_ENUMERATE_SUB_KEYS", "KEY_NOTIFY", "READ_CONTROL"},
 				AttrTargetIsSystem: true, AttrFlags: absent{}},
 			1: {exportKey: true, AttrStatus: StatusMatched, AttrLink: LinkDuplicate, AttrObjectName: certKey,
 				AttrDuplicateRecordID: int64(1), AttrDuration: absent{}},
