@@ -1,0 +1,234 @@
+package kerberos
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/crypto/etype"
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// RFC 4121 §4.2.2 wrap token flags.
+const (
+	wrapFlagSentByAcceptor = 0x01
+	wrapFlagSealed         = 0x02
+	wrapFlagAcceptorSubkey = 0x04
+)
+
+// RFC 4121 §2 key usages for sealed wrap tokens.
+const (
+	keyUsageAcceptorSeal  = 22
+	keyUsageInitiatorSeal = 24
+)
+
+const wrapHeaderLen = 16
+
+var wrapTokID = [2]byte{0x05, 0x04}
+
+// sealer holds the per-context state of RFC 4121 CFX sealed wrap tokens.
+// It is not safe for concurrent use.
+type sealer struct {
+	key            types.EncryptionKey
+	et             etype.EType
+	acceptor       bool // we are the acceptor
+	acceptorSubkey bool // key is the acceptor subkey (flag 0x04)
+	sendSeq        uint64
+	recvSeq        uint64
+}
+
+func newSealer(key types.EncryptionKey, acceptor, acceptorSubkey bool, sendSeq, recvSeq uint64) (*sealer, error) {
+	if err := requireAES(key.KeyType, "per-message key"); err != nil {
+		return nil, err
+	}
+	et, err := crypto.GetEtype(key.KeyType)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %d", ErrUnsupportedEnctype, key.KeyType)
+	}
+	if len(key.KeyValue) != keySize(key.KeyType) {
+		return nil, fmt.Errorf("%w: key of %d bytes for enctype %d", ErrMalformed, len(key.KeyValue), key.KeyType)
+	}
+	return &sealer{key: key, et: et, acceptor: acceptor, acceptorSubkey: acceptorSubkey, sendSeq: sendSeq, recvSeq: recvSeq}, nil
+}
+
+// requireAES refuses anything but the AES enctypes; RC4 gets its own error
+// because it is a fixable service-account setting.
+func requireAES(enctype int32, what string) error {
+	switch enctype {
+	case etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.AES256_CTS_HMAC_SHA1_96,
+		etypeID.AES128_CTS_HMAC_SHA256_128, etypeID.AES256_CTS_HMAC_SHA384_192:
+		return nil
+	case etypeID.RC4_HMAC, etypeID.RC4_HMAC_EXP:
+		return fmt.Errorf("%w (%s is %s)", ErrRC4, what, enctypeName(enctype))
+	}
+	return fmt.Errorf("%w: %s is %s, only AES is accepted", ErrUnsupportedEnctype, what, enctypeName(enctype))
+}
+
+func keySize(enctype int32) int {
+	switch enctype {
+	case etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA256_128:
+		return 16
+	case etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES256_CTS_HMAC_SHA384_192:
+		return 32
+	}
+	return 0
+}
+
+func enctypeName(enctype int32) string {
+	names := map[int32]string{
+		etypeID.AES128_CTS_HMAC_SHA1_96:    "aes128-cts-hmac-sha1-96",
+		etypeID.AES256_CTS_HMAC_SHA1_96:    "aes256-cts-hmac-sha1-96",
+		etypeID.AES128_CTS_HMAC_SHA256_128: "aes128-cts-hmac-sha256-128",
+		etypeID.AES256_CTS_HMAC_SHA384_192: "aes256-cts-hmac-sha384-192",
+		etypeID.RC4_HMAC:                   "arcfour-hmac",
+		etypeID.RC4_HMAC_EXP:               "arcfour-hmac-exp",
+		etypeID.DES3_CBC_SHA1_KD:           "des3-cbc-sha1",
+		etypeID.DES_CBC_MD5:                "des-cbc-md5",
+		etypeID.DES_CBC_CRC:                "des-cbc-crc",
+	}
+	if name, ok := names[enctype]; ok {
+		return fmt.Sprintf("%s(%d)", name, enctype)
+	}
+	return fmt.Sprintf("enctype(%d)", enctype)
+}
+
+func (s *sealer) hmacLen() int { return s.et.GetHMACBitLength() / 8 }
+
+func (s *sealer) ourFlags() byte {
+	f := byte(wrapFlagSealed)
+	if s.acceptor {
+		f |= wrapFlagSentByAcceptor
+	}
+	if s.acceptorSubkey {
+		f |= wrapFlagAcceptorSubkey
+	}
+	return f
+}
+
+// wrap seals plain as Windows does: EC=0 and RRC = 16 + HMAC length, so that
+// everything but the encrypted data sits in the leading "signature" part,
+// and data has exactly len(plain) bytes.
+func (s *sealer) wrap(plain []byte) (sig, data []byte, err error) {
+	usage := uint32(keyUsageInitiatorSeal)
+	if s.acceptor {
+		usage = keyUsageAcceptorSeal
+	}
+	var hdr [wrapHeaderLen]byte
+	copy(hdr[:2], wrapTokID[:])
+	hdr[2] = s.ourFlags()
+	hdr[3] = 0xff
+	binary.BigEndian.PutUint64(hdr[8:], s.sendSeq)
+
+	// The encrypted header copy carries RRC = 0 (RFC 4121 §4.2.5).
+	msg := make([]byte, len(plain)+wrapHeaderLen)
+	copy(msg, plain)
+	copy(msg[len(plain):], hdr[:])
+	_, ct, err := s.et.EncryptMessage(s.key.KeyValue, msg, usage)
+	if err != nil {
+		return nil, nil, fmt.Errorf("seal message: %w", err)
+	}
+
+	rrc := wrapHeaderLen + s.hmacLen()
+	binary.BigEndian.PutUint16(hdr[6:8], uint16(rrc))
+	token := make([]byte, wrapHeaderLen+len(ct))
+	copy(token, hdr[:])
+	// Rotate right by RRC: the last rrc bytes go first.
+	n := copy(token[wrapHeaderLen:], ct[len(ct)-rrc:])
+	copy(token[wrapHeaderLen+n:], ct[:len(ct)-rrc])
+
+	s.sendSeq++
+	split := len(token) - len(plain)
+	return token[:split:split], token[split:], nil
+}
+
+// unwrap verifies and decrypts a sealed wrap token split as sig‖data. It
+// accepts any RRC and the Windows rotation by EC+RRC.
+func (s *sealer) unwrap(sig, data []byte) (plain []byte, err error) {
+	defer guard("wrap token", &err)
+	if len(sig) < wrapHeaderLen {
+		if len(sig) >= 2 && sig[0] == 0x02 && sig[1] == 0x01 {
+			return nil, fmt.Errorf("%w: RFC 4757 RC4 wrap token", ErrRC4)
+		}
+		return nil, malformed("wrap token of %d bytes", len(sig))
+	}
+	hdr := sig[:wrapHeaderLen]
+	if hdr[0] == 0x02 && hdr[1] == 0x01 {
+		return nil, fmt.Errorf("%w: RFC 4757 RC4 wrap token", ErrRC4)
+	}
+	if hdr[0] != wrapTokID[0] || hdr[1] != wrapTokID[1] {
+		return nil, malformed("wrap token id %x, want 0504", hdr[:2])
+	}
+	if hdr[3] != 0xff {
+		return nil, malformed("wrap token filler %#x", hdr[3])
+	}
+	flags := hdr[2]
+	if flags&wrapFlagSealed == 0 {
+		return nil, malformed("wrap token is not sealed (integrity only); message encryption is required")
+	}
+	if fromAcceptor := flags&wrapFlagSentByAcceptor != 0; fromAcceptor == s.acceptor {
+		return nil, fmt.Errorf("%w: flags %#x", ErrDirection, flags)
+	}
+	if (flags&wrapFlagAcceptorSubkey != 0) != s.acceptorSubkey {
+		return nil, fmt.Errorf("%w: acceptor-subkey flag in %#x does not match the context", ErrDirection, flags)
+	}
+	ec := int(binary.BigEndian.Uint16(hdr[4:6]))
+	rrc := int(binary.BigEndian.Uint16(hdr[6:8]))
+	seq := binary.BigEndian.Uint64(hdr[8:16])
+
+	ctLen := len(sig) - wrapHeaderLen + len(data)
+	hmacLen := s.hmacLen()
+	if ctLen < s.et.GetConfounderByteSize()+ec+wrapHeaderLen+hmacLen {
+		return nil, malformed("wrap token ciphertext of %d bytes too short for EC=%d", ctLen, ec)
+	}
+
+	usage := uint32(keyUsageAcceptorSeal)
+	if s.acceptor {
+		usage = keyUsageInitiatorSeal
+	}
+	rotations := []int{rrc}
+	if ec != 0 && rrc == wrapHeaderLen+hmacLen {
+		// MS-KILE GSS_WrapEx: Windows rotates by RRC+EC; MIT by RRC alone.
+		rotations = []int{rrc + ec, rrc}
+	}
+	rotated := make([]byte, 0, ctLen)
+	rotated = append(append(rotated, sig[wrapHeaderLen:]...), data...)
+	ct := make([]byte, ctLen)
+	var decrypted []byte
+	for _, rot := range rotations {
+		rotateLeft(ct, rotated, rot)
+		decrypted, err = s.et.DecryptMessage(s.key.KeyValue, ct, usage)
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrIntegrity, err)
+	}
+	if len(decrypted) < ec+wrapHeaderLen {
+		return nil, malformed("decrypted wrap token too short")
+	}
+	copyHdr := decrypted[len(decrypted)-wrapHeaderLen:]
+	// The copy's RRC field is not compared: senders differ on whether it
+	// holds 0 or the rotation count.
+	if !bytes.Equal(copyHdr[:6], hdr[:6]) || !bytes.Equal(copyHdr[8:], hdr[8:]) {
+		return nil, fmt.Errorf("%w: encrypted header copy does not match the clear header", ErrIntegrity)
+	}
+	if seq != s.recvSeq {
+		kind := "gap"
+		if seq < s.recvSeq {
+			kind = "replay"
+		}
+		return nil, fmt.Errorf("%w: %s: got %d, want %d", ErrSequence, kind, seq, s.recvSeq)
+	}
+	s.recvSeq++
+	return decrypted[:len(decrypted)-wrapHeaderLen-ec], nil
+}
+
+// rotateLeft writes src rotated left by rot into dst.
+func rotateLeft(dst, src []byte, rot int) {
+	rot %= len(src)
+	n := copy(dst, src[rot:])
+	copy(dst[n:], src[:rot])
+}
