@@ -32,6 +32,10 @@ type ShipperOptions struct {
 	MaxBackoff time.Duration
 	// FinalTimeout bounds the last export attempt on shutdown (default 5 s).
 	FinalTimeout time.Duration
+	// CommitInterval is the least time between two spool commits (default
+	// 100 ms). Each commit costs two fsyncs; a longer interval only means
+	// more duplicates after a crash.
+	CommitInterval time.Duration
 	// Parse re-parses spooled event XML (default event.Parse).
 	Parse ParseFunc
 }
@@ -54,6 +58,9 @@ func (o *ShipperOptions) setDefaults() {
 	}
 	if o.FinalTimeout <= 0 {
 		o.FinalTimeout = 5 * time.Second
+	}
+	if o.CommitInterval <= 0 {
+		o.CommitInterval = 100 * time.Millisecond
 	}
 	if o.Parse == nil {
 		o.Parse = event.Parse
@@ -95,11 +102,12 @@ type Shipper struct {
 	running atomic.Bool
 
 	// Run-loop state.
-	after     Position // last spool entry taken
-	committed Position
-	ready     []Staged
-	inflight  []inflightEntry // taken, not yet committed, in order
-	lastTick  time.Time
+	after      Position // last spool entry taken
+	committed  Position
+	ready      []Staged
+	inflight   []inflightEntry // taken, not yet committed, in order
+	lastTick   time.Time
+	lastCommit time.Time
 
 	exported    atomic.Uint64
 	retries     atomic.Uint64
@@ -187,7 +195,10 @@ func (sh *Shipper) Run(ctx context.Context) error {
 		if err := sh.exportReady(ctx); err != nil {
 			return sh.shutdown(ctx)
 		}
-		sh.commit(true)
+		if now.Sub(sh.lastCommit) >= sh.opts.CommitInterval {
+			sh.commit()
+			sh.lastCommit = now
+		}
 	}
 }
 
@@ -202,7 +213,11 @@ func (sh *Shipper) take(now time.Time, entries []spool.Entry) {
 			sh.inflight = append(sh.inflight, inflightEntry{pos: e.Pos, received: now})
 			continue
 		}
-		sh.inflight = append(sh.inflight, inflightEntry{pos: e.Pos, received: d.Source.Received})
+		received := d.Source.Received
+		if received.IsZero() {
+			received = now
+		}
+		sh.inflight = append(sh.inflight, inflightEntry{pos: e.Pos, received: received})
 		for _, ev := range d.Events {
 			sh.ready = append(sh.ready, sh.stage.Add(now, d.Source, ev, e.Pos)...)
 		}
@@ -303,7 +318,7 @@ func (sh *Shipper) backoff(failures int) time.Duration {
 // commit persists the highest position that every exporter confirmed and
 // the stage no longer holds. Only called when sh.ready is empty, so all of
 // sh.inflight was exported or is held by the stage.
-func (sh *Shipper) commit(logFailure bool) {
+func (sh *Shipper) commit() {
 	target := sh.after
 	if oldest, held := sh.stage.OldestPending(); held && oldest <= target {
 		target = oldest - 1
@@ -314,9 +329,7 @@ func (sh *Shipper) commit(logFailure bool) {
 	if err := sh.spool.Commit(target); err != nil {
 		// Nothing is lost: a later commit covers it; only a crash before
 		// then would ship these entries again.
-		if logFailure {
-			sh.logger.Error("cannot commit spool position", "pos", target, "err", err)
-		}
+		sh.logger.Error("cannot commit spool position", "pos", target, "err", err)
 		return
 	}
 	sh.committed = target
@@ -344,7 +357,7 @@ func (sh *Shipper) shutdown(ctx context.Context) error {
 	sh.ready = append(sh.ready, sh.stage.Flush()...)
 	err := sh.exportReady(fctx)
 	if err == nil {
-		sh.commit(true)
+		sh.commit()
 		sh.logger.Info("shipper stopped", "committed", sh.committed)
 		return nil
 	}
