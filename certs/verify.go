@@ -58,6 +58,7 @@ type Verifier struct {
 	issuerHints   *x509.CertPool
 	crls          *crlSet
 	checkInterval time.Duration
+	chains        *chainCache
 }
 
 // NewVerifier loads the CA and CRL files. Self-signed CAs become roots,
@@ -95,6 +96,7 @@ func NewVerifier(cfg VerifierConfig, logger *slog.Logger) (*Verifier, error) {
 		intermediates: x509.NewCertPool(),
 		issuerHints:   x509.NewCertPool(),
 		checkInterval: interval,
+		chains:        newChainCache(),
 	}
 	var anchors, issuing []string
 	for _, c := range cas {
@@ -218,30 +220,15 @@ func (v *Verifier) verify(peer []*x509.Certificate) (Identity, error) {
 	}) {
 		return Identity{}, ErrNoClientAuthUsage
 	}
-	intermediates := v.intermediates
-	if len(peer) > 1 {
-		intermediates = v.intermediates.Clone()
-		for _, c := range peer[1:] {
-			intermediates.AddCert(c)
+	issuer, cached := v.chains.get(leaf, time.Now())
+	if !cached {
+		chain, err := v.buildChain(leaf, peer[1:])
+		if err != nil {
+			return Identity{}, err
 		}
+		v.chains.put(chain)
+		issuer = chain[1]
 	}
-	chains, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         v.roots,
-		Intermediates: intermediates,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	if err != nil {
-		var unknown x509.UnknownAuthorityError
-		if errors.As(err, &unknown) {
-			return Identity{}, fmt.Errorf("%w: %w", ErrUntrusted, err)
-		}
-		return Identity{}, fmt.Errorf("verify client certificate: %w", err)
-	}
-	if len(chains[0]) < 2 {
-		// The presented certificate is itself a configured CA.
-		return Identity{}, fmt.Errorf("%w: presented certificate is a configured CA", ErrUntrusted)
-	}
-	issuer := chains[0][1]
 	if v.crls != nil {
 		covered, revoked := v.crls.lookup(issuer, leaf.SerialNumber)
 		if revoked {
@@ -256,4 +243,33 @@ func (v *Verifier) verify(peer []*x509.Certificate) (Identity, error) {
 		DNSNames:         slices.Clone(leaf.DNSNames),
 		IssuerThumbprint: strings.ToLower(Thumbprint(issuer)),
 	}, nil
+}
+
+// buildChain verifies leaf up to a configured anchor, using the configured
+// intermediates and any the peer sent, and returns the first chain found.
+func (v *Verifier) buildChain(leaf *x509.Certificate, sent []*x509.Certificate) ([]*x509.Certificate, error) {
+	intermediates := v.intermediates
+	if len(sent) > 0 {
+		intermediates = v.intermediates.Clone()
+		for _, c := range sent {
+			intermediates.AddCert(c)
+		}
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         v.roots,
+		Intermediates: intermediates,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		var unknown x509.UnknownAuthorityError
+		if errors.As(err, &unknown) {
+			return nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
+		}
+		return nil, fmt.Errorf("verify client certificate: %w", err)
+	}
+	if len(chains[0]) < 2 {
+		// The presented certificate is itself a configured CA.
+		return nil, fmt.Errorf("%w: presented certificate is a configured CA", ErrUntrusted)
+	}
+	return chains[0], nil
 }
