@@ -287,6 +287,7 @@ func (h *Host) followOne(ctx context.Context, log *slog.Logger, sub soap.Subscri
 		envelope = 512000
 	}
 	backoff := newBackoff(100*time.Millisecond, h.maxRetryWait(sub.ConnectionRetryInterval))
+	q := parseQuery(sub.Query)
 	lastSent := time.Now()
 	for {
 		if h.cfg.StopWhenDrained && h.cfg.Log.Drained(bookmark) {
@@ -316,6 +317,19 @@ func (h *Host) followOne(ctx context.Context, log *slog.Logger, sub soap.Subscri
 		for _, r := range recs {
 			next[r.Channel] = max(next[r.Channel], r.RecordID)
 		}
+		// Events the query does not select move the bookmark on but are
+		// not sent, as on Windows.
+		selected := recs[:0:0]
+		for _, r := range recs {
+			if q.matches(r) {
+				selected = append(selected, r)
+			}
+		}
+		if len(selected) == 0 {
+			bookmark = next
+			continue
+		}
+		recs = selected
 		bm := FormatBookmark(next)
 		err = h.retry(ctx, log, backoff, func() error { return h.Deliver(ctx, sub, recs, bm) })
 		if err != nil {

@@ -1,0 +1,181 @@
+// Package app assembles a running wefgate from its configuration: the
+// development PKI, the state store, the exporters, the pipeline and the
+// listeners. The wefgate binary and the end-to-end tests both start it
+// through Run.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"wefgate/certs"
+	"wefgate/config"
+	"wefgate/exporters"
+	"wefgate/exporters/file"
+	"wefgate/exporters/mapping"
+	"wefgate/exporters/record"
+	"wefgate/handles"
+	"wefgate/pipeline"
+	"wefgate/subscriptions"
+	"wefgate/wef/event"
+	"wefgate/wef/server"
+	"wefgate/wef/sldc"
+)
+
+// PKIDir is where the development PKI lives inside the data directory.
+const PKIDir = "pki"
+
+// TLSMaterial is what the HTTPS listener uses: the server certificate and
+// the CA files client certificates are verified against.
+type TLSMaterial struct {
+	ServerCert, ServerKey string
+	CAFiles               []string
+	// Dev is set when the material is the generated development PKI.
+	Dev *certs.PKI
+}
+
+// EnsureTLS returns the configured certificates, or creates/loads the
+// development PKI in the data directory when none are configured.
+func EnsureTLS(cfg *config.Config, logger *slog.Logger) (*TLSMaterial, error) {
+	if cfg.HTTPS.ServerCert != "" {
+		return &TLSMaterial{ServerCert: cfg.HTTPS.ServerCert, ServerKey: cfg.HTTPS.ServerKey, CAFiles: cfg.HTTPS.CAFiles}, nil
+	}
+	dir := filepath.Join(cfg.DataDir, PKIDir)
+	pki, created, err := certs.EnsureDevPKI(dir, []string{cfg.Hostname})
+	if err != nil {
+		return nil, fmt.Errorf("development PKI: %w", err)
+	}
+	if created {
+		logger.Info("created a development PKI; issue client certificates with 'wefgate certs'", "dir", dir)
+	}
+	m := &TLSMaterial{
+		ServerCert: pki.Path(certs.ServerCertFile), ServerKey: pki.Path(certs.ServerKeyFile),
+		CAFiles: []string{pki.Path(certs.RootCAFile), pki.Path(certs.IssuingCAFile)}, Dev: pki,
+	}
+	if len(cfg.HTTPS.CAFiles) > 0 {
+		m.CAFiles = cfg.HTTPS.CAFiles
+	}
+	return m, nil
+}
+
+// Ready reports the addresses the listeners are bound to.
+type Ready func(listener string, addr net.Addr)
+
+// Run starts wefgate and blocks until ctx is cancelled.
+func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Ready) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	store, err := subscriptions.OpenBolt(filepath.Join(cfg.DataDir, "state.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	outs, err := openExporters(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, e := range outs {
+			if err := e.Close(context.WithoutCancel(ctx)); err != nil {
+				logger.Warn("closing exporter", "exporter", e.Name(), "error", err)
+			}
+		}
+	}()
+	mapOpts := mapping.Options{IncludeOriginal: cfg.Exporters.IncludeOriginal}
+	mapFn := func(src pipeline.Source, ev *event.Event, extra []record.KV) record.Record {
+		return mapping.Map(src, ev, extra, mapOpts)
+	}
+	sink := &pipeline.DirectSink{Map: mapFn, Exporters: outs}
+
+	defs := make([]*subscriptions.Definition, len(cfg.Subscriptions))
+	for i := range cfg.Subscriptions {
+		defs[i] = &cfg.Subscriptions[i]
+	}
+	srvCfg := &server.Config{
+		Subscriptions: defs,
+		Store:         store,
+		Sink:          sink,
+		Keep:          handles.IsHandleEvent,
+		MaxBodyBytes:  cfg.MaxBodyBytes,
+		SLDC:          sldc.Decompress,
+		Logger:        logger,
+	}
+	stats := &server.Stats{}
+	var listeners []server.Listener
+	if *cfg.HTTPS.Enabled {
+		l, err := httpsListener(cfg, srvCfg, stats, logger)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, l)
+	}
+	if *cfg.HTTP.Enabled {
+		return errors.New("http: the Kerberos listener is not available in this build")
+	}
+	return server.Serve(ctx, logger, listeners, ready)
+}
+
+func httpsListener(cfg *config.Config, srvCfg *server.Config, stats *server.Stats, logger *slog.Logger) (server.Listener, error) {
+	mat, err := EnsureTLS(cfg, logger)
+	if err != nil {
+		return server.Listener{}, err
+	}
+	verifier, err := certs.NewVerifier(certs.VerifierConfig{CAFiles: mat.CAFiles, CRLFiles: cfg.HTTPS.CRLFiles}, logger)
+	if err != nil {
+		return server.Listener{}, fmt.Errorf("https: %w", err)
+	}
+	tlsCfg, err := verifier.ServerTLSConfig(mat.ServerCert, mat.ServerKey)
+	if err != nil {
+		return server.Listener{}, fmt.Errorf("https: %w", err)
+	}
+	identify := func(cs *tls.ConnectionState) (string, string, error) {
+		id, err := verifier.Identify(cs)
+		return id.Name, id.IssuerThumbprint, err
+	}
+	h := server.NewHandler(srvCfg, "https", cfg.HTTPSBaseURL(), server.TLSSecurity{Identify: identify}, stats)
+	return server.Listener{Name: "https", Addr: cfg.HTTPS.Address, Handler: h, TLS: tlsCfg}, nil
+}
+
+func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]exporters.Exporter, error) {
+	var outs []exporters.Exporter
+	if *cfg.Exporters.File.Enabled {
+		if err := os.MkdirAll(filepath.Dir(cfg.Exporters.File.Path), 0o750); err != nil {
+			return nil, fmt.Errorf("file exporter: %w", err)
+		}
+		f, err := file.New(cfg.Exporters.File.Path, file.Options{})
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, f)
+		logger.Info("exporting to file", "path", cfg.Exporters.File.Path)
+	}
+	if *cfg.Exporters.OTLP.Enabled {
+		return nil, errors.New("exporters.otlp is not available in this build")
+	}
+	return outs, nil
+}
+
+// GPOValues returns the "Configure target Subscription Manager" values for
+// the running configuration, one per listener (and per issuing CA).
+func GPOValues(cfg *config.Config, refresh int, issuerThumbprints []string) []string {
+	var out []string
+	path := "/wsman/SubscriptionManager/WEC"
+	if *cfg.HTTP.Enabled {
+		out = append(out, fmt.Sprintf("Server=%s%s,Refresh=%d", cfg.HTTPBaseURL(), path, refresh))
+	}
+	if *cfg.HTTPS.Enabled {
+		for _, t := range issuerThumbprints {
+			out = append(out, fmt.Sprintf("Server=%s%s,Refresh=%d,IssuerCA=%s", strings.Replace(cfg.HTTPSBaseURL(), "https://", "HTTPS://", 1), path, refresh, strings.ToUpper(t)))
+		}
+	}
+	return out
+}
