@@ -1,14 +1,19 @@
 package mapping
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
 	"wefgate/exporters/record"
 	"wefgate/pipeline"
 	"wefgate/wef/event"
+	"wefgate/wef/eventfile"
 )
 
 var received = time.Date(2026, 11, 21, 6, 0, 0, 123456789, time.UTC)
@@ -480,4 +485,184 @@ func BenchmarkMap(b *testing.B) {
 		_ = Map(src, events[i&1], nil, Options{})
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// repoRoot walks up from the package directory to the directory holding
+// go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the package directory")
+		}
+		dir = parent
+	}
+}
+
+// TestMapRealHandleEvents maps every event of the shared handle-event
+// samples and checks the fields derived from EventData against the data
+// itself.
+func TestMapRealHandleEvents(t *testing.T) {
+	dir := filepath.Join(repoRoot(t), "..", "shared", "samples", "handle-events")
+	files, _ := filepath.Glob(filepath.Join(dir, "xml", "*.xml"))
+	jsonFiles, _ := filepath.Glob(filepath.Join(dir, "json", "*.jsonl"))
+	files = append(files, jsonFiles...)
+	if len(files) == 0 {
+		t.Skip("handle-event samples not present")
+	}
+	counts := map[uint32]int{}
+	for _, file := range files {
+		xmls, err := eventfile.ReadFile(file)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for i, x := range xmls {
+			ev := event.Parse([]byte(x))
+			name := fmt.Sprintf("%s#%d", filepath.Base(file), i)
+			if ev.Problem != nil {
+				t.Errorf("%s: parse problem %+v", name, ev.Problem)
+				continue
+			}
+			counts[ev.EventID]++
+			rec := Map(testSource(), ev, nil, Options{})
+			checkRealEvent(t, name, ev, rec)
+		}
+	}
+	// The README lists 69 4658s and 31 4690s in these files.
+	if counts[4658] != 69 || counts[4690] != 31 {
+		t.Errorf("mapped %d 4658 and %d 4690 events, want 69 and 31", counts[4658], counts[4690])
+	}
+}
+
+func checkRealEvent(t *testing.T, name string, ev *event.Event, rec record.Record) {
+	t.Helper()
+	attr := func(key string) any { v, _ := rec.Attribute(key); return v }
+	if want := fmt.Sprintf("windows.security.%d", ev.EventID); rec.EventName != want {
+		t.Errorf("%s: EventName %q, want %q", name, rec.EventName, want)
+	}
+	if rec.HostName != ev.Computer || rec.HostName == "" {
+		t.Errorf("%s: HostName %q, Computer %q", name, rec.HostName, ev.Computer)
+	}
+	if rec.Timestamp.IsZero() {
+		t.Errorf("%s: zero timestamp", name)
+	}
+	if !uuidV5.MatchString(fmt.Sprint(attr(AttrRecordUID))) {
+		t.Errorf("%s: uid %v", name, attr(AttrRecordUID))
+	}
+	if attr(AttrEventCode) != strconv.FormatUint(uint64(ev.EventID), 10) {
+		t.Errorf("%s: event.code %v", name, attr(AttrEventCode))
+	}
+	switch {
+	case ev.AuditFailure():
+		if rec.SeverityNumber != 13 || attr(AttrEventOutcome) != "failure" {
+			t.Errorf("%s: failure event mapped to severity %d outcome %v", name, rec.SeverityNumber, attr(AttrEventOutcome))
+		}
+	case ev.AuditSuccess():
+		if rec.SeverityNumber != 9 || attr(AttrEventOutcome) != "success" {
+			t.Errorf("%s: success event mapped to severity %d outcome %v", name, rec.SeverityNumber, attr(AttrEventOutcome))
+		}
+	default:
+		// Some JSON shippers dropped Keywords; nothing tells the outcome.
+		if rec.SeverityNumber != 0 || attr(AttrEventOutcome) != nil {
+			t.Errorf("%s: event without audit keyword mapped to severity %d outcome %v", name, rec.SeverityNumber, attr(AttrEventOutcome))
+		}
+	}
+	pidField := map[uint32]string{4658: "ProcessId", 4690: "SourceProcessId", 4656: "ProcessId", 4663: "ProcessId", 4688: "NewProcessId"}[ev.EventID]
+	if pidField != "" {
+		raw, _ := ev.DataValue(pidField)
+		want, ok := ParseWindowsInt(raw)
+		if !ok || attr(AttrProcessPID) != want {
+			t.Errorf("%s: process.pid %v, %s %q", name, attr(AttrProcessPID), pidField, raw)
+		}
+	}
+	if sid, _ := ev.DataValue("SubjectUserSid"); sid != "" && attr(AttrUserID) != sid {
+		t.Errorf("%s: user.id %v, SubjectUserSid %q", name, attr(AttrUserID), sid)
+	}
+	switch ev.EventID {
+	case 4658:
+		if attr(AttrEventAction) != "handle-closed-object" {
+			t.Errorf("%s: event.action %v", name, attr(AttrEventAction))
+		}
+	case 4690:
+		if attr(AttrEventAction) != "duplicate-handle-attempt" {
+			t.Errorf("%s: event.action %v", name, attr(AttrEventAction))
+		}
+	}
+	data := rec.Body["event_data"].(map[string]any)
+	for _, d := range ev.EventData {
+		if d.Name != "" && data[d.Name] != d.Value {
+			t.Errorf("%s: body.event_data[%s] = %v, want %q", name, d.Name, data[d.Name], d.Value)
+		}
+	}
+	if rec.Body["record_id"] != int64(ev.RecordID) || rec.Body["computer"] != ev.Computer {
+		t.Errorf("%s: body record_id/computer = %v/%v", name, rec.Body["record_id"], rec.Body["computer"])
+	}
+}
+
+// TestMapRealDuplication pins one known event: the first record of the
+// mimikatz lsass sample, a 4690 by OFFSEC\admmig from pid 0x1e20.
+func TestMapRealDuplication(t *testing.T) {
+	file := filepath.Join(repoRoot(t), "..", "shared", "samples", "handle-events", "xml", "mdecrevoisier_mimikatz_sekurlsa_lsass_4656_4663_4690_4658.xml")
+	if _, err := os.Stat(file); err != nil {
+		t.Skip("sample not present")
+	}
+	xmls, err := eventfile.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := Map(testSource(), event.Parse([]byte(xmls[0])), nil, Options{})
+	want := map[string]any{
+		AttrEventCode:    "4690",
+		AttrEventAction:  "duplicate-handle-attempt",
+		AttrProcessPID:   int64(7712),
+		AttrUserName:     "admmig",
+		AttrUserDomain:   "OFFSEC",
+		AttrEventOutcome: "success",
+	}
+	for k, w := range want {
+		if v, _ := rec.Attribute(k); v != w {
+			t.Errorf("%s = %#v, want %#v", k, v, w)
+		}
+	}
+	if rec.HostName != "jump01.offsec.lan" || rec.Body["record_id"] != int64(9217074) {
+		t.Errorf("host %q record %v", rec.HostName, rec.Body["record_id"])
+	}
+}
+
+// FuzzMap feeds arbitrary event XML (network input) through the parser and
+// Map: Map must never panic and must always produce a well-formed record.
+func FuzzMap(f *testing.F) {
+	f.Add([]byte(`<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System><Provider Name="Microsoft-Windows-Security-Auditing" Guid="{54849625-5478-4994-a5ba-3e3b0328c30d}"/><EventID>4690</EventID><Version>0</Version><Level>0</Level><Task>12807</Task><Opcode>0</Opcode><Keywords>0x8020000000000000</Keywords><TimeCreated SystemTime="2026-11-20T10:00:01.5166341Z"/><EventRecordID>9217074</EventRecordID><Correlation/><Execution ProcessID="4" ThreadID="456"/><Channel>Security</Channel><Computer>jump01.offsec.lan</Computer><Security/></System><EventData><Data Name="SubjectUserSid">S-1-5-18</Data><Data Name="SourceProcessId">0x1e20</Data></EventData></Event>`))
+	f.Add([]byte(`<Event><System><EventID Qualifiers="16384">7036</EventID><Channel>System</Channel><Computer>h</Computer></System><EventData><Data>Spooler</Data><Data>running</Data><Binary>0A</Binary></EventData><RenderingInfo Culture="en-US"><Message>m&#13;&#10;x</Message><Level>Information</Level><Keywords><Keyword>Classic</Keyword></Keywords></RenderingInfo></Event>`))
+	f.Add([]byte(`<Event><System><EventID>4658</EventID><Channel>Security</Channel></System><EventData><Data Name="ProcessId">0xffffffffffffffffff</Data>`))
+	f.Add([]byte(``))
+	f.Fuzz(func(t *testing.T, xml []byte) {
+		ev := event.Parse(xml)
+		rec := Map(testSource(), ev, []record.KV{{Key: "x", Value: int64(1)}}, Options{IncludeOriginal: true})
+		if !uuidV5.MatchString(fmt.Sprint(rec.Attributes[0].Value)) || rec.Attributes[0].Key != AttrRecordUID {
+			t.Fatalf("first attribute %+v", rec.Attributes[0])
+		}
+		if last := rec.Attributes[len(rec.Attributes)-1]; last.Key != "x" {
+			t.Fatalf("extra not last: %+v", last)
+		}
+		if !regexp.MustCompile(`^windows\.[^ ]+\.[0-9]+$`).MatchString(rec.EventName) {
+			t.Fatalf("EventName %q", rec.EventName)
+		}
+		if rec.Timestamp.IsZero() || rec.HostName == "" {
+			t.Fatalf("timestamp %v host %q", rec.Timestamp, rec.HostName)
+		}
+		for _, key := range []string{"event_id", "provider", "computer", "channel", "record_id", "keywords", "event_data"} {
+			if _, ok := rec.Body[key]; !ok {
+				t.Fatalf("body lacks %s", key)
+			}
+		}
+	})
 }
