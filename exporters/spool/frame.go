@@ -40,6 +40,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // codec, absurd length or CRC mismatch.
 var errBadFrame = errors.New("invalid record frame")
 
+// errBadCRC marks a frame whose header is sound but whose CRC does not
+// match. It wraps errBadFrame. The length is then probably right, so the
+// reader steps over the frame; whether it really was right shows in the
+// next frame.
+var errBadCRC = fmt.Errorf("%w: crc mismatch", errBadFrame)
+
 // codec compresses payloads for storage. Decoding supports every codec
 // whatever the configured one, so a spool written with one setting opens
 // with another.
@@ -132,7 +138,7 @@ func checkFrame(h, body []byte) error {
 	crc := crc32.Update(0, castagnoli, h[:crcOffset])
 	crc = crc32.Update(crc, castagnoli, body)
 	if want := binary.LittleEndian.Uint32(h[crcOffset:headerSize]); crc != want {
-		return fmt.Errorf("%w: crc %#08x, want %#08x", errBadFrame, crc, want)
+		return fmt.Errorf("%w: %#08x, want %#08x", errBadCRC, crc, want)
 	}
 	return nil
 }
@@ -169,7 +175,8 @@ type frameReader struct {
 
 // next reads and verifies one frame. It returns io.EOF at a clean end,
 // io.ErrUnexpectedEOF for a frame cut short, or an error wrapping
-// errBadFrame. body is only valid until the next call.
+// errBadFrame; after errBadCRC the reader stands after the damaged frame.
+// body is only valid until the next call.
 func (fr *frameReader) next() (codecID byte, body []byte, err error) {
 	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
 		return 0, nil, err
@@ -188,9 +195,9 @@ func (fr *frameReader) next() (codecID byte, body []byte, err error) {
 		}
 		return 0, nil, err
 	}
+	fr.off += int64(headerSize + n)
 	if err := checkFrame(fr.hdr[:], fr.buf); err != nil {
 		return 0, nil, err
 	}
-	fr.off += int64(headerSize + n)
 	return fr.hdr[1], fr.buf, nil
 }

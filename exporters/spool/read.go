@@ -3,6 +3,7 @@ package spool
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -114,6 +115,17 @@ func (s *Spool) readSegment(g segment, from uint64, max int) ([]Entry, uint64, e
 	var out []Entry
 	for c.seq <= g.last() && len(out) < max {
 		id, body, err := fr.next()
+		if errors.Is(err, errBadCRC) {
+			seq := c.seq
+			c.seq++
+			c.off = fr.off
+			if seq >= from {
+				s.corrupt.Add(1)
+				s.logger.Error("spool entry failed its checksum; skipping it",
+					"segment", filepath.Base(g.path), "entry", seq, "err", err)
+			}
+			continue
+		}
 		if err != nil {
 			// The segment is damaged from here on (a sealed segment cut
 			// short, or bit rot): without a trustworthy length there is no

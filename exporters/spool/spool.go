@@ -256,18 +256,33 @@ func (s *Spool) recoverTail(g *segment) error {
 		return err
 	}
 	fr := frameReader{r: bufio.NewReaderSize(f, readBufSize)}
+	// A frame failing only its CRC is kept (it holds a sequence number;
+	// Read skips it) when a sound frame follows: that is damage inside the
+	// log, not a torn write. At the end it is the torn write and goes.
+	var validEnd int64
+	suspects := uint64(0)
+scan:
 	for {
 		_, _, err := fr.next()
-		if err == nil {
-			g.count++
-			continue
-		}
-		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, errBadFrame) {
+		switch {
+		case err == nil:
+			if suspects > 0 {
+				s.logger.Error("spool segment holds damaged entries; they will be skipped",
+					"segment", filepath.Base(g.path), "entries", suspects)
+			}
+			g.count += suspects + 1
+			suspects = 0
+			validEnd = fr.off
+		case errors.Is(err, errBadCRC):
+			suspects++
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errBadFrame):
+			break scan
+		default:
 			return fmt.Errorf("scan %s: %w", g.path, err)
 		}
-		break
 	}
-	g.size = fr.off
+	fr.off = validEnd
+	g.size = validEnd
 	if cut := fi.Size() - fr.off; cut > 0 {
 		s.logger.Warn("truncating damaged spool tail",
 			"segment", filepath.Base(g.path), "valid_bytes", fr.off, "dropped_bytes", cut, "records", g.count)

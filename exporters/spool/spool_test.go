@@ -201,6 +201,16 @@ func TestTornTailIsTruncated(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 9},
+		{"last frame fails its crc", func(t *testing.T, path string) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)-3] ^= 0x55
+			if err := os.WriteFile(path, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}, 9},
 		{"zero-filled tail", func(t *testing.T, path string) {
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {
@@ -255,51 +265,95 @@ func frameFor(t *testing.T, payload []byte) []byte {
 }
 
 func TestCorruptionIsDetected(t *testing.T) {
-	dir := t.TempDir()
-	opts := Options{Compression: "none", SegmentBytes: 4096, MaxBytes: 1 << 20}
-	s, err := Open(dir, opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendN(t, s, 0, 30)
-	s.Close()
+	for _, tc := range []struct {
+		name string
+		// segment picks the damaged file among the sorted segments; -1 is
+		// the last (active) one.
+		segment int
+		// offset of the damaged byte in the second frame of that segment.
+		offset int
+		// lostWhole: the damage breaks the framing, so the rest of the
+		// segment is lost; otherwise only that one entry.
+		lostWhole    bool
+		segmentBytes int64
+	}{
+		{"body of a sealed segment", 1, headerSize + 3, false, 4096},
+		{"crc of a sealed segment", 1, crcOffset, false, 4096},
+		{"magic of a sealed segment", 1, 0, true, 4096},
+		{"body inside the active segment", -1, headerSize + 3, false, 1 << 18},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{Compression: "none", SegmentBytes: tc.segmentBytes, MaxBytes: 4 << 20}
+			s, err := Open(dir, opts, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, s, 0, 30)
+			s.Close()
 
-	segs, _ := filepath.Glob(filepath.Join(dir, "*"+segmentSuffix))
-	sort.Strings(segs)
-	if len(segs) < 3 {
-		t.Fatalf("want several segments, got %d", len(segs))
-	}
-	// Flip one byte in the body of the first record of the second segment.
-	victim := segs[1]
-	b, err := os.ReadFile(victim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[headerSize+3] ^= 0xff
-	if err := os.WriteFile(victim, b, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	var firstOfVictim uint64
-	fmt.Sscanf(filepath.Base(victim), "%d", &firstOfVictim)
-	var firstOfNext uint64
-	fmt.Sscanf(filepath.Base(segs[2]), "%d", &firstOfNext)
+			segs, _ := filepath.Glob(filepath.Join(dir, "*"+segmentSuffix))
+			sort.Strings(segs)
+			if tc.segment >= len(segs)-1 {
+				t.Fatalf("want a sealed segment %d, got %d segments", tc.segment, len(segs))
+			}
+			idx := tc.segment
+			if idx < 0 {
+				idx = len(segs) - 1
+			}
+			victim := segs[idx]
+			var first uint64
+			fmt.Sscanf(filepath.Base(victim), "%d", &first)
+			end := uint64(31)
+			if idx+1 < len(segs) {
+				fmt.Sscanf(filepath.Base(segs[idx+1]), "%d", &end)
+			}
+			if end-first < 3 {
+				t.Fatalf("segment %s holds %d entries, want at least 3", victim, end-first)
+			}
+			b, err := os.ReadFile(victim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			second := len(frameFor(t, payloadFor(int(first)-1)))
+			b[second+tc.offset] ^= 0xff
+			if err := os.WriteFile(victim, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			damaged := first + 1
+			lost := map[uint64]bool{damaged: true}
+			if tc.lostWhole {
+				for p := damaged; p < end; p++ {
+					lost[p] = true
+				}
+			}
 
-	s = openTest(t, dir, opts)
-	got := readAll(t, s, 0)
-	lost := firstOfNext - firstOfVictim
-	if uint64(len(got)) != 30-lost {
-		t.Fatalf("read %d entries, want %d (30 minus the damaged segment's %d)", len(got), 30-lost, lost)
-	}
-	for _, e := range got {
-		if uint64(e.Pos) >= firstOfVictim && uint64(e.Pos) < firstOfNext {
-			t.Fatalf("entry %d from the damaged segment was returned", e.Pos)
-		}
-		if !bytes.Equal(e.Payload, payloadFor(int(e.Pos)-1)) {
-			t.Fatalf("entry %d payload differs", e.Pos)
-		}
-	}
-	if st := s.Stats(); st.CorruptEntries != lost {
-		t.Fatalf("CorruptEntries = %d, want %d", st.CorruptEntries, lost)
+			s = openTest(t, dir, opts)
+			if st := s.Stats(); st.Last != 30 || st.TruncatedBytes != 0 {
+				t.Fatalf("damage inside the log was taken for a torn tail: %+v", st)
+			}
+			got := readAll(t, s, 0)
+			if len(got) != 30-len(lost) {
+				t.Fatalf("read %d entries, want %d", len(got), 30-len(lost))
+			}
+			for _, e := range got {
+				if lost[uint64(e.Pos)] {
+					t.Fatalf("entry %d from the damaged range was returned", e.Pos)
+				}
+				if !bytes.Equal(e.Payload, payloadFor(int(e.Pos)-1)) {
+					t.Fatalf("entry %d payload differs", e.Pos)
+				}
+			}
+			if st := s.Stats(); st.CorruptEntries != uint64(len(lost)) {
+				t.Fatalf("CorruptEntries = %d, want %d", st.CorruptEntries, len(lost))
+			}
+			// Appending after damage in the active segment keeps working and
+			// new entries are readable past the damaged one.
+			appendN(t, s, 30, 2)
+			if got := readAll(t, s, 30); len(got) != 2 || got[0].Pos != 31 {
+				t.Fatalf("entries after reopen: %v", got)
+			}
+		})
 	}
 }
 
