@@ -87,7 +87,8 @@ type FileExporter struct {
 // OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_LOGS_ENDPOINT.
 type OTLPExporter struct {
 	Enabled *bool `yaml:"enabled"`
-	// Protocol is "grpc" (default) or "http/protobuf".
+	// Protocol is "grpc" or "http/protobuf" (default: OTEL_EXPORTER_OTLP_PROTOCOL,
+	// else http/protobuf as the OTLP specification says).
 	Protocol    string            `yaml:"protocol"`
 	Endpoint    string            `yaml:"endpoint"`
 	Insecure    bool              `yaml:"insecure"`
@@ -242,9 +243,7 @@ func (c *Config) normalize() error {
 		c.Exporters.OTLP.Enabled = &on
 	}
 	switch c.Exporters.OTLP.Protocol {
-	case "":
-		c.Exporters.OTLP.Protocol = "grpc"
-	case "grpc", "http/protobuf":
+	case "", "grpc", "http/protobuf":
 	default:
 		return fmt.Errorf("exporters.otlp.protocol %q is neither grpc nor http/protobuf", c.Exporters.OTLP.Protocol)
 	}

@@ -20,6 +20,8 @@ import (
 	"wefgate/exporters"
 	"wefgate/exporters/file"
 	"wefgate/exporters/mapping"
+	"wefgate/exporters/otlp"
+	"wefgate/exporters/spool"
 	"wefgate/exporters/record"
 	"wefgate/handles"
 	"wefgate/pipeline"
@@ -94,7 +96,34 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	mapFn := func(src pipeline.Source, ev *event.Event, extra []record.KV) record.Record {
 		return mapping.Map(src, ev, extra, mapOpts)
 	}
-	sink := &pipeline.DirectSink{Map: mapFn, Exporters: outs}
+	var sink pipeline.Sink = &pipeline.DirectSink{Map: mapFn, Exporters: outs}
+	// The shipper outlives the listeners: on shutdown the server stops
+	// taking batches first, then the shipper flushes what it holds.
+	shipCtx, stopShipper := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopShipper()
+	if *cfg.Spool.Enabled {
+		sp, err := spool.Open(cfg.Spool.Dir, spool.Options{
+			MaxBytes: cfg.Spool.MaxBytes, SegmentBytes: cfg.Spool.SegmentBytes, Compression: cfg.Spool.Compression,
+		}, logger)
+		if err != nil {
+			return err
+		}
+		defer sp.Close()
+		shipper, err := pipeline.NewShipper(sp, pipeline.PassThrough{}, mapFn, outs, pipeline.ShipperOptions{}, logger)
+		if err != nil {
+			return err
+		}
+		shipped := make(chan error, 1)
+		go func() { shipped <- shipper.Run(shipCtx) }()
+		defer func() {
+			stopShipper()
+			if err := <-shipped; err != nil && !errors.Is(err, context.Canceled) {
+				logger.Warn("shipper stopped", "error", err)
+			}
+		}()
+		sink = pipeline.NewSpoolSink(sp)
+		logger.Info("spooling to disk before export", "dir", cfg.Spool.Dir, "max_bytes", cfg.Spool.MaxBytes)
+	}
 
 	defs := make([]*subscriptions.Definition, len(cfg.Subscriptions))
 	for i := range cfg.Subscriptions {
@@ -159,7 +188,17 @@ func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		logger.Info("exporting to file", "path", cfg.Exporters.File.Path)
 	}
 	if *cfg.Exporters.OTLP.Enabled {
-		return nil, errors.New("exporters.otlp is not available in this build")
+		o := cfg.Exporters.OTLP
+		e, err := otlp.New(ctx, otlp.Config{
+			Protocol: o.Protocol, Endpoint: o.Endpoint, Insecure: o.Insecure, Headers: o.Headers,
+			CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile, Compression: o.Compression,
+			Timeout: o.Timeout, MaxRequestBytes: o.MaxRequestBytes,
+		}, logger)
+		if err != nil {
+			return nil, fmt.Errorf("otlp exporter: %w", err)
+		}
+		outs = append(outs, e)
+		logger.Info("exporting over OTLP", "protocol", o.Protocol, "endpoint", o.Endpoint)
 	}
 	return outs, nil
 }
