@@ -1,0 +1,63 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"wefgate/certs"
+)
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*s = append(*s, p)
+		}
+	}
+	return nil
+}
+
+func cmdCerts(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("certs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "wefgate-pki", "directory for the PKI files (an existing PKI there is reused)")
+	var servers, clients stringList
+	fs.Var(&servers, "server", "server DNS name or IP as written in the GPO URL (repeatable; first is the CN)")
+	fs.Var(&clients, "client", "client host FQDN to issue a certificate for (repeatable or comma-separated)")
+	validity := fs.Duration("validity", 0, "leaf certificate lifetime (default: the package default)")
+	crlURL := fs.String("crl-url", "", "HTTP base URL where the CRL files will be published (CDP in the certificates)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pki, err := certs.LoadPKI(*dir)
+	if err != nil {
+		if len(servers) == 0 {
+			return fmt.Errorf("no PKI in %s yet: give -server NAME to create one", *dir)
+		}
+		pki, err = certs.CreatePKI(certs.PKIOptions{Dir: *dir, ServerNames: servers, Validity: *validity, CRLBaseURL: *crlURL})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created PKI in %s (server certificate for %s)\n", *dir, strings.Join(servers, ", "))
+	}
+	for _, c := range clients {
+		cc, err := pki.IssueClient(c)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "client %s: %s, %s", cc.FQDN, cc.CertFile, cc.KeyFile)
+		if cc.PKCS12File != "" {
+			fmt.Fprintf(stdout, ", %s (import into LocalMachine\\My)", cc.PKCS12File)
+		}
+		fmt.Fprintln(stdout)
+	}
+	fmt.Fprintf(stdout, "IssuerCA thumbprint: %s\n", pki.IssuerThumbprint())
+	fmt.Fprintf(stdout, "Import %s into Trusted Root Certification Authorities and %s into Intermediate Certification Authorities on the hosts.\n",
+		pki.Path(certs.RootCAFile), pki.Path(certs.IssuingCAFile))
+	return nil
+}

@@ -1,0 +1,96 @@
+// Command wefgate is the Windows Event Forwarding collector gateway. Its
+// subcommands run the collector, create certificates, print the GPO
+// values, and simulate Windows forwarders.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"wefgate/config"
+)
+
+const usage = `wefgate: Windows Event Forwarding collector gateway
+
+Usage:
+  wefgate run [-config FILE]          start the collector (default when no subcommand)
+  wefgate gpo [-config FILE]          print the GPO "Configure target Subscription Manager" values
+  wefgate certs [flags]               create a CA, a server certificate and client certificates
+  wefgate forwarder [flags]           simulate Windows hosts forwarding events
+  wefgate check-config [-config FILE] validate a configuration file
+
+Run 'wefgate <subcommand> -h' for the flags of each.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "wefgate:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, args, stdout, stderr)
+	case "gpo":
+		return cmdGPO(args, stdout, stderr)
+	case "certs":
+		return cmdCerts(args, stdout, stderr)
+	case "forwarder":
+		return cmdForwarder(ctx, args, stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown subcommand %q", cmd)
+	}
+}
+
+// configFlag adds -config, defaulting to $WEFGATE_CONFIG.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", os.Getenv("WEFGATE_CONFIG"), "configuration file (YAML); none means built-in defaults")
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "configuration OK: %d subscription(s), data in %s\n", len(cfg.Subscriptions), cfg.DataDir)
+	return nil
+}

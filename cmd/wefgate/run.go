@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+
+	"wefgate/config"
+	"wefgate/internal/app"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	if *cfg.HTTPS.Enabled {
+		mat, err := app.EnsureTLS(cfg, logger)
+		if err != nil {
+			return err
+		}
+		thumbs, err := issuerThumbprints(mat.CAFiles)
+		if err != nil {
+			return err
+		}
+		printGPO(stdout, cfg, 60, thumbs)
+	} else {
+		printGPO(stdout, cfg, 60, nil)
+	}
+	return app.Run(ctx, cfg, logger, func(name string, addr net.Addr) {
+		fmt.Fprintf(stdout, "%s listener ready on %s\n", name, addr)
+	})
+}
