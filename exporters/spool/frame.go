@@ -169,6 +169,7 @@ func (c *codec) decode(id byte, body []byte) ([]byte, error) {
 type frameReader struct {
 	r   io.Reader
 	off int64
+	end int64 // offset where the readable data ends
 	hdr [headerSize]byte
 	buf []byte
 }
@@ -184,6 +185,10 @@ func (fr *frameReader) next() (codecID byte, body []byte, err error) {
 	n, err := parseHeader(fr.hdr[:])
 	if err != nil {
 		return 0, nil, err
+	}
+	// A torn length must not size an allocation beyond the data there is.
+	if fr.off+headerSize+int64(n) > fr.end {
+		return 0, nil, io.ErrUnexpectedEOF
 	}
 	if cap(fr.buf) < n {
 		fr.buf = make([]byte, n)

@@ -111,7 +111,7 @@ func (s *Spool) readSegment(g segment, from uint64, max int) ([]Entry, uint64, e
 		c.br = bufio.NewReaderSize(nil, readBufSize)
 	}
 	c.br.Reset(io.NewSectionReader(c.file, c.off, g.size-c.off))
-	fr := frameReader{r: c.br, off: c.off}
+	fr := frameReader{r: c.br, off: c.off, end: g.size}
 	var out []Entry
 	for c.seq <= g.last() && len(out) < max {
 		id, body, err := fr.next()

@@ -255,7 +255,7 @@ func (s *Spool) recoverTail(g *segment) error {
 	if err != nil {
 		return err
 	}
-	fr := frameReader{r: bufio.NewReaderSize(f, readBufSize)}
+	fr := frameReader{r: bufio.NewReaderSize(f, readBufSize), end: fi.Size()}
 	// A frame failing only its CRC is kept (it holds a sequence number;
 	// Read skips it) when a sound frame follows: that is damage inside the
 	// log, not a torn write. At the end it is the torn write and goes.
