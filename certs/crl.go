@@ -14,9 +14,10 @@ import (
 	"time"
 )
 
-// DefaultCRLCheckInterval bounds how often CRL files are examined for
-// changes when VerifierConfig.CRLCheckInterval is zero.
-const DefaultCRLCheckInterval = 5 * time.Second
+// DefaultFileCheckInterval bounds how often CRL and server certificate
+// files are examined for changes when VerifierConfig.FileCheckInterval is
+// zero.
+const DefaultFileCheckInterval = 5 * time.Second
 
 // parseCRL accepts a DER CRL or one PEM "X509 CRL" block.
 func parseCRL(data []byte) (*x509.RevocationList, error) {

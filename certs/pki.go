@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -172,19 +173,9 @@ func CreatePKI(opts PKIOptions) (*PKI, error) {
 		return nil, fmt.Errorf("create issuing CA: %w", err)
 	}
 
-	serverTemplate := p.leafTemplate(opts.ServerNames[0], now.Add(-backdate), now.Add(p.leafValidity))
-	serverTemplate.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	for _, name := range opts.ServerNames {
-		if ip, err := netip.ParseAddr(name); err == nil {
-			serverTemplate.IPAddresses = append(serverTemplate.IPAddresses, ip.AsSlice())
-		} else {
-			serverTemplate.DNSNames = append(serverTemplate.DNSNames, name)
-		}
-	}
-	var serverKey *ecdsa.PrivateKey
-	p.Server, serverKey, err = p.sign(serverTemplate, p.Issuing, p.issuingKey)
+	serverKey, err := p.signServer(opts.ServerNames, now)
 	if err != nil {
-		return nil, fmt.Errorf("create server certificate: %w", err)
+		return nil, fmt.Errorf("create PKI: %w", err)
 	}
 
 	// The root CA file marks a PKI directory, so it is written last: an
@@ -196,9 +187,8 @@ func CreatePKI(opts PKIOptions) (*PKI, error) {
 		{RootCAKeyFile, func(path string) error { return writeKeyPEM(path, p.rootKey) }},
 		{IssuingCAFile, func(path string) error { return writeCertificatesPEM(path, p.Issuing) }},
 		{IssuingCAKeyFile, func(path string) error { return writeKeyPEM(path, p.issuingKey) }},
-		// The chain travels with the leaf: Windows clients do not fetch it.
-		{ServerCertFile, func(path string) error { return writeCertificatesPEM(path, p.Server, p.Issuing) }},
 		{ServerKeyFile, func(path string) error { return writeKeyPEM(path, serverKey) }},
+		{ServerCertFile, func(path string) error { return p.writeServerChain() }},
 	}
 	for _, f := range files {
 		if err := f.save(p.Path(f.name)); err != nil {
@@ -217,6 +207,87 @@ func CreatePKI(opts PKIOptions) (*PKI, error) {
 		}
 	}
 	return p, nil
+}
+
+// IssueServer replaces the server certificate and key with new ones for
+// names (DNS names or IP addresses, the first is the CN), keeping the CAs,
+// so forwarders' IssuerCA and trust stay valid.
+func (p *PKI) IssueServer(names ...string) error {
+	if len(names) == 0 {
+		return errors.New("issue server certificate: no server name")
+	}
+	key, err := p.signServer(names, time.Now())
+	if err != nil {
+		return fmt.Errorf("issue server certificate: %w", err)
+	}
+	// Key first: a server polling the files sees a mismatched pair for a
+	// moment and keeps the old one until the certificate follows.
+	if err := writeKeyPEM(p.Path(ServerKeyFile), key); err != nil {
+		return fmt.Errorf("issue server certificate: %w", err)
+	}
+	if err := p.writeServerChain(); err != nil {
+		return fmt.Errorf("issue server certificate: %w", err)
+	}
+	return nil
+}
+
+// signServer sets p.Server to a new serverAuth leaf for names and returns
+// its key; the caller writes the files.
+func (p *PKI) signServer(names []string, now time.Time) (*ecdsa.PrivateKey, error) {
+	template := p.leafTemplate(names[0], now.Add(-backdate), now.Add(p.leafValidity))
+	template.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	for _, name := range names {
+		if ip, err := netip.ParseAddr(name); err == nil {
+			template.IPAddresses = append(template.IPAddresses, ip.AsSlice())
+		} else {
+			template.DNSNames = append(template.DNSNames, name)
+		}
+	}
+	cert, key, err := p.sign(template, p.Issuing, p.issuingKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign server certificate: %w", err)
+	}
+	p.Server = cert
+	return key, nil
+}
+
+// writeServerChain writes the server leaf with the issuing CA: Windows
+// clients do not fetch missing intermediates.
+func (p *PKI) writeServerChain() error {
+	return writeCertificatesPEM(p.Path(ServerCertFile), p.Server, p.Issuing)
+}
+
+// serverCovers reports whether the server certificate is valid at now for
+// every name.
+func (p *PKI) serverCovers(names []string, now time.Time) bool {
+	if now.Before(p.Server.NotBefore) || now.After(p.Server.NotAfter) {
+		return false
+	}
+	for _, name := range names {
+		if p.Server.VerifyHostname(name) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// certificateNames lists a server certificate's CN and SANs, CN first.
+func certificateNames(cert *x509.Certificate) []string {
+	var names []string
+	if cert.Subject.CommonName != "" {
+		names = append(names, cert.Subject.CommonName)
+	}
+	for _, n := range cert.DNSNames {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, ip := range cert.IPAddresses {
+		if n := ip.String(); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // LoadPKI reads a PKI created by CreatePKI from dir.
@@ -249,7 +320,10 @@ func LoadPKI(dir string) (*PKI, error) {
 	if err := p.Issuing.CheckSignatureFrom(p.Root); err != nil {
 		return nil, fmt.Errorf("load PKI: issuing CA not signed by root CA: %w", err)
 	}
-	p.leafValidity = p.Server.NotAfter.Sub(p.Server.NotBefore)
+	p.leafValidity = p.Server.NotAfter.Sub(p.Server.NotBefore) - backdate
+	if p.leafValidity <= 0 {
+		p.leafValidity = DefaultValidity
+	}
 	for _, dp := range p.Issuing.CRLDistributionPoints {
 		if base, ok := strings.CutSuffix(dp, "/"+RootCRLFile); ok {
 			p.crlBaseURL = base
@@ -259,9 +333,11 @@ func LoadPKI(dir string) (*PKI, error) {
 }
 
 // EnsureDevPKI loads the PKI in dir, or creates one without clients when
-// dir holds none yet; created reports which happened. A loaded PKI gets
-// fresh CRLs once they are past half their lifetime, so a long-running
-// development setup never serves stale revocation data.
+// dir holds none yet; created reports which happened. A loaded PKI keeps
+// its CAs (and so the IssuerCA thumbprint) but gets a new server
+// certificate when the current one has expired or lacks one of
+// serverNames, and fresh CRLs once they are past half their lifetime, so a
+// long-running development setup never serves stale revocation data.
 func EnsureDevPKI(dir string, serverNames []string) (pki *PKI, created bool, err error) {
 	_, statErr := os.Stat(filepath.Join(dir, RootCAFile))
 	switch {
@@ -277,6 +353,15 @@ func EnsureDevPKI(dir string, serverNames []string) (pki *PKI, created bool, err
 	pki, err = LoadPKI(dir)
 	if err != nil {
 		return nil, false, err
+	}
+	if !pki.serverCovers(serverNames, time.Now()) {
+		names := serverNames
+		if len(names) == 0 {
+			names = certificateNames(pki.Server)
+		}
+		if err := pki.IssueServer(names...); err != nil {
+			return nil, false, fmt.Errorf("ensure dev PKI: %w", err)
+		}
 	}
 	if stale, err := pki.crlNeedsRefresh(time.Now()); err != nil || stale {
 		if err := pki.RefreshCRL(); err != nil {

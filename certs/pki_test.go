@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"net"
 	"os"
@@ -175,7 +176,7 @@ func TestEnsureDevPKIIsIdempotent(t *testing.T) {
 		t.Fatalf("dev PKI clients dir: %v entries, err %v", len(entries), err)
 	}
 
-	second, created, err := EnsureDevPKI(dir, []string{"other-name"})
+	second, created, err := EnsureDevPKI(dir, []string{"localhost", "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +189,29 @@ func TestEnsureDevPKIIsIdempotent(t *testing.T) {
 	if !first.Server.Equal(second.Server) || !first.Root.Equal(second.Root) {
 		t.Fatal("loaded certificates differ from the created ones")
 	}
+
+	// A new server name keeps the CAs but re-issues the server certificate.
+	third, created, err := EnsureDevPKI(dir, []string{"wec.example.test", "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created || third.IssuerThumbprint() != first.IssuerThumbprint() {
+		t.Fatalf("created %v, issuer thumbprint %s, want the original CAs", created, third.IssuerThumbprint())
+	}
+	if third.Server.Equal(first.Server) || third.Server.VerifyHostname("wec.example.test") != nil {
+		t.Fatal("server certificate not re-issued for the new name")
+	}
+	onDisk, err := LoadPKI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !onDisk.Server.Equal(third.Server) {
+		t.Fatal("re-issued server certificate not written")
+	}
+	if _, err := tls.LoadX509KeyPair(onDisk.Path(ServerCertFile), onDisk.Path(ServerKeyFile)); err != nil {
+		t.Fatalf("re-issued server key pair: %v", err)
+	}
+
 	// The loaded PKI keeps its signing ability.
 	cc, err := second.IssueClient("late.example.test")
 	if err != nil {

@@ -32,9 +32,10 @@ type VerifierConfig struct {
 	// CRLFiles are optional CRLs (DER or PEM), each signed by a configured
 	// CA. A leaf is checked against the CRLs of its direct issuer.
 	CRLFiles []string
-	// CRLCheckInterval bounds how often CRL and server certificate files
-	// are examined for changes; zero means DefaultCRLCheckInterval.
-	CRLCheckInterval time.Duration
+	// FileCheckInterval bounds how often CRL and server certificate files
+	// are examined for changes (on the handshake path, no goroutine);
+	// zero means DefaultFileCheckInterval.
+	FileCheckInterval time.Duration
 }
 
 // Identity is what a verified client certificate says about its host.
@@ -70,9 +71,9 @@ func NewVerifier(cfg VerifierConfig, logger *slog.Logger) (*Verifier, error) {
 	if len(cfg.CAFiles) == 0 {
 		return nil, errors.New("new verifier: no CA files configured")
 	}
-	interval := cfg.CRLCheckInterval
+	interval := cfg.FileCheckInterval
 	if interval <= 0 {
-		interval = DefaultCRLCheckInterval
+		interval = DefaultFileCheckInterval
 	}
 	var cas []*x509.Certificate
 	for _, path := range cfg.CAFiles {
@@ -115,6 +116,7 @@ func NewVerifier(cfg VerifierConfig, logger *slog.Logger) (*Verifier, error) {
 			logger.Info("issuing CA has no configured parent, trusting it as an anchor", "ca", c.Subject.CommonName, "thumbprint", Thumbprint(c))
 		}
 	}
+	warnDuplicateSubjects(cas, logger)
 	if len(issuing) == 0 {
 		// Only roots configured: they sign the leaves directly.
 		v.issuerHints = v.roots
@@ -128,6 +130,21 @@ func NewVerifier(cfg VerifierConfig, logger *slog.Logger) (*Verifier, error) {
 	}
 	logger.Debug("client certificate verifier ready", "anchors", anchors, "issuing_cas", issuing, "crl_files", len(cfg.CRLFiles))
 	return v, nil
+}
+
+// warnDuplicateSubjects flags CAs that share a subject: which of them
+// issued a leaf then depends on chain building, and the thumbprint echoed
+// to the forwarder may not be the one its GPO names (OpenWEC refuses such
+// a configuration outright).
+func warnDuplicateSubjects(cas []*x509.Certificate, logger *slog.Logger) {
+	for i, a := range cas {
+		for _, b := range cas[i+1:] {
+			if bytes.Equal(a.RawSubject, b.RawSubject) {
+				logger.Warn("two configured CAs share a subject; the issuer thumbprint reported for their clients is ambiguous",
+					"subject", a.Subject.String(), "thumbprint_a", Thumbprint(a), "thumbprint_b", Thumbprint(b))
+			}
+		}
+	}
 }
 
 func isSelfSigned(c *x509.Certificate) bool {

@@ -131,9 +131,9 @@ func TestClientCertificateHandshakes(t *testing.T) {
 	rogue := newPKI(t)
 	now := time.Now()
 	srv, _ := startServer(t, p, VerifierConfig{
-		CAFiles:          []string{p.Path(RootCAFile), p.Path(IssuingCAFile)},
-		CRLFiles:         []string{p.Path(IssuingCRLFile)},
-		CRLCheckInterval: time.Millisecond,
+		CAFiles:           []string{p.Path(RootCAFile), p.Path(IssuingCAFile)},
+		CRLFiles:          []string{p.Path(IssuingCRLFile)},
+		FileCheckInterval: time.Millisecond,
 	})
 	revoked := issue(t, p, "revoked.example.test")
 	if err := p.Revoke(revoked.Cert.SerialNumber); err != nil {
@@ -251,9 +251,9 @@ func TestRefusalLogNamesRemoteAndSubject(t *testing.T) {
 func TestRevocationTakesEffectAfterCRLReload(t *testing.T) {
 	p := newPKI(t)
 	srv, v := startServer(t, p, VerifierConfig{
-		CAFiles:          []string{p.Path(RootCAFile), p.Path(IssuingCAFile)},
-		CRLFiles:         []string{p.Path(IssuingCRLFile)},
-		CRLCheckInterval: time.Millisecond,
+		CAFiles:           []string{p.Path(RootCAFile), p.Path(IssuingCAFile)},
+		CRLFiles:          []string{p.Path(IssuingCRLFile)},
+		FileCheckInterval: time.Millisecond,
 	})
 	cc := issue(t, p, "host.example.test")
 	cfg := clientConfig(t, p, cc)
@@ -393,8 +393,8 @@ func TestNewVerifierRejectsBadConfig(t *testing.T) {
 func TestServerCertificateReload(t *testing.T) {
 	a, b := newPKI(t), newPKI(t)
 	srv, _ := startServer(t, a, VerifierConfig{
-		CAFiles:          []string{a.Path(IssuingCAFile)},
-		CRLCheckInterval: time.Millisecond,
+		CAFiles:           []string{a.Path(IssuingCAFile)},
+		FileCheckInterval: time.Millisecond,
 	})
 	cc := issue(t, a, "host.example.test")
 	cfg, err := ClientTLSConfig(cc.CertFile, cc.KeyFile, []string{a.Path(RootCAFile), b.Path(RootCAFile)}, "localhost")
