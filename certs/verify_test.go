@@ -451,3 +451,25 @@ func TestClientTLSConfigPresentsLeafOnly(t *testing.T) {
 		t.Errorf("ServerName %q MinVersion %x", cfg.ServerName, cfg.MinVersion)
 	}
 }
+
+func TestClientTLSConfigRejectsBadInput(t *testing.T) {
+	p := newPKI(t)
+	a := issue(t, p, "a.example.test")
+	b := issue(t, p, "b.example.test")
+	tests := []struct {
+		name              string
+		certFile, keyFile string
+		roots             []string
+	}{
+		{"no roots", a.CertFile, a.KeyFile, nil},
+		{"key of another certificate", a.CertFile, b.KeyFile, []string{p.Path(RootCAFile)}},
+		{"root file is not PEM", a.CertFile, a.KeyFile, []string{p.Path(IssuingCRLFile)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ClientTLSConfig(tt.certFile, tt.keyFile, tt.roots, "localhost"); err == nil {
+				t.Fatal("ClientTLSConfig succeeded, want error")
+			}
+		})
+	}
+}
