@@ -1,13 +1,21 @@
 package otlp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	collogpb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	"google.golang.org/protobuf/proto"
 
 	"wefgate/exporters"
 	"wefgate/exporters/mapping"
@@ -428,6 +436,68 @@ func BenchmarkExport(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// TestExportHTTPResponses drives the HTTP exporter against a scripted
+// server: what counts as delivered, and that configured headers are sent.
+func TestExportHTTPResponses(t *testing.T) {
+	partial, err := proto.Marshal(&collogpb.ExportLogsServiceResponse{
+		PartialSuccess: &collogpb.ExportLogsPartialSuccess{RejectedLogRecords: 1, ErrorMessage: "too old"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		status  int
+		body    []byte
+		wantErr bool
+		wantLog string
+	}{
+		{"ok", http.StatusOK, nil, false, ""},
+		{"partial success counts as delivered", http.StatusOK, partial, false, "too old (1 logs rejected)"},
+		{"bad request", http.StatusBadRequest, nil, true, ""},
+		{"unavailable until the deadline", http.StatusServiceUnavailable, nil, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var requests atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				if r.URL.Path != "/v1/logs" || r.Header.Get("X-Api-Key") != "secret" {
+					t.Errorf("request %s with X-Api-Key %q", r.URL.Path, r.Header.Get("X-Api-Key"))
+				}
+				var req collogpb.ExportLogsServiceRequest
+				body, _ := io.ReadAll(r.Body)
+				if err := proto.Unmarshal(body, &req); err != nil || len(req.ResourceLogs) != 1 {
+					t.Errorf("request body: %v, %d resources", err, len(req.ResourceLogs))
+				}
+				w.Header().Set("Content-Type", "application/x-protobuf")
+				w.WriteHeader(tt.status)
+				w.Write(tt.body)
+			}))
+			defer srv.Close()
+			var logs bytes.Buffer
+			exp, err := New(context.Background(), Config{Protocol: ProtocolHTTP, Endpoint: srv.URL, Headers: map[string]string{"X-Api-Key": "secret"}},
+				slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer exp.Close(context.Background())
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err = exp.Export(ctx, []record.Record{mapped("ws01", 1, mapping.Options{})})
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Export error = %v, want error: %v", err, tt.wantErr)
+			}
+			if !strings.Contains(logs.String(), tt.wantLog) || (tt.wantLog == "" && logs.Len() > 0) {
+				t.Errorf("log = %q, want it to contain %q", logs.String(), tt.wantLog)
+			}
+			if requests.Load() == 0 {
+				t.Error("no request reached the server")
+			}
 		})
 	}
 }
