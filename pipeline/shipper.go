@@ -32,9 +32,10 @@ type ShipperOptions struct {
 	MaxBackoff time.Duration
 	// FinalTimeout bounds the last export attempt on shutdown (default 5 s).
 	FinalTimeout time.Duration
-	// CommitInterval is the least time between two spool commits (default
-	// 100 ms). Each commit costs two fsyncs; a longer interval only means
-	// more duplicates after a crash.
+	// CommitInterval is the least time between two spool commits while
+	// the shipper is behind (default 100 ms); once caught up it commits at
+	// once. Each commit costs two fsyncs; a longer interval only means more
+	// duplicates after a crash.
 	CommitInterval time.Duration
 	// Parse re-parses spooled event XML (default event.Parse).
 	Parse ParseFunc
@@ -195,7 +196,9 @@ func (sh *Shipper) Run(ctx context.Context) error {
 		if err := sh.exportReady(ctx); err != nil {
 			return sh.shutdown(ctx)
 		}
-		if now.Sub(sh.lastCommit) >= sh.opts.CommitInterval {
+		// Commit at most every CommitInterval while busy, and at once when
+		// caught up so the spool frees its space without waiting.
+		if caughtUp := len(entries) < sh.opts.ReadEntries; caughtUp || now.Sub(sh.lastCommit) >= sh.opts.CommitInterval {
 			sh.commit()
 			sh.lastCommit = now
 		}

@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"wefgate/exporters"
+	"wefgate/exporters/record"
+	"wefgate/exporters/spool"
+	"wefgate/wef/event"
+)
+
+// benchEvents returns a delivery of n Security 4690 events as a forwarder
+// sends them (about 900 bytes of XML each).
+func benchEvents(n int) *Delivery {
+	d := &Delivery{Source: Source{Identity: "ws01.corp.example.com", Address: "192.0.2.10",
+		Subscription: "handles", SubscriptionID: "3F2504E0-4F89-11D3-9A0C-0305E82C3301", Received: time.Now()}}
+	for i := 0; i < n; i++ {
+		d.Events = append(d.Events, &event.Event{Raw: fmt.Sprintf(`<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing' Guid='{54849625-5478-4994-a5ba-3e3b0328c30d}'/><EventID>4690</EventID><Version>0</Version><Level>0</Level><Task>12807</Task><Opcode>0</Opcode><Keywords>0x8020000000000000</Keywords><TimeCreated SystemTime='2026-11-21T06:30:%02d.%07dZ'/><EventRecordID>%d</EventRecordID><Correlation/><Execution ProcessID='4' ThreadID='%d'/><Channel>Security</Channel><Computer>ws01.corp.example.com</Computer><Security/></System><EventData><Data Name='SubjectUserSid'>S-1-5-18</Data><Data Name='SubjectUserName'>WS01$</Data><Data Name='SubjectDomainName'>CORP</Data><Data Name='SubjectLogonId'>0x3e7</Data><Data Name='SourceHandleId'>0x%x</Data><Data Name='SourceProcessId'>0x2a8</Data><Data Name='TargetHandleId'>0x%x</Data><Data Name='TargetProcessId'>0x4</Data></EventData></Event>`,
+			i%60, i*7919%10000000, 100000+i, 100+i%900, 0x1000+4*i, 0x2000+8*i)})
+	}
+	return d
+}
+
+func deliveryBytes(d *Delivery) int64 {
+	var n int64
+	for _, ev := range d.Events {
+		n += int64(len(ev.Raw))
+	}
+	return n
+}
+
+// BenchmarkSpoolSinkAccept measures the endpoint's durable hand-off with
+// many forwarders at once (group commit shares the fsyncs).
+func BenchmarkSpoolSinkAccept(b *testing.B) {
+	sp, err := spool.Open(b.TempDir(), spool.Options{MaxBytes: 8 << 30}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
+	sink := NewSpoolSink(sp)
+	d := benchEvents(50)
+	b.SetBytes(deliveryBytes(d))
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := sink.Accept(context.Background(), d); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+type discardExporter struct{}
+
+func (discardExporter) Name() string                                  { return "discard" }
+func (discardExporter) Export(context.Context, []record.Record) error { return nil }
+func (discardExporter) Close(context.Context) error                   { return nil }
+
+// BenchmarkShipper measures draining the spool (read, decode, parse, stage,
+// map, export to a no-op exporter, commit); one op is one 50-event delivery.
+func BenchmarkShipper(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		parse ParseFunc
+	}{
+		{"raw", rawParse},
+		{"event.Parse", event.Parse},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			sp, err := spool.Open(b.TempDir(), spool.Options{MaxBytes: 8 << 30}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sp.Close()
+			sink := NewSpoolSink(sp)
+			d := benchEvents(50)
+			var wg sync.WaitGroup
+			for w := 0; w < 16; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < b.N; i += 16 {
+						if err := sink.Accept(context.Background(), d); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			sh, err := NewShipper(sp, nil, testMap, []exporters.Exporter{discardExporter{}},
+				ShipperOptions{Parse: tc.parse}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			b.SetBytes(deliveryBytes(d))
+			b.ResetTimer()
+			go func() { done <- sh.Run(ctx) }()
+			for sp.Stats().Committed < spool.Position(b.N) {
+				time.Sleep(100 * time.Microsecond)
+			}
+			b.StopTimer()
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
