@@ -27,6 +27,7 @@ import (
 	"wefgate/pipeline"
 	"wefgate/subscriptions"
 	"wefgate/wef/event"
+	"wefgate/wef/kerberos"
 	"wefgate/wef/server"
 	"wefgate/wef/sldc"
 )
@@ -148,7 +149,13 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		listeners = append(listeners, l)
 	}
 	if *cfg.HTTP.Enabled {
-		return errors.New("http: the Kerberos listener is not available in this build")
+		acc, err := kerberos.NewAcceptor(cfg.HTTP.Keytab, logger)
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		sec := &server.KerberosSecurity{Acceptor: acc, Logger: logger}
+		h := server.NewHandler(srvCfg, "http", cfg.HTTPBaseURL(), sec, stats)
+		listeners = append(listeners, server.Listener{Name: "http", Addr: cfg.HTTP.Address, Handler: h})
 	}
 	return server.Serve(ctx, logger, listeners, ready)
 }

@@ -210,3 +210,5 @@ func sortedKeys(m map[string]string) []string {
 func dataDirFile(dir string, elem ...string) string {
 	return filepath.Join(append([]string{dir}, elem...)...)
 }
+
+func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

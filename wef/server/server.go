@@ -134,6 +134,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if he.status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "60")
 		}
+		if c, ok := h.security.(challenger); ok && he.status == http.StatusUnauthorized {
+			c.challengeHeaders(w)
+		}
 		http.Error(w, he.reason, he.status)
 		return
 	}

@@ -1,0 +1,105 @@
+package forwarder
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"wefgate/wef/kerberos"
+	"wefgate/wef/multipart"
+	"wefgate/wef/soap"
+)
+
+// KerberosSecurity authenticates like a domain-joined Windows host: on
+// every new connection an empty POST with "Authorization: Kerberos" (or
+// Negotiate), mutual authentication required, then sealed bodies.
+type KerberosSecurity struct {
+	Initiator *kerberos.Initiator
+	// Scheme is kerberos.SchemeKerberos (Windows' default) or
+	// kerberos.SchemeNegotiate (collector in TrustedHosts).
+	Scheme string
+	// SPNPrefix is "HTTP" (default) or "HOST" (Windows Server 2025).
+	SPNPrefix string
+}
+
+// Dial implements Security.
+func (s KerberosSecurity) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", hostPort(u))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", u.Host, err)
+	}
+	return c, nil
+}
+
+// Handshake implements Security.
+func (s KerberosSecurity) Handshake(ctx context.Context, c *Conn, u *url.URL) (Sealer, error) {
+	scheme := s.Scheme
+	if scheme == "" {
+		scheme = kerberos.SchemeKerberos
+	}
+	prefix := s.SPNPrefix
+	if prefix == "" {
+		prefix = "HTTP"
+	}
+	token, cc, err := s.Initiator.Start(ctx, prefix+"/"+u.Hostname(), scheme)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	h.Set("Authorization", scheme+" "+base64.StdEncoding.EncodeToString(token))
+	h.Set("Content-Type", soap.ContentType)
+	resp, err := c.RoundTrip(ctx, u.RequestURI(), h, nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status != http.StatusOK {
+		return nil, &StatusError{Status: resp.Status, Body: string(resp.Body)}
+	}
+	answer := resp.Header.Get("WWW-Authenticate")
+	gotScheme, b64, _ := strings.Cut(answer, " ")
+	if !strings.EqualFold(gotScheme, scheme) || b64 == "" {
+		return nil, fmt.Errorf("collector did not authenticate itself (WWW-Authenticate %q)", answer)
+	}
+	reply, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return nil, fmt.Errorf("collector's token: %w", err)
+	}
+	// Windows insists on mutual authentication: an unverifiable AP-REP
+	// means the collector is not who the SPN says.
+	if err := cc.Complete(reply); err != nil {
+		return nil, fmt.Errorf("verify collector: %w", err)
+	}
+	protocol := multipart.ProtocolKerberos
+	if scheme == kerberos.SchemeNegotiate {
+		protocol = multipart.ProtocolSPNEGO
+	}
+	return &kerberosSealer{cc: cc, protocol: protocol}, nil
+}
+
+type kerberosSealer struct {
+	cc       *kerberos.ClientContext
+	protocol string
+}
+
+func (k *kerberosSealer) Seal(body []byte) (string, []byte, error) {
+	sig, data, err := k.cc.Wrap(body)
+	if err != nil {
+		return "", nil, err
+	}
+	ct, out := multipart.Encode(&multipart.Message{Protocol: k.protocol, OriginalContentType: soap.ContentType, Header: sig, Payload: data})
+	return ct, out, nil
+}
+
+func (k *kerberosSealer) Open(contentType string, body []byte) ([]byte, error) {
+	m, err := multipart.Decode(contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	return k.cc.Unwrap(m.Header, m.Payload)
+}
