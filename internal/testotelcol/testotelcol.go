@@ -49,7 +49,10 @@ type Option func(*options)
 type options struct {
 	binary         string
 	grpcMaxRecvMiB int
+	tls            *tlsFiles
 }
+
+type tlsFiles struct{ cert, key, clientCA string }
 
 // WithBinary uses the collector at path instead of looking it up.
 func WithBinary(path string) Option { return func(o *options) { o.binary = path } }
@@ -57,6 +60,13 @@ func WithBinary(path string) Option { return func(o *options) { o.binary = path 
 // WithGRPCMaxRecvMiB sets the gRPC receiver's message size limit (the
 // receiver's default is grpc-go's 4 MiB).
 func WithGRPCMaxRecvMiB(n int) Option { return func(o *options) { o.grpcMaxRecvMiB = n } }
+
+// WithTLS serves both receivers over TLS with the PEM files certFile and
+// keyFile; a non-empty clientCAFile also requires client certificates
+// signed by it.
+func WithTLS(certFile, keyFile, clientCAFile string) Option {
+	return func(o *options) { o.tls = &tlsFiles{certFile, keyFile, clientCAFile} }
+}
 
 // Collector is one running collector process.
 type Collector struct {
@@ -139,9 +149,16 @@ func Start(t testing.TB, opts ...Option) *Collector {
 }
 
 func (c *Collector) config(o options) string {
-	grpcLimit := ""
+	grpcExtra := ""
 	if o.grpcMaxRecvMiB > 0 {
-		grpcLimit = "\n        max_recv_msg_size_mib: " + strconv.Itoa(o.grpcMaxRecvMiB)
+		grpcExtra = "\n        max_recv_msg_size_mib: " + strconv.Itoa(o.grpcMaxRecvMiB)
+	}
+	tls := ""
+	if o.tls != nil {
+		tls = "\n        tls:\n          cert_file: " + strconv.Quote(o.tls.cert) + "\n          key_file: " + strconv.Quote(o.tls.key)
+		if o.tls.clientCA != "" {
+			tls += "\n          client_ca_file: " + strconv.Quote(o.tls.clientCA)
+		}
 	}
 	// append keeps earlier records across Restart; a short flush interval
 	// keeps WaitForRecords fast.
@@ -149,9 +166,9 @@ func (c *Collector) config(o options) string {
   otlp:
     protocols:
       grpc:
-        endpoint: %s%s
+        endpoint: %s%s%s
       http:
-        endpoint: %s
+        endpoint: %s%s
 exporters:
   file:
     path: %s
@@ -167,7 +184,7 @@ service:
     logs:
       receivers: [otlp]
       exporters: [file]
-`, c.grpcAddr, grpcLimit, c.httpAddr, strconv.Quote(c.outputPath))
+`, c.grpcAddr, grpcExtra, tls, c.httpAddr, tls, strconv.Quote(c.outputPath))
 }
 
 // GRPCEndpoint returns the gRPC receiver's host:port.
