@@ -7,14 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"wefgate/certs"
 	"wefgate/wef/eventfile"
 	"wefgate/wef/forwarder"
+	"wefgate/wef/kerberos"
 	"wefgate/wef/sldc"
 )
 
@@ -27,6 +30,11 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	keyFile := fs.String("key", "", "client certificate key")
 	var caFiles stringList
 	fs.Var(&caFiles, "ca", "CA file to verify the collector's certificate (repeatable)")
+	krb5conf := fs.String("krb5conf", os.Getenv("KRB5_CONFIG"), "krb5.conf for Kerberos (http:// URLs)")
+	principal := fs.String("principal", "WIN%03d$", "Kerberos client principal, or a printf pattern taking the host number (realm from krb5.conf when omitted)")
+	keytab := fs.String("keytab", "", "keytab holding the client principals' keys (Kerberos)")
+	scheme := fs.String("scheme", "Kerberos", "HTTP authentication scheme: Kerberos (Windows default) or Negotiate")
+	spnPrefix := fs.String("spn-prefix", "HTTP", "service principal prefix: HTTP, or HOST as Windows Server 2025 uses")
 	hosts := fs.Int("hosts", 1, "number of simulated hosts")
 	machine := fs.String("machine", "win%03d.example.test", "host FQDN, or a printf pattern taking the host number")
 	eventsFile := fs.String("events", "", "event file to replay: XML (<Events> or <Event>s) or OTRF/winlogbeat JSON lines")
@@ -85,20 +93,38 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if regexp.MustCompile(`%[0-9]*d`).MatchString(name) {
 			name = fmt.Sprintf(name, i)
 		}
-		cert, key := *certFile, *keyFile
-		if pki != nil {
-			cc, err := pki.IssueClient(name)
-			if err != nil {
-				return fmt.Errorf("forwarder: issue certificate for %s: %w", name, err)
+		var sec forwarder.Security
+		if strings.EqualFold(u.Scheme, "http") {
+			p := *principal
+			if strings.Contains(p, "%") {
+				p = fmt.Sprintf(p, i)
 			}
-			cert, key = cc.CertFile, cc.KeyFile
-		}
-		if cert == "" || key == "" || len(caFiles) == 0 {
-			return fmt.Errorf("forwarder: give -pki, or -cert, -key and -ca")
-		}
-		tlsCfg, err := certs.ClientTLSConfig(cert, key, caFiles, u.Hostname())
-		if err != nil {
-			return fmt.Errorf("forwarder: %w", err)
+			if *keytab == "" || *krb5conf == "" {
+				return fmt.Errorf("forwarder: an http:// URL needs Kerberos: give -keytab and -krb5conf")
+			}
+			ini, err := kerberos.NewInitiatorWithKeytab(*krb5conf, p, *keytab, logger)
+			if err != nil {
+				return fmt.Errorf("forwarder: %s: %w", p, err)
+			}
+			defer ini.Close()
+			sec = forwarder.KerberosSecurity{Initiator: ini, Scheme: *scheme, SPNPrefix: *spnPrefix}
+		} else {
+			cert, key := *certFile, *keyFile
+			if pki != nil {
+				cc, err := pki.IssueClient(name)
+				if err != nil {
+					return fmt.Errorf("forwarder: issue certificate for %s: %w", name, err)
+				}
+				cert, key = cc.CertFile, cc.KeyFile
+			}
+			if cert == "" || key == "" || len(caFiles) == 0 {
+				return fmt.Errorf("forwarder: give -pki, or -cert, -key and -ca")
+			}
+			tlsCfg, err := certs.ClientTLSConfig(cert, key, caFiles, u.Hostname())
+			if err != nil {
+				return fmt.Errorf("forwarder: %w", err)
+			}
+			sec = forwarder.TLSSecurity{Config: tlsCfg}
 		}
 		var log forwarder.Log
 		switch {
@@ -110,7 +136,7 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		h := forwarder.NewHost(forwarder.HostConfig{
 			MachineID:       name,
 			ManagerURL:      *managerURL,
-			Client:          &forwarder.Client{Security: forwarder.TLSSecurity{Config: tlsCfg}, Compress: sldc.Compress},
+			Client:          &forwarder.Client{Security: sec, Compress: sldc.Compress},
 			Log:             log,
 			Logger:          logger,
 			Refresh:         *refresh,
