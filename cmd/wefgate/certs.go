@@ -1,9 +1,11 @@
 package main
 
 import (
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"wefgate/certs"
@@ -31,6 +33,9 @@ func cmdCerts(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&clients, "client", "client host FQDN to issue a certificate for (repeatable or comma-separated)")
 	validity := fs.Duration("validity", 0, "leaf certificate lifetime (default: the package default)")
 	crlURL := fs.String("crl-url", "", "HTTP base URL where the CRL files will be published (CDP in the certificates)")
+	var revoke stringList
+	fs.Var(&revoke, "revoke", "client FQDN whose certificate to revoke (repeatable); wefgate picks the new CRL up without a restart")
+	refreshCRL := fs.Bool("refresh-crl", false, "re-sign the CRLs (run before they expire; they last 30 days)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,6 +49,27 @@ func cmdCerts(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "created PKI in %s (server certificate for %s)\n", *dir, strings.Join(servers, ", "))
+	} else if len(servers) > 0 {
+		if err := pki.IssueServer(servers...); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "issued a new server certificate for %s\n", strings.Join(servers, ", "))
+	}
+	for _, fqdn := range revoke {
+		cert, err := loadClientCert(pki, fqdn)
+		if err != nil {
+			return err
+		}
+		if err := pki.Revoke(cert.SerialNumber); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked %s (serial %s)\n", fqdn, cert.SerialNumber.Text(16))
+	}
+	if *refreshCRL {
+		if err := pki.RefreshCRL(); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "CRLs re-signed")
 	}
 	for _, c := range clients {
 		cc, err := pki.IssueClient(c)
@@ -60,4 +86,13 @@ func cmdCerts(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "Import %s into Trusted Root Certification Authorities and %s into Intermediate Certification Authorities on the hosts.\n",
 		pki.Path(certs.RootCAFile), pki.Path(certs.IssuingCAFile))
 	return nil
+}
+
+func loadClientCert(pki *certs.PKI, fqdn string) (*x509.Certificate, error) {
+	path := filepath.Join(pki.Dir, certs.ClientsDir, strings.ToLower(fqdn)+".pem")
+	cs, err := certs.LoadCertificates(path)
+	if err != nil {
+		return nil, fmt.Errorf("no client certificate for %s: %w", fqdn, err)
+	}
+	return cs[0], nil
 }

@@ -40,6 +40,7 @@ const PKIDir = "pki"
 type TLSMaterial struct {
 	ServerCert, ServerKey string
 	CAFiles               []string
+	CRLFiles              []string
 	// Dev is set when the material is the generated development PKI.
 	Dev *certs.PKI
 }
@@ -48,7 +49,7 @@ type TLSMaterial struct {
 // development PKI in the data directory when none are configured.
 func EnsureTLS(cfg *config.Config, logger *slog.Logger) (*TLSMaterial, error) {
 	if cfg.HTTPS.ServerCert != "" {
-		return &TLSMaterial{ServerCert: cfg.HTTPS.ServerCert, ServerKey: cfg.HTTPS.ServerKey, CAFiles: cfg.HTTPS.CAFiles}, nil
+		return &TLSMaterial{ServerCert: cfg.HTTPS.ServerCert, ServerKey: cfg.HTTPS.ServerKey, CAFiles: cfg.HTTPS.CAFiles, CRLFiles: cfg.HTTPS.CRLFiles}, nil
 	}
 	dir := filepath.Join(cfg.DataDir, PKIDir)
 	pki, created, err := certs.EnsureDevPKI(dir, []string{cfg.Hostname})
@@ -64,6 +65,10 @@ func EnsureTLS(cfg *config.Config, logger *slog.Logger) (*TLSMaterial, error) {
 	}
 	if len(cfg.HTTPS.CAFiles) > 0 {
 		m.CAFiles = cfg.HTTPS.CAFiles
+	} else {
+		// Revocations made with 'wefgate certs -revoke' take effect
+		// without a restart.
+		m.CRLFiles = []string{pki.Path(certs.IssuingCRLFile)}
 	}
 	return m, nil
 }
@@ -165,7 +170,11 @@ func httpsListener(cfg *config.Config, srvCfg *server.Config, stats *server.Stat
 	if err != nil {
 		return server.Listener{}, err
 	}
-	verifier, err := certs.NewVerifier(certs.VerifierConfig{CAFiles: mat.CAFiles, CRLFiles: cfg.HTTPS.CRLFiles}, logger)
+	crls := mat.CRLFiles
+	if len(cfg.HTTPS.CRLFiles) > 0 {
+		crls = cfg.HTTPS.CRLFiles
+	}
+	verifier, err := certs.NewVerifier(certs.VerifierConfig{CAFiles: mat.CAFiles, CRLFiles: crls}, logger)
 	if err != nil {
 		return server.Listener{}, fmt.Errorf("https: %w", err)
 	}
