@@ -42,6 +42,8 @@ var (
 	ErrClosed = errors.New("spool: closed")
 	// ErrTooLarge is returned by Append for a payload above MaxPayload.
 	ErrTooLarge = errors.New("spool: payload too large")
+	// ErrLocked is returned by Open when another process has the spool open.
+	ErrLocked = errors.New("spool: directory locked")
 )
 
 // Defaults for Options fields left zero.
@@ -88,6 +90,7 @@ type Spool struct {
 	opts   Options
 	logger *slog.Logger
 	codec  *codec
+	unlock func() // releases the directory lock
 
 	reqs    chan *appendReq
 	closing chan struct{}
@@ -149,11 +152,20 @@ func Open(dir string, opts Options, logger *slog.Logger) (*Spool, error) {
 		done:    make(chan struct{}),
 		notify:  make(chan struct{}),
 	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		c.close()
+		return nil, fmt.Errorf("spool: open %s: %w", dir, err)
+	}
+	if s.unlock, err = lockDir(dir); err != nil {
+		c.close()
+		return nil, fmt.Errorf("spool: open %s: %w", dir, err)
+	}
 	if err := s.recover(); err != nil {
 		c.close()
 		if s.active != nil {
 			s.active.Close()
 		}
+		s.unlock()
 		return nil, fmt.Errorf("spool: open %s: %w", dir, err)
 	}
 	go s.writeLoop()
@@ -166,9 +178,6 @@ func segmentName(first uint64) string {
 
 // recover rebuilds the in-memory state from the directory.
 func (s *Spool) recover() error {
-	if err := os.MkdirAll(s.dir, 0o750); err != nil {
-		return err
-	}
 	committed, err := readCommitted(filepath.Join(s.dir, committedFile))
 	if err != nil {
 		return err
@@ -473,6 +482,7 @@ func (s *Spool) Close() error {
 		s.cursor.reset()
 		s.readMu.Unlock()
 		s.codec.close()
+		s.unlock()
 	})
 	if err != nil {
 		return fmt.Errorf("spool: close: %w", err)

@@ -483,3 +483,13 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 		t.Fatal("unknown compression accepted")
 	}
 }
+
+func TestOpenLocksTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	if _, err := Open(dir, Options{}, nil); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	s.Close()
+	openTest(t, dir, Options{}) // released by Close
+}
