@@ -33,6 +33,7 @@ var wrapTokID = [2]byte{0x05, 0x04}
 type sealer struct {
 	key            types.EncryptionKey
 	et             etype.EType
+	send, recv     messageCipher
 	acceptor       bool // we are the acceptor
 	acceptorSubkey bool // key is the acceptor subkey (flag 0x04)
 	sendSeq        uint64
@@ -50,7 +51,20 @@ func newSealer(key types.EncryptionKey, acceptor, acceptorSubkey bool, sendSeq, 
 	if len(key.KeyValue) != keySize(key.KeyType) {
 		return nil, fmt.Errorf("%w: key of %d bytes for enctype %d", ErrMalformed, len(key.KeyValue), key.KeyType)
 	}
-	return &sealer{key: key, et: et, acceptor: acceptor, acceptorSubkey: acceptorSubkey, sendSeq: sendSeq, recvSeq: recvSeq}, nil
+	sendUsage, recvUsage := uint32(keyUsageInitiatorSeal), uint32(keyUsageAcceptorSeal)
+	if acceptor {
+		sendUsage, recvUsage = recvUsage, sendUsage
+	}
+	send, err := newMessageCipher(et, key.KeyValue, sendUsage)
+	if err != nil {
+		return nil, err
+	}
+	recv, err := newMessageCipher(et, key.KeyValue, recvUsage)
+	if err != nil {
+		return nil, err
+	}
+	return &sealer{key: key, et: et, send: send, recv: recv, acceptor: acceptor, acceptorSubkey: acceptorSubkey,
+		sendSeq: sendSeq, recvSeq: recvSeq}, nil
 }
 
 // requireAES refuses anything but the AES enctypes; RC4 gets its own error
@@ -77,24 +91,33 @@ func keySize(enctype int32) int {
 }
 
 func enctypeName(enctype int32) string {
-	names := map[int32]string{
-		etypeID.AES128_CTS_HMAC_SHA1_96:    "aes128-cts-hmac-sha1-96",
-		etypeID.AES256_CTS_HMAC_SHA1_96:    "aes256-cts-hmac-sha1-96",
-		etypeID.AES128_CTS_HMAC_SHA256_128: "aes128-cts-hmac-sha256-128",
-		etypeID.AES256_CTS_HMAC_SHA384_192: "aes256-cts-hmac-sha384-192",
-		etypeID.RC4_HMAC:                   "arcfour-hmac",
-		etypeID.RC4_HMAC_EXP:               "arcfour-hmac-exp",
-		etypeID.DES3_CBC_SHA1_KD:           "des3-cbc-sha1",
-		etypeID.DES_CBC_MD5:                "des-cbc-md5",
-		etypeID.DES_CBC_CRC:                "des-cbc-crc",
+	var name string
+	switch enctype {
+	case etypeID.AES128_CTS_HMAC_SHA1_96:
+		name = "aes128-cts-hmac-sha1-96"
+	case etypeID.AES256_CTS_HMAC_SHA1_96:
+		name = "aes256-cts-hmac-sha1-96"
+	case etypeID.AES128_CTS_HMAC_SHA256_128:
+		name = "aes128-cts-hmac-sha256-128"
+	case etypeID.AES256_CTS_HMAC_SHA384_192:
+		name = "aes256-cts-hmac-sha384-192"
+	case etypeID.RC4_HMAC:
+		name = "arcfour-hmac"
+	case etypeID.RC4_HMAC_EXP:
+		name = "arcfour-hmac-exp"
+	case etypeID.DES3_CBC_SHA1_KD:
+		name = "des3-cbc-sha1"
+	case etypeID.DES_CBC_MD5:
+		name = "des-cbc-md5"
+	case etypeID.DES_CBC_CRC:
+		name = "des-cbc-crc"
+	default:
+		name = "enctype"
 	}
-	if name, ok := names[enctype]; ok {
-		return fmt.Sprintf("%s(%d)", name, enctype)
-	}
-	return fmt.Sprintf("enctype(%d)", enctype)
+	return fmt.Sprintf("%s(%d)", name, enctype)
 }
 
-func (s *sealer) hmacLen() int { return s.et.GetHMACBitLength() / 8 }
+func (s *sealer) hmacLen() int { return s.recv.hmacLen() }
 
 func (s *sealer) ourFlags() byte {
 	f := byte(wrapFlagSealed)
@@ -111,10 +134,6 @@ func (s *sealer) ourFlags() byte {
 // everything but the encrypted data sits in the leading "signature" part,
 // and data has exactly len(plain) bytes.
 func (s *sealer) wrap(plain []byte) (sig, data []byte, err error) {
-	usage := uint32(keyUsageInitiatorSeal)
-	if s.acceptor {
-		usage = keyUsageAcceptorSeal
-	}
 	var hdr [wrapHeaderLen]byte
 	copy(hdr[:2], wrapTokID[:])
 	hdr[2] = s.ourFlags()
@@ -125,12 +144,12 @@ func (s *sealer) wrap(plain []byte) (sig, data []byte, err error) {
 	msg := make([]byte, len(plain)+wrapHeaderLen)
 	copy(msg, plain)
 	copy(msg[len(plain):], hdr[:])
-	_, ct, err := s.et.EncryptMessage(s.key.KeyValue, msg, usage)
+	ct, err := s.send.seal(msg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("seal message: %w", err)
 	}
 
-	rrc := wrapHeaderLen + s.hmacLen()
+	rrc := wrapHeaderLen + s.send.hmacLen()
 	binary.BigEndian.PutUint16(hdr[6:8], uint16(rrc))
 	token := make([]byte, wrapHeaderLen+len(ct))
 	copy(token, hdr[:])
@@ -183,22 +202,17 @@ func (s *sealer) unwrap(sig, data []byte) (plain []byte, err error) {
 		return nil, malformed("wrap token ciphertext of %d bytes too short for EC=%d", ctLen, ec)
 	}
 
-	usage := uint32(keyUsageAcceptorSeal)
-	if s.acceptor {
-		usage = keyUsageInitiatorSeal
-	}
 	rotations := []int{rrc}
 	if ec != 0 && rrc == wrapHeaderLen+hmacLen {
 		// MS-KILE GSS_WrapEx: Windows rotates by RRC+EC; MIT by RRC alone.
 		rotations = []int{rrc + ec, rrc}
 	}
-	rotated := make([]byte, 0, ctLen)
-	rotated = append(append(rotated, sig[wrapHeaderLen:]...), data...)
 	ct := make([]byte, ctLen)
 	var decrypted []byte
 	for _, rot := range rotations {
-		rotateLeft(ct, rotated, rot)
-		decrypted, err = s.et.DecryptMessage(s.key.KeyValue, ct, usage)
+		// open decrypts in place, so each attempt starts from the token.
+		copyRotatedLeft(ct, sig[wrapHeaderLen:], data, rot)
+		decrypted, err = s.recv.open(ct)
 		if err == nil {
 			break
 		}
@@ -226,9 +240,25 @@ func (s *sealer) unwrap(sig, data []byte) (plain []byte, err error) {
 	return decrypted[:len(decrypted)-wrapHeaderLen-ec], nil
 }
 
-// rotateLeft writes src rotated left by rot into dst.
-func rotateLeft(dst, src []byte, rot int) {
-	rot %= len(src)
-	n := copy(dst, src[rot:])
-	copy(dst[n:], src[:rot])
+// copyRotatedLeft writes (a‖b) rotated left by rot into dst, which has
+// len(a)+len(b) bytes.
+func copyRotatedLeft(dst, a, b []byte, rot int) {
+	total := len(a) + len(b)
+	rot %= total
+	n := copyRange(dst, a, b, rot, total)
+	copyRange(dst[n:], a, b, 0, rot)
+}
+
+// copyRange copies (a‖b)[from:to] to dst.
+func copyRange(dst, a, b []byte, from, to int) int {
+	n := 0
+	if from < len(a) {
+		end := min(to, len(a))
+		n = copy(dst, a[from:end])
+		from = end
+	}
+	if from < to {
+		n += copy(dst[n:], b[from-len(a):to-len(a)])
+	}
+	return n
 }

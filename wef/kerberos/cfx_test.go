@@ -184,9 +184,13 @@ func TestUnwrapRejects(t *testing.T) {
 			return sig, data
 		}, ErrSequence},
 		{"wrong usage (acceptor key usage)", func(ini, _ *sealer, sig, data []byte) ([]byte, []byte) {
-			ini.acceptor = true
-			s, d, _ := ini.wrap(plain)
-			ini.acceptor = false
+			// Same key, but sealed with the acceptor's usage 22 under the
+			// initiator's flags.
+			other, err := newSealer(ini.key, true, true, ini.sendSeq-1, 0)
+			if err != nil {
+				panic(err)
+			}
+			s, d, _ := other.wrap(plain)
 			copy(s[:4], sig[:4])
 			return s, d
 		}, ErrIntegrity},
