@@ -275,7 +275,7 @@ func (a *Acceptor) acceptSPNEGO(token []byte) (*Context, []byte, error) {
 // acceptKRB5 verifies an AP-REQ and builds the AP-REP token.
 func (a *Acceptor) acceptKRB5(tok krb5Token) (*Context, []byte, error) {
 	if tok.tokID != tokIDAPReq {
-		return nil, nil, malformed("KRB5 token id %x, want AP-REQ 0100", tok.tokID[:])
+		return nil, nil, malformed("KRB5 token id %04x, want AP-REQ 0100", uint16(tok.tokID))
 	}
 	var apReq messages.APReq
 	if err := apReq.Unmarshal(tok.message); err != nil {

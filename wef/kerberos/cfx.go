@@ -24,9 +24,10 @@ const (
 	keyUsageInitiatorSeal = 24
 )
 
-const wrapHeaderLen = 16
-
-var wrapTokID = [2]byte{0x05, 0x04}
+const (
+	wrapHeaderLen = 16
+	wrapTokID     = 0x0504 // RFC 4121 §4.2.6.2
+)
 
 // sealer holds the per-context state of RFC 4121 CFX sealed wrap tokens.
 // It is not safe for concurrent use.
@@ -135,7 +136,7 @@ func (s *sealer) ourFlags() byte {
 // and data has exactly len(plain) bytes.
 func (s *sealer) wrap(plain []byte) (sig, data []byte, err error) {
 	var hdr [wrapHeaderLen]byte
-	copy(hdr[:2], wrapTokID[:])
+	binary.BigEndian.PutUint16(hdr[:2], wrapTokID)
 	hdr[2] = s.ourFlags()
 	hdr[3] = 0xff
 	binary.BigEndian.PutUint64(hdr[8:], s.sendSeq)
@@ -176,7 +177,7 @@ func (s *sealer) unwrap(sig, data []byte) (plain []byte, err error) {
 	if hdr[0] == 0x02 && hdr[1] == 0x01 {
 		return nil, fmt.Errorf("%w: RFC 4757 RC4 wrap token", ErrRC4)
 	}
-	if hdr[0] != wrapTokID[0] || hdr[1] != wrapTokID[1] {
+	if binary.BigEndian.Uint16(hdr) != wrapTokID {
 		return nil, malformed("wrap token id %x, want 0504", hdr[:2])
 	}
 	if hdr[3] != 0xff {

@@ -18,11 +18,13 @@ var (
 	asn1OIDNTLM   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 2, 2, 10}
 )
 
-// KRB5 inner token identifiers (RFC 4121 §4.1).
-var (
-	tokIDAPReq    = [2]byte{0x01, 0x00}
-	tokIDAPRep    = [2]byte{0x02, 0x00}
-	tokIDKRBError = [2]byte{0x03, 0x00}
+// tokenID is the two-byte TOK_ID of a KRB5 mechanism token (RFC 4121 §4.1).
+type tokenID uint16
+
+const (
+	tokIDAPReq    tokenID = 0x0100
+	tokIDAPRep    tokenID = 0x0200
+	tokIDKRBError tokenID = 0x0300
 )
 
 var ntlmSignature = []byte("NTLMSSP\x00")
@@ -103,7 +105,7 @@ func isKRB5OID(oid []byte) bool { return bytes.Equal(oid, oidKRB5) || bytes.Equa
 // and the Kerberos message.
 type krb5Token struct {
 	oid     []byte
-	tokID   [2]byte
+	tokID   tokenID
 	message []byte
 }
 
@@ -121,12 +123,12 @@ func parseKRB5Token(b []byte) (krb5Token, error) {
 	if len(inner) < 2 {
 		return krb5Token{}, malformed("KRB5 token without tok_id")
 	}
-	return krb5Token{oid: oid, tokID: [2]byte{inner[0], inner[1]}, message: inner[2:]}, nil
+	return krb5Token{oid: oid, tokID: tokenID(binary.BigEndian.Uint16(inner)), message: inner[2:]}, nil
 }
 
 func (t krb5Token) marshal() []byte {
 	inner := make([]byte, 0, 2+len(t.message))
-	inner = append(inner, t.tokID[:]...)
+	inner = binary.BigEndian.AppendUint16(inner, uint16(t.tokID))
 	inner = append(inner, t.message...)
 	return frameInitialContextToken(t.oid, inner)
 }

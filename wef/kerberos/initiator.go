@@ -275,7 +275,7 @@ func (cc *ClientContext) Complete(responseToken []byte) (err error) {
 		}
 		return fmt.Errorf("%w: %s", ErrRejected, krbErr.Error())
 	default:
-		return malformed("KRB5 token id %x, want AP-REP 0200", tok.tokID[:])
+		return malformed("KRB5 token id %04x, want AP-REP 0200", uint16(tok.tokID))
 	}
 	var apRep messages.APRep
 	if err := apRep.Unmarshal(tok.message); err != nil {
