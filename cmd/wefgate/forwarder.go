@@ -49,33 +49,73 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *managerURL == "" {
 		return fmt.Errorf("forwarder: -url is required")
 	}
-	u, err := url.Parse(*managerURL)
-	if err != nil {
-		return fmt.Errorf("forwarder: -url: %w", err)
-	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	o := fleetOptions{
+		ManagerURL: *managerURL, PKIDir: *pkiDir, CertFile: *certFile, KeyFile: *keyFile, CAFiles: caFiles,
+		Krb5Conf: *krb5conf, Principal: *principal, Keytab: *keytab, Scheme: *scheme, SPNPrefix: *spnPrefix,
+		Hosts: *hosts, Machine: *machine, EventsFile: *eventsFile, Generate: *generate, Rate: *rate,
+		Duration: *duration, Refresh: *refresh,
+	}
+	res, err := runFleet(ctx, o, logger)
+	fmt.Fprintln(stdout, res)
+	return err
+}
+
+// fleetOptions describe a set of simulated hosts.
+type fleetOptions struct {
+	ManagerURL, PKIDir, CertFile, KeyFile string
+	CAFiles                               []string
+	Krb5Conf, Principal, Keytab           string
+	Scheme, SPNPrefix                     string
+	Hosts                                 int
+	Machine, EventsFile                   string
+	Generate                              uint64
+	Rate                                  float64
+	Duration, Refresh                     time.Duration
+}
+
+// fleetResult sums what the hosts did.
+type fleetResult struct {
+	Hosts                                     int
+	EventsAcked, Batches, Heartbeats, Retries uint64
+	Elapsed                                   time.Duration
+}
+
+func (r fleetResult) String() string {
+	return fmt.Sprintf("hosts=%d events_acked=%d batches=%d heartbeats=%d retries=%d elapsed=%s events_per_second=%.0f",
+		r.Hosts, r.EventsAcked, r.Batches, r.Heartbeats, r.Retries, r.Elapsed.Round(time.Millisecond), float64(r.EventsAcked)/r.Elapsed.Seconds())
+}
+
+// runFleet runs the simulated hosts until their events are delivered, the
+// duration is over, or ctx ends.
+func runFleet(ctx context.Context, o fleetOptions, logger *slog.Logger) (fleetResult, error) {
+	u, err := url.Parse(o.ManagerURL)
+	if err != nil || u.Host == "" {
+		return fleetResult{}, fmt.Errorf("forwarder: bad subscription manager URL %q", o.ManagerURL)
+	}
+	caFiles := stringList(o.CAFiles)
 	var replay []string
-	if *eventsFile != "" {
-		if replay, err = eventfile.ReadFile(*eventsFile); err != nil {
-			return fmt.Errorf("forwarder: %w", err)
+	if o.EventsFile != "" {
+		if replay, err = eventfile.ReadFile(o.EventsFile); err != nil {
+			return fleetResult{}, fmt.Errorf("forwarder: %w", err)
 		}
 	}
-	endless := *eventsFile == "" && *generate == 0
-	if *duration > 0 {
+	endless := o.EventsFile == "" && o.Generate == 0
+	if o.Duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
 
 	var pki *certs.PKI
-	if *pkiDir != "" {
-		if pki, err = certs.LoadPKI(*pkiDir); err != nil {
-			return fmt.Errorf("forwarder: %w", err)
+	if o.PKIDir != "" {
+		if pki, err = certs.LoadPKI(o.PKIDir); err != nil {
+			return fleetResult{}, fmt.Errorf("forwarder: %w", err)
 		}
 		if len(caFiles) == 0 {
 			caFiles = stringList{pki.Path(certs.RootCAFile)}
@@ -88,41 +128,41 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fleet []*forwarder.Host
 		start = time.Now()
 	)
-	for i := 1; i <= *hosts; i++ {
-		name := *machine
+	for i := 1; i <= o.Hosts; i++ {
+		name := o.Machine
 		if regexp.MustCompile(`%[0-9]*d`).MatchString(name) {
 			name = fmt.Sprintf(name, i)
 		}
 		var sec forwarder.Security
 		if strings.EqualFold(u.Scheme, "http") {
-			p := *principal
+			p := o.Principal
 			if strings.Contains(p, "%") {
 				p = fmt.Sprintf(p, i)
 			}
-			if *keytab == "" || *krb5conf == "" {
-				return fmt.Errorf("forwarder: an http:// URL needs Kerberos: give -keytab and -krb5conf")
+			if o.Keytab == "" || o.Krb5Conf == "" {
+				return fleetResult{}, fmt.Errorf("forwarder: an http:// URL needs Kerberos: give -keytab and -krb5conf")
 			}
-			ini, err := kerberos.NewInitiatorWithKeytab(*krb5conf, p, *keytab, logger)
+			ini, err := kerberos.NewInitiatorWithKeytab(o.Krb5Conf, p, o.Keytab, logger)
 			if err != nil {
-				return fmt.Errorf("forwarder: %s: %w", p, err)
+				return fleetResult{}, fmt.Errorf("forwarder: %s: %w", p, err)
 			}
 			defer ini.Close()
-			sec = forwarder.KerberosSecurity{Initiator: ini, Scheme: *scheme, SPNPrefix: *spnPrefix}
+			sec = forwarder.KerberosSecurity{Initiator: ini, Scheme: o.Scheme, SPNPrefix: o.SPNPrefix}
 		} else {
-			cert, key := *certFile, *keyFile
+			cert, key := o.CertFile, o.KeyFile
 			if pki != nil {
 				cc, err := pki.IssueClient(name)
 				if err != nil {
-					return fmt.Errorf("forwarder: issue certificate for %s: %w", name, err)
+					return fleetResult{}, fmt.Errorf("forwarder: issue certificate for %s: %w", name, err)
 				}
 				cert, key = cc.CertFile, cc.KeyFile
 			}
 			if cert == "" || key == "" || len(caFiles) == 0 {
-				return fmt.Errorf("forwarder: give -pki, or -cert, -key and -ca")
+				return fleetResult{}, fmt.Errorf("forwarder: give -pki, or -cert, -key and -ca")
 			}
 			tlsCfg, err := certs.ClientTLSConfig(cert, key, caFiles, u.Hostname())
 			if err != nil {
-				return fmt.Errorf("forwarder: %w", err)
+				return fleetResult{}, fmt.Errorf("forwarder: %w", err)
 			}
 			sec = forwarder.TLSSecurity{Config: tlsCfg}
 		}
@@ -131,15 +171,15 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		case replay != nil:
 			log = forwarder.NewStaticLog(replay)
 		default:
-			log = generatedLog(name, int64(i), *generate, *rate)
+			log = generatedLog(name, int64(i), o.Generate, o.Rate)
 		}
 		h := forwarder.NewHost(forwarder.HostConfig{
 			MachineID:       name,
-			ManagerURL:      *managerURL,
+			ManagerURL:      o.ManagerURL,
 			Client:          &forwarder.Client{Security: sec, Compress: sldc.Compress},
 			Log:             log,
 			Logger:          logger,
-			Refresh:         *refresh,
+			Refresh:         o.Refresh,
 			StopWhenDrained: !endless,
 			MaxRetryWait:    5 * time.Second,
 		})
@@ -155,20 +195,17 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	var acked, batches, heartbeats, retries uint64
+	res := fleetResult{Hosts: len(fleet), Elapsed: time.Since(start)}
 	for _, h := range fleet {
-		acked += h.Stats.EventsAcked.Load()
-		batches += h.Stats.Batches.Load()
-		heartbeats += h.Stats.Heartbeats.Load()
-		retries += h.Stats.Retries.Load()
+		res.EventsAcked += h.Stats.EventsAcked.Load()
+		res.Batches += h.Stats.Batches.Load()
+		res.Heartbeats += h.Stats.Heartbeats.Load()
+		res.Retries += h.Stats.Retries.Load()
 	}
-	fmt.Fprintf(stdout, "hosts=%d events_acked=%d batches=%d heartbeats=%d retries=%d elapsed=%s events_per_second=%.0f\n",
-		len(fleet), acked, batches, heartbeats, retries, elapsed.Round(time.Millisecond), float64(acked)/elapsed.Seconds())
 	if len(errs) > 0 {
-		return fmt.Errorf("forwarder: %d host(s) failed, first: %w", len(errs), errs[0])
+		return res, fmt.Errorf("forwarder: %d host(s) failed, first: %w", len(errs), errs[0])
 	}
-	return nil
+	return res, nil
 }
 
 var reRecordID = regexp.MustCompile(`<EventRecordID>\d+</EventRecordID>`)
