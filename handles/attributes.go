@@ -134,7 +134,18 @@ func objectFlags(obj *object, flags []any) []any {
 	return flags
 }
 
+// object appends the attributes of the object behind a handle, built once
+// per open.
 func (a *attrs) object(obj *object) {
+	if obj.attrs == nil {
+		b := attrs{list: make([]record.KV, 0, 10)}
+		b.buildObject(obj)
+		obj.attrs = b.list
+	}
+	a.list = append(a.list, obj.attrs...)
+}
+
+func (a *attrs) buildObject(obj *object) {
 	a.str(AttrObjectType, obj.objectType)
 	a.str(AttrObjectName, obj.objectName)
 	if obj.objectName != "" && obj.objectName != "-" {

@@ -1,7 +1,6 @@
 package handles
 
 import (
-	"container/list"
 	"strings"
 	"time"
 
@@ -36,7 +35,7 @@ type Stats struct {
 	Processes  int
 	Pending    int // events in the reorder window
 	Waiting    int // of those, events still waiting for a partner
-	Hosts      int // hosts with pending events
+	Hosts      int // hosts with a queue; idle ones are dropped by Tick
 
 	// Evictions: by a size bound, and by age.
 	HandlesEvicted   uint64
@@ -75,16 +74,14 @@ type Correlator struct {
 	cfg Config
 	seq uint64
 
-	hosts   map[string]*hostQueue
-	pending list.List // *pending in Add order
-	waiters map[handleKey][]*pending
+	hosts   map[string]*hostState
+	pending chain[pending] // in Add order, over all hosts
 
-	opens     map[handleKey]*handleEntry
-	dups      map[handleKey]*handleEntry
-	handleAge list.List // *handleEntry in insertion order
+	// Totals over all hosts, for the bounds and Stats.
+	opens, dups, procs, waiting int
 
-	procs   map[procKey]*procEntry
-	procAge list.List // *procEntry, least recently seen first
+	handleAge chain[handleEntry] // in insertion order, over all hosts
+	procAge   chain[procEntry]   // least recently seen first
 
 	noise       noiseCounter
 	lastSummary time.Time
@@ -99,12 +96,12 @@ func NewCorrelator(cfg Config) *Correlator {
 	cfg = cfg.withDefaults()
 	return &Correlator{
 		cfg:     cfg,
-		hosts:   make(map[string]*hostQueue),
-		waiters: make(map[handleKey][]*pending),
-		opens:   make(map[handleKey]*handleEntry),
-		dups:    make(map[handleKey]*handleEntry),
-		procs:   make(map[procKey]*procEntry),
-		noise:   newNoiseCounter(cfg.Noise.MaxKeys),
+		hosts: make(map[string]*hostState),
+		noise: newNoiseCounter(cfg.Noise.MaxKeys),
+
+		pending:   chain[pending]{at: func(p *pending) *links[pending] { return &p.order }},
+		handleAge: chain[handleEntry]{at: func(e *handleEntry) *links[handleEntry] { return &e.age }},
+		procAge:   chain[procEntry]{at: func(e *procEntry) *links[procEntry] { return &e.age }},
 	}
 }
 
@@ -126,7 +123,7 @@ func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) [
 
 	q := c.hosts[host]
 	if q == nil {
-		q = &hostQueue{name: host}
+		q = newHostState(host)
 		c.hosts[host] = q
 	}
 	q.arrivals++
@@ -138,14 +135,14 @@ func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) [
 			q.maxRecordID, q.hasRecordID = ev.RecordID, true
 		}
 	}
-	c.apply(now, p)
 	q.push(p)
-	p.elem = c.pending.PushBack(p)
+	c.pending.pushBack(p)
+	c.apply(now, p)
 
 	var out []Output
 	out = c.drain(q, now, out)
 	out = c.releaseAged(now, out)
-	for c.pending.Len() > c.cfg.MaxPending {
+	for c.pending.n > c.cfg.MaxPending {
 		c.stats.PendingForced++
 		out = c.releaseFront(now, out)
 	}
@@ -173,7 +170,7 @@ func (c *Correlator) Tick(now time.Time) []Output {
 // noise counts not yet summarised. Call it at shutdown.
 func (c *Correlator) Flush() []Output {
 	var out []Output
-	for c.pending.Len() > 0 {
+	for c.pending.n > 0 {
 		out = c.releaseFront(c.lastNow, out)
 	}
 	return append(out, c.noise.summaries(c.cfg.Noise.Mode, c.lastNow)...)
@@ -182,8 +179,8 @@ func (c *Correlator) Flush() []Output {
 // OldestPending returns the Pos of the earliest-added event not yet
 // released; ok is false when nothing is pending.
 func (c *Correlator) OldestPending() (pos any, ok bool) {
-	if e := c.pending.Front(); e != nil {
-		return e.Value.(*pending).pos, true
+	if p := c.pending.front; p != nil {
+		return p.pos, true
 	}
 	return nil, false
 }
@@ -191,13 +188,11 @@ func (c *Correlator) OldestPending() (pos any, ok bool) {
 // Stats returns current sizes and counters.
 func (c *Correlator) Stats() Stats {
 	s := c.stats
-	s.Handles = len(c.opens)
-	s.Duplicates = len(c.dups)
-	s.Processes = len(c.procs)
-	s.Pending = c.pending.Len()
-	for _, ws := range c.waiters {
-		s.Waiting += len(ws)
-	}
+	s.Handles = c.opens
+	s.Duplicates = c.dups
+	s.Processes = c.procs
+	s.Pending = c.pending.n
+	s.Waiting = c.waiting
 	s.Hosts = len(c.hosts)
 	return s
 }
@@ -208,6 +203,14 @@ func (c *Correlator) NoiseCounts() []NoiseCount {
 	return sortedCounts(c.noise.total)
 }
 
+// forgetIfIdle drops a host that holds nothing any more, so that the
+// number of hosts is bounded by the state and pending bounds.
+func (c *Correlator) forgetIfIdle(q *hostState) {
+	if q.idle() && c.hosts[q.name] == q {
+		delete(c.hosts, q.name)
+	}
+}
+
 func (c *Correlator) observe(now time.Time) {
 	if now.After(c.lastNow) {
 		c.lastNow = now
@@ -216,29 +219,29 @@ func (c *Correlator) observe(now time.Time) {
 
 // apply updates state from p's event and links p to what it refers to.
 func (c *Correlator) apply(now time.Time, p *pending) {
-	ev, host := p.ev, p.host.name
+	ev, q := p.ev, p.host
 	switch p.kind {
 	case KindHandleRequested, KindDirectoryHandleRequested, KindObjectAccessed:
 		pid, okPID := dataHex(ev, "ProcessId")
 		if okPID {
-			c.learnProcess(now, host, pid, dataString(ev, "ProcessName"))
+			c.learnProcess(now, q, pid, dataString(ev, "ProcessName"))
 		}
 		h, okH := dataHex(ev, "HandleId")
 		// A failed request or a 0x0 handle opens nothing (doc §6.13).
 		if !okPID || !okH || h == 0 || (p.kind != KindObjectAccessed && ev.AuditFailure()) {
 			return
 		}
-		key := handleKey{host, pid, h}
+		id := handleID{pid, h}
 		if p.kind == KindObjectAccessed {
 			// A 4663 proves the handle is open; it stands in for a 4656
 			// that was never seen, never for one that was.
-			if _, known := c.opens[key]; known {
+			if _, known := q.opens[id]; known {
 				return
 			}
 		}
 		obj := newObject(ev, p.kind != KindObjectAccessed)
-		c.putHandle(now, key, obj, nil)
-		c.resolve(key, obj)
+		c.putHandle(now, q, id, obj, nil)
+		c.resolve(q, id, obj)
 
 	case KindHandleClosed, KindObjectDeleted:
 		pid, okPID := dataHex(ev, "ProcessId")
@@ -246,11 +249,11 @@ func (c *Correlator) apply(now time.Time, p *pending) {
 		if !okPID {
 			return
 		}
-		c.learnProcess(now, host, pid, dataString(ev, "ProcessName"))
+		c.learnProcess(now, q, pid, dataString(ev, "ProcessName"))
 		if !okH || h == 0 {
 			return
 		}
-		c.linkClose(p, handleKey{host, pid, h}, p.kind == KindHandleClosed)
+		c.linkClose(p, handleID{pid, h}, p.kind == KindHandleClosed)
 
 	case KindHandleDuplicated:
 		c.linkDuplicate(now, p)
@@ -260,7 +263,7 @@ func (c *Correlator) apply(now time.Time, p *pending) {
 		if !ok {
 			return
 		}
-		e := c.learnProcess(now, host, pid, dataString(ev, "NewProcessName"))
+		e := c.learnProcess(now, q, pid, dataString(ev, "NewProcessName"))
 		parent, ok := dataHex(ev, "ProcessId")
 		if e == nil || !ok {
 			return
@@ -268,12 +271,12 @@ func (c *Correlator) apply(now time.Time, p *pending) {
 		e.parentPID, e.hasParent = parent, true
 		e.parentImage = dataString(ev, "ParentProcessName")
 		if e.parentImage != "" && e.parentImage != "-" {
-			c.learnProcess(now, host, parent, e.parentImage)
+			c.learnProcess(now, q, parent, e.parentImage)
 		}
 
 	case KindProcessExited:
 		if pid, ok := dataHex(ev, "ProcessId"); ok {
-			if e := c.procs[procKey{host, pid}]; e != nil {
+			if e := q.procs[pid]; e != nil {
 				c.removeProcess(e)
 			}
 		}
@@ -300,8 +303,9 @@ func newObject(ev *event.Event, fromOpen bool) *object {
 
 // linkClose links a 4658 (closing) or 4660 to the most recent handle
 // state under key: an open handle, or the copy a 4690 made.
-func (c *Correlator) linkClose(p *pending, key handleKey, closing bool) {
-	open, dup := c.opens[key], c.dups[key]
+func (c *Correlator) linkClose(p *pending, id handleID, closing bool) {
+	q := p.host
+	open, dup := q.opens[id], q.dups[id]
 	if open != nil && dup != nil {
 		// Handle values are reused; the later of the two is the live one.
 		if open.seq > dup.seq {
@@ -322,7 +326,7 @@ func (c *Correlator) linkClose(p *pending, key handleKey, closing bool) {
 			c.removeHandle(dup)
 		}
 		if dup.obj == nil {
-			if src := c.opens[dup.dup.source]; src != nil {
+			if src := q.opens[dup.dup.source]; src != nil {
 				dup.obj = src.obj
 			}
 		}
@@ -337,26 +341,26 @@ func (c *Correlator) linkClose(p *pending, key handleKey, closing bool) {
 // linkDuplicate records the copy a 4690 made and links the 4690 to the
 // open of its source handle, waiting for it when it is not logged yet.
 func (c *Correlator) linkDuplicate(now time.Time, p *pending) {
-	ev, host := p.ev, p.host.name
+	ev, q := p.ev, p.host
 	srcPID, ok1 := dataHex(ev, "SourceProcessId")
 	srcH, ok2 := dataHex(ev, "SourceHandleId")
 	tgtPID, ok3 := dataHex(ev, "TargetProcessId")
 	tgtH, ok4 := dataHex(ev, "TargetHandleId")
 	if ok1 {
-		if e := c.procs[procKey{host, srcPID}]; e != nil {
+		if e := q.procs[srcPID]; e != nil {
 			p.image = e.image
 			p.parentPID, p.hasParent, p.parentImage = e.parentPID, e.hasParent, e.parentImage
 		}
 	}
 	if ok3 {
-		if e := c.procs[procKey{host, tgtPID}]; e != nil {
+		if e := q.procs[tgtPID]; e != nil {
 			p.targetImage = e.image
 		}
 	}
 	if !ok1 || !ok2 || srcH == 0 {
 		return
 	}
-	source := handleKey{host, srcPID, srcH}
+	source := handleID{srcPID, srcH}
 	if ok3 && ok4 && tgtH != 0 {
 		// The close of a copy made into System is logged under the
 		// source process (doc §1.5); other copies close in their target.
@@ -366,9 +370,9 @@ func (c *Correlator) linkDuplicate(now time.Time, p *pending) {
 		}
 		d := &duplicate{source: source, targetPID: tgtPID, targetHandle: tgtH,
 			recordID: ev.RecordID, hasRecordID: ev.HasRecordID}
-		p.entry = c.putHandle(now, handleKey{host, closePID, tgtH}, nil, d)
+		p.entry = c.putHandle(now, q, handleID{closePID, tgtH}, nil, d)
 	}
-	if src := c.opens[source]; src != nil {
+	if src := q.opens[source]; src != nil {
 		p.obj = src.obj
 		if p.entry != nil {
 			p.entry.obj = src.obj
@@ -378,13 +382,15 @@ func (c *Correlator) linkDuplicate(now time.Time, p *pending) {
 	c.wait(p, source)
 }
 
-func (c *Correlator) wait(p *pending, key handleKey) {
-	p.waiting, p.waitKey = true, key
-	c.waiters[key] = append(c.waiters[key], p)
+func (c *Correlator) wait(p *pending, id handleID) {
+	p.waiting, p.waitKey = true, id
+	p.host.waiters[id] = append(p.host.waiters[id], p)
+	c.waiting++
 }
 
 func (c *Correlator) unwait(p *pending) {
-	ws := c.waiters[p.waitKey]
+	waiters := p.host.waiters
+	ws := waiters[p.waitKey]
 	for i, w := range ws {
 		if w == p {
 			ws = append(ws[:i], ws[i+1:]...)
@@ -392,20 +398,22 @@ func (c *Correlator) unwait(p *pending) {
 		}
 	}
 	if len(ws) == 0 {
-		delete(c.waiters, p.waitKey)
+		delete(waiters, p.waitKey)
 	} else {
-		c.waiters[p.waitKey] = ws
+		waiters[p.waitKey] = ws
 	}
 	p.waiting = false
+	c.waiting--
 }
 
 // resolve hands a newly seen open to the events waiting for it.
-func (c *Correlator) resolve(key handleKey, obj *object) {
-	ws, ok := c.waiters[key]
+func (c *Correlator) resolve(q *hostState, id handleID, obj *object) {
+	ws, ok := q.waiters[id]
 	if !ok {
 		return
 	}
-	delete(c.waiters, key)
+	delete(q.waiters, id)
+	c.waiting -= len(ws)
 	for _, p := range ws {
 		p.waiting = false
 		p.obj = obj
@@ -417,80 +425,88 @@ func (c *Correlator) resolve(key handleKey, obj *object) {
 
 // putHandle stores an open handle (dup nil) or a copy, replacing older
 // state under the same key, and evicts the oldest entry beyond MaxHandles.
-func (c *Correlator) putHandle(now time.Time, key handleKey, obj *object, dup *duplicate) *handleEntry {
-	m := c.opens
+func (c *Correlator) putHandle(now time.Time, q *hostState, id handleID, obj *object, dup *duplicate) *handleEntry {
+	m := q.opens
 	if dup != nil {
-		m = c.dups
+		m = q.dups
 	}
-	if old := m[key]; old != nil {
+	if old := m[id]; old != nil {
 		c.removeHandle(old)
 	}
-	for len(c.opens)+len(c.dups) >= c.cfg.MaxHandles {
+	for c.opens+c.dups >= c.cfg.MaxHandles {
 		c.stats.HandlesEvicted++
-		c.removeHandle(c.handleAge.Front().Value.(*handleEntry))
+		c.removeHandle(c.handleAge.front)
 	}
-	e := &handleEntry{key: key, obj: obj, dup: dup, seq: c.seq, added: now}
-	e.elem = c.handleAge.PushBack(e)
-	m[key] = e
+	e := &handleEntry{host: q, id: id, obj: obj, dup: dup, seq: c.seq, added: now}
+	c.handleAge.pushBack(e)
+	m[id] = e
+	if dup != nil {
+		c.dups++
+	} else {
+		c.opens++
+	}
 	return e
 }
 
 func (c *Correlator) removeHandle(e *handleEntry) {
-	if e.elem == nil {
+	if !e.age.linked {
 		return
 	}
-	c.handleAge.Remove(e.elem)
-	e.elem = nil
+	c.handleAge.remove(e)
 	if e.dup != nil {
-		delete(c.dups, e.key)
+		delete(e.host.dups, e.id)
+		c.dups--
 	} else {
-		delete(c.opens, e.key)
+		delete(e.host.opens, e.id)
+		c.opens--
 	}
+	c.forgetIfIdle(e.host)
 }
 
 // learnProcess records or refreshes the image of a process.
-func (c *Correlator) learnProcess(now time.Time, host string, pid uint64, image string) *procEntry {
+func (c *Correlator) learnProcess(now time.Time, q *hostState, pid uint64, image string) *procEntry {
+	e := q.procs[pid]
 	if image == "" || image == "-" {
-		return c.procs[procKey{host, pid}]
+		return e
 	}
-	key := procKey{host, pid}
-	if e := c.procs[key]; e != nil {
+	if e != nil {
 		if !strings.EqualFold(e.image, image) {
 			// A different image under a known PID: the 4689 of the old
 			// process was missed, so nothing else about it holds either.
-			*e = procEntry{key: key, image: image, elem: e.elem}
+			e.image, e.parentPID, e.hasParent, e.parentImage = image, 0, false, ""
 		}
 		e.added = now
-		c.procAge.MoveToBack(e.elem)
+		c.procAge.moveToBack(e)
 		return e
 	}
-	for len(c.procs) >= c.cfg.MaxProcesses {
+	for c.procs >= c.cfg.MaxProcesses {
 		c.stats.ProcessesEvicted++
-		c.removeProcess(c.procAge.Front().Value.(*procEntry))
+		c.removeProcess(c.procAge.front)
 	}
-	e := &procEntry{key: key, image: image, added: now}
-	e.elem = c.procAge.PushBack(e)
-	c.procs[key] = e
+	e = &procEntry{host: q, pid: pid, image: image, added: now}
+	c.procAge.pushBack(e)
+	q.procs[pid] = e
+	c.procs++
 	return e
 }
 
 func (c *Correlator) removeProcess(e *procEntry) {
-	c.procAge.Remove(e.elem)
-	delete(c.procs, e.key)
+	c.procAge.remove(e)
+	delete(e.host.procs, e.pid)
+	c.procs--
+	c.forgetIfIdle(e.host)
 }
 
 // expireState forgets handles and processes older than their maximum age.
 func (c *Correlator) expireState(now time.Time) {
-	for f := c.handleAge.Front(); f != nil; f = c.handleAge.Front() {
-		e := f.Value.(*handleEntry)
+	for e := c.handleAge.front; e != nil; e = c.handleAge.front {
 		if now.Sub(e.added) < c.cfg.HandleMaxAge {
 			break
 		}
 		c.stats.HandlesExpired++
 		c.removeHandle(e)
 	}
-	for f := c.procAge.Front(); f != nil; f = c.procAge.Front() {
-		e := f.Value.(*procEntry)
+	for e := c.procAge.front; e != nil; e = c.procAge.front {
 		if now.Sub(e.added) < c.cfg.ProcessMaxAge {
 			break
 		}
@@ -500,7 +516,7 @@ func (c *Correlator) expireState(now time.Time) {
 }
 
 // windowPassed reports whether p has been held as long as allowed.
-func (c *Correlator) windowPassed(q *hostQueue, p *pending, now time.Time) bool {
+func (c *Correlator) windowPassed(q *hostState, p *pending, now time.Time) bool {
 	hold := uint64(c.cfg.HoldRecords)
 	return q.arrivals-p.arrival >= hold ||
 		(p.hasRecordID && q.maxRecordID >= p.recordID+hold) ||
@@ -509,7 +525,7 @@ func (c *Correlator) windowPassed(q *hostQueue, p *pending, now time.Time) bool 
 
 // drain releases q's events from the front while they are resolved or
 // their window has passed.
-func (c *Correlator) drain(q *hostQueue, now time.Time, out []Output) []Output {
+func (c *Correlator) drain(q *hostState, now time.Time, out []Output) []Output {
 	for p := q.front(); p != nil; p = q.front() {
 		if p.waiting && !c.windowPassed(q, p, now) {
 			break
@@ -521,8 +537,8 @@ func (c *Correlator) drain(q *hostQueue, now time.Time, out []Output) []Output {
 
 // releaseAged releases events held for HoldTime, oldest first.
 func (c *Correlator) releaseAged(now time.Time, out []Output) []Output {
-	for f := c.pending.Front(); f != nil; f = c.pending.Front() {
-		if now.Sub(f.Value.(*pending).added) < c.cfg.HoldTime {
+	for p := c.pending.front; p != nil; p = c.pending.front {
+		if now.Sub(p.added) < c.cfg.HoldTime {
 			break
 		}
 		out = c.releaseFront(now, out)
@@ -533,7 +549,7 @@ func (c *Correlator) releaseAged(now time.Time, out []Output) []Output {
 // releaseFront releases the oldest pending event, whatever its state, and
 // whatever its host can release after it.
 func (c *Correlator) releaseFront(now time.Time, out []Output) []Output {
-	p := c.pending.Front().Value.(*pending)
+	p := c.pending.front
 	// The oldest pending event overall is necessarily its host's front.
 	out = c.release(p, out)
 	return c.drain(p.host, now, out)
@@ -543,13 +559,12 @@ func (c *Correlator) releaseFront(now time.Time, out []Output) []Output {
 func (c *Correlator) release(p *pending, out []Output) []Output {
 	q := p.host
 	q.pop()
-	c.pending.Remove(p.elem)
+	c.pending.remove(p)
 	if p.waiting {
 		c.stats.PendingExpired++
 		c.unwait(p)
 	}
-	if q.len() == 0 {
-		delete(c.hosts, q.name)
-	}
-	return append(out, c.output(p))
+	out = append(out, c.output(p))
+	c.forgetIfIdle(q)
+	return out
 }

@@ -459,7 +459,7 @@ func TestStateBounds(t *testing.T) {
 		t.Fatalf("after a minute: %+v", s)
 	}
 	c.Tick(replayStart.Add(time.Hour))
-	if s := c.Stats(); s.Processes != 0 || s.ProcessesExpired != 2 {
+	if s := c.Stats(); s.Processes != 0 || s.ProcessesExpired != 2 || s.Hosts != 0 {
 		t.Fatalf("after an hour: %+v", s)
 	}
 }

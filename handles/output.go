@@ -67,18 +67,18 @@ func (c *Correlator) countStatus(status string) {
 // completeImages fills the process images of a 4690 that were unknown when
 // it arrived, from its source open or from processes seen since.
 func (c *Correlator) completeImages(p *pending) {
-	host := p.host.name
+	q := p.host
 	if p.image == "" && p.obj != nil {
 		p.image = p.obj.image
 	}
 	if src, ok := dataHex(p.ev, "SourceProcessId"); ok && p.image == "" {
-		if e := c.procs[procKey{host, src}]; e != nil {
+		if e := q.procs[src]; e != nil {
 			p.image = e.image
 			p.parentPID, p.hasParent, p.parentImage = e.parentPID, e.hasParent, e.parentImage
 		}
 	}
 	if tgt, ok := dataHex(p.ev, "TargetProcessId"); ok && p.targetImage == "" && tgt != systemPID {
-		if e := c.procs[procKey{host, tgt}]; e != nil {
+		if e := q.procs[tgt]; e != nil {
 			p.targetImage = e.image
 		}
 	}

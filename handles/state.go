@@ -1,16 +1,15 @@
 package handles
 
 import (
-	"container/list"
 	"time"
 
+	"wefgate/exporters/record"
 	"wefgate/wef/event"
 )
 
-// handleKey names a handle the way Windows scopes it: handle values are
-// only unique inside one process of one host.
-type handleKey struct {
-	host   string
+// handleID names a handle inside one host: handle values are only unique
+// inside one process.
+type handleID struct {
 	pid    uint64
 	handle uint64
 }
@@ -29,24 +28,28 @@ type object struct {
 	hasRecordID  bool
 	// image is the ProcessName of the process holding the handle.
 	image string
+	// attrs caches the object's attributes: every event linked to this
+	// open carries the same ones.
+	attrs []record.KV
 }
 
 // handleEntry is one piece of handle state: an open handle (dup == nil) or
 // the copy a 4690 made (dup != nil), keyed by the (process, handle) under
 // which its close will be logged.
 type handleEntry struct {
-	key handleKey
+	host *hostState
+	id   handleID
 	// obj is nil for a copy whose source open has not been seen yet.
 	obj   *object
 	dup   *duplicate
 	seq   uint64
 	added time.Time
-	elem  *list.Element
+	age   links[handleEntry]
 }
 
 // duplicate describes the copy made by one 4690.
 type duplicate struct {
-	source       handleKey
+	source       handleID
 	targetPID    uint64
 	targetHandle uint64
 	recordID     uint64
@@ -57,26 +60,22 @@ type duplicate struct {
 	noiseKey noiseKey
 }
 
-type procKey struct {
-	host string
-	pid  uint64
-}
-
 // procEntry is what is known about one running process.
 type procEntry struct {
-	key         procKey
+	host        *hostState
+	pid         uint64
 	image       string
 	parentPID   uint64
 	hasParent   bool
 	parentImage string
 	added       time.Time
-	elem        *list.Element
+	age         links[procEntry]
 }
 
 // pending is one event in the reorder window.
 type pending struct {
 	seq     uint64
-	host    *hostQueue
+	host    *hostState
 	ev      *event.Event
 	pos     any
 	kind    EventKind
@@ -88,7 +87,7 @@ type pending struct {
 
 	// waiting is set while the event waits for the open of waitKey.
 	waiting bool
-	waitKey handleKey
+	waitKey handleID
 
 	// entry is the copy entry this event made (4690) or closed (4658/4660
 	// of a duplicated handle).
@@ -104,7 +103,7 @@ type pending struct {
 	hasParent          bool
 	parentImage        string
 
-	elem *list.Element
+	order links[pending]
 }
 
 type linkKind uint8
@@ -115,27 +114,49 @@ const (
 	linkDuplicate
 )
 
-// hostQueue holds one host's pending events in the order they were added.
-type hostQueue struct {
-	name  string
+// hostState is everything known about one host: its pending events in
+// the order they were added, and its handle and process state.
+type hostState struct {
+	name string
+
 	items []*pending
 	head  int
-	// arrivals counts events added for this host while it had a queue.
+	// arrivals counts events added for this host.
 	arrivals    uint64
 	maxRecordID uint64
 	hasRecordID bool
+
+	opens   map[handleID]*handleEntry
+	dups    map[handleID]*handleEntry
+	procs   map[uint64]*procEntry
+	waiters map[handleID][]*pending
 }
 
-func (q *hostQueue) push(p *pending) { q.items = append(q.items, p) }
+func newHostState(name string) *hostState {
+	return &hostState{
+		name:    name,
+		opens:   make(map[handleID]*handleEntry),
+		dups:    make(map[handleID]*handleEntry),
+		procs:   make(map[uint64]*procEntry),
+		waiters: make(map[handleID][]*pending),
+	}
+}
 
-func (q *hostQueue) front() *pending {
+// idle reports whether the host holds nothing and can be forgotten.
+func (q *hostState) idle() bool {
+	return q.len() == 0 && len(q.opens) == 0 && len(q.dups) == 0 && len(q.procs) == 0
+}
+
+func (q *hostState) push(p *pending) { q.items = append(q.items, p) }
+
+func (q *hostState) front() *pending {
 	if q.head == len(q.items) {
 		return nil
 	}
 	return q.items[q.head]
 }
 
-func (q *hostQueue) pop() {
+func (q *hostState) pop() {
 	q.items[q.head] = nil
 	q.head++
 	if q.head == len(q.items) {
@@ -151,4 +172,4 @@ func (q *hostQueue) pop() {
 	}
 }
 
-func (q *hostQueue) len() int { return len(q.items) - q.head }
+func (q *hostState) len() int { return len(q.items) - q.head }
