@@ -16,7 +16,7 @@ import (
 func Parse(raw []byte) *Event {
 	// A one-off parser hands its EventData slice over instead of copying
 	// it; eight items fit the handle events that dominate the traffic.
-	p := Parser{stack: make([]frame, 0, 16), data: make([]Data, 0, 8)}
+	p := Parser{data: make([]Data, 0, 8)}
 	return p.parse(raw, true)
 }
 
@@ -27,8 +27,11 @@ type Parser struct {
 	scratch []byte
 	data    []Data
 	text    bytes.Buffer
-	stack   []frame
 }
+
+// maxDepth is how many nested elements are told apart; deeper ones (no
+// event has them) are only counted.
+const maxDepth = 32
 
 // maxEndTagSearch bounds how far down the element stack a mismatched end tag
 // is looked up, so that hostile nesting cannot make parsing quadratic.
@@ -181,6 +184,12 @@ type run struct {
 	raw string
 	ev  *Event
 
+	// frames[:depth] are the open elements; overflow counts those nested
+	// beyond maxDepth.
+	frames   [maxDepth]frame
+	depth    int
+	overflow int
+
 	// attrKind is the kind of the start tag whose attributes are being
 	// lexed; kindOther means they are ignored.
 	attrKind elemKind
@@ -217,7 +226,6 @@ func (p *Parser) parse(raw []byte, handOver bool) *Event {
 	ev := &Event{Raw: string(raw)}
 	r := run{p: p, raw: ev.Raw, ev: ev, userDataStart: -1}
 	p.data = p.data[:0]
-	p.stack = p.stack[:0]
 	r.lex(p.lexInput(raw))
 	switch {
 	case len(p.data) == 0:
@@ -279,13 +287,16 @@ func (r *run) lex(in *parse.Input) {
 			}
 		case xml.StartTagCloseToken:
 			r.attrKind = kindOther
-			if top := r.top(); top != nil && top.kind == kindUserData {
+			if r.top() == kindUserData {
 				r.userDataStart = end
 			}
 		case xml.StartTagCloseVoidToken:
 			r.attrKind = kindOther
-			if n := len(r.p.stack); n > 0 {
-				r.endElement(n-1, end)
+			switch {
+			case r.overflow > 0:
+				r.overflow--
+			case r.depth > 0:
+				r.endElement(r.depth-1, end)
 			}
 		case xml.EndTagToken:
 			if len(tok) == 0 || tok[len(tok)-1] != '>' {
@@ -304,23 +315,27 @@ func (r *run) lex(in *parse.Input) {
 	}
 }
 
-func (r *run) top() *frame {
-	if n := len(r.p.stack); n > 0 {
-		return &r.p.stack[n-1]
+// top returns the kind of the innermost open element.
+func (r *run) top() elemKind {
+	if r.overflow > 0 || r.depth == 0 {
+		return kindOther
 	}
-	return nil
+	return r.frames[r.depth-1].kind
 }
 
 func (r *run) startElement(name []byte, nameStart, nameEnd int) {
-	kind := kindOther
-	if top := r.top(); top != nil {
-		kind = classify(top.kind, localName(name))
-	}
+	kind := classify(r.top(), localName(name))
 	if !r.eventFound && string(localName(name)) == "Event" {
 		kind = kindEvent
 		r.eventFound = true
 	}
-	r.p.stack = append(r.p.stack, frame{kind: kind, nameStart: nameStart, nameEnd: nameEnd})
+	if r.depth == maxDepth || r.overflow > 0 {
+		r.overflow++
+		r.attrKind = kindOther
+		return
+	}
+	r.frames[r.depth] = frame{kind: kind, nameStart: nameStart, nameEnd: nameEnd}
+	r.depth++
 	r.attrKind = kind
 	if kind.takesText() {
 		r.textPieces = 0
@@ -407,8 +422,7 @@ func (r *run) attribute(name, val []byte, valStart, valEnd int) {
 }
 
 func (r *run) addText(s textSpan) {
-	top := r.top()
-	if top == nil || !top.kind.takesText() {
+	if !r.top().takesText() {
 		return
 	}
 	switch r.textPieces {
@@ -454,18 +468,21 @@ func (r *run) attrValue(start, end int) string {
 // endTag closes the open element that the end tag names. An end tag that
 // matches no element nearby is ignored; elements it skips are closed.
 func (r *run) endTag(name []byte, tokStart, tokEnd int) {
-	stack := r.p.stack
-	for i := len(stack) - 1; i >= 0 && i >= len(stack)-maxEndTagSearch; i-- {
-		f := stack[i]
+	if r.overflow > 0 {
+		r.overflow-- // too deep to have been recorded: trust the name
+		return
+	}
+	for i := r.depth - 1; i >= 0 && i >= r.depth-maxEndTagSearch; i-- {
+		f := r.frames[i]
 		if r.raw[f.nameStart:f.nameEnd] != string(name) {
 			continue
 		}
-		if i != len(stack)-1 {
-			top := stack[len(stack)-1]
+		if i != r.depth-1 {
+			top := r.frames[r.depth-1]
 			r.noteDamage("element <" + r.raw[top.nameStart:top.nameEnd] + "> not closed before byte " + strconv.Itoa(tokStart))
 		}
-		for len(r.p.stack) > i+1 {
-			r.endElement(len(r.p.stack)-1, tokStart)
+		for r.depth > i+1 {
+			r.endElement(r.depth-1, tokStart)
 		}
 		r.endElement(i, tokStart)
 		return
@@ -477,8 +494,8 @@ func (r *run) endTag(name []byte, tokStart, tokEnd int) {
 // endElement closes the frame at index i (the top of the stack); end is
 // the offset where its content ends.
 func (r *run) endElement(i, end int) {
-	f := r.p.stack[i]
-	r.p.stack = r.p.stack[:i]
+	f := r.frames[i]
+	r.depth = i
 	ev := r.ev
 	switch f.kind {
 	case kindEvent:
@@ -582,7 +599,7 @@ func (r *run) finish() {
 // insideContent reports whether parsing stopped inside System, EventData or
 // UserData, whose fields are then incomplete.
 func (r *run) insideContent() bool {
-	for _, f := range r.p.stack {
+	for _, f := range r.frames[:r.depth] {
 		switch f.kind {
 		case kindSystem, kindEventData, kindUserData:
 			return true
@@ -596,7 +613,7 @@ func (r *run) insideContent() bool {
 func (r *run) openPath() string {
 	var b strings.Builder
 	started := false
-	for _, f := range r.p.stack {
+	for _, f := range r.frames[:r.depth] {
 		if f.kind == kindEvent {
 			started = true
 		}
