@@ -1,6 +1,8 @@
 package spool
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,22 +13,26 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Record frame on disk:
+// Record frame on disk (integers little-endian):
 //
-//	magic(1) codec(1) length(4, LE) crc32c(4, LE) body(length)
+//	magic(1) codec(1) length(4) seq(8) bodyCRC(4) headerCRC(4) body(length)
 //
-// The CRC covers magic, codec, length and body, so a header whose length was
-// torn or zeroed does not validate. The magic byte keeps a zero-filled tail
+// Both CRCs are CRC-32C. The header carries its own CRC and the entry's
+// sequence number, so that after damage a reader can find the next sound
+// frame by scanning for one whose header verifies, and knows exactly which
+// entries were lost in between. The magic byte keeps a zero-filled tail
 // (what some filesystems leave after a crash that extended the file) from
-// reading as a run of valid empty records, whose CRC would otherwise be 0.
+// reading as valid frames.
 const (
-	frameMagic  byte = 0xA7
-	headerSize       = 10
-	crcOffset        = 6
-	codecNone   byte = 0
-	codecZstd   byte = 1
-	codecS2     byte = 2
-	maxBodySize      = 64 << 20
+	frameMagic      byte = 0xA7
+	headerSize           = 22
+	seqOffset            = 6
+	bodyCRCOffset        = 14
+	headerCRCOffset      = 18
+	codecNone       byte = 0
+	codecZstd       byte = 1
+	codecS2         byte = 2
+	maxBodySize          = 64 << 20
 )
 
 // MaxPayload is the largest payload Append accepts. WS-Management envelopes
@@ -36,15 +42,14 @@ const MaxPayload = maxBodySize
 // castagnoli is a read-only lookup table.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// errBadFrame marks a frame that fails validation: wrong magic, unknown
-// codec, absurd length or CRC mismatch.
+// errBadFrame marks a frame header that fails validation: wrong magic,
+// unknown codec, absurd length or header CRC mismatch. Its length cannot be
+// trusted; the reader must resync.
 var errBadFrame = errors.New("invalid record frame")
 
-// errBadCRC marks a frame whose header is sound but whose CRC does not
-// match. It wraps errBadFrame. The length is then probably right, so the
-// reader steps over the frame; whether it really was right shows in the
-// next frame.
-var errBadCRC = fmt.Errorf("%w: crc mismatch", errBadFrame)
+// errBadBody marks a frame whose header verified but whose body does not
+// match its CRC. The reader has stepped over exactly that frame.
+var errBadBody = errors.New("record body fails its checksum")
 
 // codec compresses payloads for storage. Decoding supports every codec
 // whatever the configured one, so a spool written with one setting opens
@@ -112,35 +117,34 @@ func (c *codec) frame(payload []byte) []byte {
 	buf[0] = frameMagic
 	buf[1] = id
 	binary.LittleEndian.PutUint32(buf[2:6], uint32(len(buf)-headerSize))
-	crc := crc32.Update(0, castagnoli, buf[:crcOffset])
-	crc = crc32.Update(crc, castagnoli, buf[headerSize:])
-	binary.LittleEndian.PutUint32(buf[crcOffset:headerSize], crc)
+	binary.LittleEndian.PutUint32(buf[bodyCRCOffset:], crc32.Checksum(buf[headerSize:], castagnoli))
 	return buf
 }
 
-// parseHeader validates the fixed part of a frame and returns the body length.
-func parseHeader(h []byte) (int, error) {
-	if h[0] != frameMagic {
-		return 0, fmt.Errorf("%w: magic %#x", errBadFrame, h[0])
-	}
-	if h[1] > codecS2 {
-		return 0, fmt.Errorf("%w: codec %d", errBadFrame, h[1])
-	}
-	n := binary.LittleEndian.Uint32(h[2:6])
-	if n > maxBodySize+1024 {
-		return 0, fmt.Errorf("%w: length %d", errBadFrame, n)
-	}
-	return int(n), nil
+// sealFrame stamps the sequence number the writer assigned and the header
+// CRC into a frame made by codec.frame.
+func sealFrame(frame []byte, seq uint64) {
+	binary.LittleEndian.PutUint64(frame[seqOffset:], seq)
+	binary.LittleEndian.PutUint32(frame[headerCRCOffset:], crc32.Checksum(frame[:headerCRCOffset], castagnoli))
 }
 
-// checkFrame verifies the CRC of a header and its body.
-func checkFrame(h, body []byte) error {
-	crc := crc32.Update(0, castagnoli, h[:crcOffset])
-	crc = crc32.Update(crc, castagnoli, body)
-	if want := binary.LittleEndian.Uint32(h[crcOffset:headerSize]); crc != want {
-		return fmt.Errorf("%w: %#08x, want %#08x", errBadCRC, crc, want)
+// parseHeader validates a frame header and returns the body length and
+// the sequence number.
+func parseHeader(h []byte) (n int, seq uint64, err error) {
+	if h[0] != frameMagic {
+		return 0, 0, fmt.Errorf("%w: magic %#x", errBadFrame, h[0])
 	}
-	return nil
+	if crc, want := crc32.Checksum(h[:headerCRCOffset], castagnoli), binary.LittleEndian.Uint32(h[headerCRCOffset:]); crc != want {
+		return 0, 0, fmt.Errorf("%w: header crc %#08x, want %#08x", errBadFrame, crc, want)
+	}
+	if h[1] > codecS2 {
+		return 0, 0, fmt.Errorf("%w: codec %d", errBadFrame, h[1])
+	}
+	n64 := binary.LittleEndian.Uint32(h[2:6])
+	if n64 > maxBodySize+1024 {
+		return 0, 0, fmt.Errorf("%w: length %d", errBadFrame, n64)
+	}
+	return int(n64), binary.LittleEndian.Uint64(h[seqOffset:]), nil
 }
 
 // decode returns the payload of a verified frame.
@@ -164,31 +168,41 @@ func (c *codec) decode(id byte, body []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: codec %d", errBadFrame, id)
 }
 
-// frameReader walks the frames of one segment through a buffered reader,
-// keeping track of the byte offset of the next frame.
+// frameReader walks the frames of one segment, keeping track of the byte
+// offset of the next frame.
 type frameReader struct {
-	r   io.Reader
+	r   *bufio.Reader
 	off int64
 	end int64 // offset where the readable data ends
-	hdr [headerSize]byte
 	buf []byte
 }
 
 // next reads and verifies one frame. It returns io.EOF at a clean end,
-// io.ErrUnexpectedEOF for a frame cut short, or an error wrapping
-// errBadFrame; after errBadCRC the reader stands after the damaged frame.
-// body is only valid until the next call.
-func (fr *frameReader) next() (codecID byte, body []byte, err error) {
-	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	n, err := parseHeader(fr.hdr[:])
+// io.ErrUnexpectedEOF for a frame cut short, errBadFrame for a header that
+// does not verify (nothing consumed: call resync), or errBadBody with the
+// sequence number of a frame that has been stepped over. body is only
+// valid until the next call.
+func (fr *frameReader) next() (seq uint64, codecID byte, body []byte, err error) {
+	h, err := fr.r.Peek(headerSize)
 	if err != nil {
-		return 0, nil, err
+		if errors.Is(err, io.EOF) && len(h) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, 0, nil, err
 	}
-	// A torn length must not size an allocation beyond the data there is.
+	n, seq, err := parseHeader(h)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	// A header cut short by the end of the data must not size an
+	// allocation beyond the data there is.
 	if fr.off+headerSize+int64(n) > fr.end {
-		return 0, nil, io.ErrUnexpectedEOF
+		return 0, 0, nil, io.ErrUnexpectedEOF
+	}
+	codecID = h[1]
+	want := binary.LittleEndian.Uint32(h[bodyCRCOffset:])
+	if _, err := fr.r.Discard(headerSize); err != nil {
+		return 0, 0, nil, err
 	}
 	if cap(fr.buf) < n {
 		fr.buf = make([]byte, n)
@@ -198,11 +212,43 @@ func (fr *frameReader) next() (codecID byte, body []byte, err error) {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	fr.off += int64(headerSize + n)
-	if err := checkFrame(fr.hdr[:], fr.buf); err != nil {
-		return 0, nil, err
+	if crc := crc32.Checksum(fr.buf, castagnoli); crc != want {
+		return seq, codecID, nil, fmt.Errorf("%w: entry %d crc %#08x, want %#08x", errBadBody, seq, crc, want)
 	}
-	return fr.hdr[1], fr.buf, nil
+	return seq, codecID, fr.buf, nil
+}
+
+// resync skips forward from a header that did not verify to the next
+// offset holding one that does. It reports whether one was found.
+func (fr *frameReader) resync() bool {
+	fr.discard(1)
+	for {
+		avail := min(int64(fr.r.Size()), fr.end-fr.off)
+		if avail < headerSize {
+			return false
+		}
+		buf, _ := fr.r.Peek(int(avail))
+		if len(buf) < headerSize {
+			return false
+		}
+		last := len(buf) - headerSize // last index a whole header fits at
+		i := bytes.IndexByte(buf[:last+1], frameMagic)
+		if i < 0 {
+			fr.discard(last + 1)
+			continue
+		}
+		if _, _, err := parseHeader(buf[i : i+headerSize]); err == nil {
+			fr.discard(i)
+			return true
+		}
+		fr.discard(i + 1)
+	}
+}
+
+func (fr *frameReader) discard(n int) {
+	d, _ := fr.r.Discard(n)
+	fr.off += int64(d)
 }

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -16,28 +17,41 @@ func FuzzFrames(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		seg := append(c.frame(payloadFor(1)), c.frame(payloadFor(2))...)
+		f1, f2 := c.frame(payloadFor(1)), c.frame(payloadFor(2))
+		sealFrame(f1, 1)
+		sealFrame(f2, 2)
+		seg := append(f1, f2...)
 		f.Add(seg)
 		f.Add(seg[:len(seg)-7])
 		c.close()
 	}
 	f.Add([]byte{})
 	f.Add(make([]byte, 64))
-	f.Add([]byte{frameMagic, codecZstd, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})
+	huge := make([]byte, headerSize)
+	huge[0], huge[1] = frameMagic, codecZstd
+	copy(huge[2:], []byte{0xff, 0xff, 0xff, 0x03})
+	sealFrame(huge, 7)
+	f.Add(huge)
 	c, err := newCodec("none")
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(c.close)
 	f.Fuzz(func(t *testing.T, seg []byte) {
-		fr := frameReader{r: bytes.NewReader(seg), end: int64(len(seg))}
+		fr := frameReader{r: bufio.NewReaderSize(bytes.NewReader(seg), 4096), end: int64(len(seg))}
 		for {
-			id, body, err := fr.next()
-			if errors.Is(err, errBadCRC) {
+			_, id, body, err := fr.next()
+			if errors.Is(err, errBadBody) {
 				continue
 			}
+			if errors.Is(err, errBadFrame) {
+				if fr.resync() {
+					continue
+				}
+				return
+			}
 			if err != nil {
-				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, errBadFrame) {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 					t.Fatalf("unexpected error kind: %v", err)
 				}
 				return

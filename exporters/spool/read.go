@@ -114,43 +114,55 @@ func (s *Spool) readSegment(g segment, from uint64, max int) ([]Entry, uint64, e
 	fr := frameReader{r: c.br, off: c.off, end: g.size}
 	var out []Entry
 	for c.seq <= g.last() && len(out) < max {
-		id, body, err := fr.next()
-		if errors.Is(err, errBadCRC) {
-			seq := c.seq
-			c.seq++
-			c.off = fr.off
-			if seq >= from {
-				s.corrupt.Add(1)
-				s.logger.Error("spool entry failed its checksum; skipping it",
-					"segment", filepath.Base(g.path), "entry", seq, "err", err)
+		seq, id, body, err := fr.next()
+		switch {
+		case err == nil && seq >= c.seq && seq <= g.last():
+		case err == nil, errors.Is(err, errBadBody):
+			// A sound header with a bad body, or a stray frame (its
+			// sequence number out of place): step over it.
+			if err != nil && seq >= c.seq && seq <= g.last() {
+				s.lost(g, from, c.seq, seq+1, err)
+				c.seq = seq + 1
 			}
+			c.off = fr.off
 			continue
-		}
-		if err != nil {
-			// The segment is damaged from here on (a sealed segment cut
-			// short, or bit rot): without a trustworthy length there is no
-			// next frame to find, so skip to the next segment.
-			lost := g.last() - c.seq + 1
-			s.corrupt.Add(lost)
-			s.logger.Error("spool segment damaged; skipping the rest of it",
-				"segment", filepath.Base(g.path), "offset", fr.off, "first_lost", c.seq, "lost_entries", lost, "err", err)
+		case errors.Is(err, errBadFrame) && fr.resync():
+			c.off = fr.off
+			continue
+		default:
+			// Nothing sound up to the end of the durable data: the rest
+			// of the segment is lost.
+			s.lost(g, from, c.seq, g.last()+1, err)
 			next := g.last() + 1
 			c.reset()
 			return out, next, nil
 		}
-		seq := c.seq
-		c.seq++
+		if seq > c.seq {
+			s.lost(g, from, c.seq, seq, errors.New("frames missing"))
+		}
+		c.seq = seq + 1
 		c.off = fr.off
 		if seq < from {
 			continue
 		}
 		payload, err := s.codec.decode(id, body)
 		if err != nil {
-			s.corrupt.Add(1)
-			s.logger.Error("spool entry does not decompress; skipping it", "segment", filepath.Base(g.path), "entry", seq, "err", err)
+			s.lost(g, from, seq, seq+1, err)
 			continue
 		}
 		out = append(out, Entry{Pos: Position(seq), Payload: payload})
 	}
 	return out, c.seq, nil
+}
+
+// lost counts and logs entries [lo, hi) of g as unreadable, leaving out
+// those before from, which the caller did not ask for.
+func (s *Spool) lost(g segment, from, lo, hi uint64, err error) {
+	lo = max(lo, from)
+	if hi <= lo {
+		return
+	}
+	s.corrupt.Add(hi - lo)
+	s.logger.Error("spool entries damaged; skipping them",
+		"segment", filepath.Base(g.path), "first", lo, "count", hi-lo, "err", err)
 }

@@ -265,30 +265,41 @@ func (s *Spool) recoverTail(g *segment) error {
 		return err
 	}
 	fr := frameReader{r: bufio.NewReaderSize(f, readBufSize), end: fi.Size()}
-	// A frame failing only its CRC is kept (it holds a sequence number;
-	// Read skips it) when a sound frame follows: that is damage inside the
-	// log, not a torn write. At the end it is the torn write and goes.
+	// Damage followed by a sound frame is damage inside the log, not a
+	// torn write: it stays (Read skips it, knowing from the sequence
+	// numbers what was lost). Whatever follows the last sound frame is the
+	// torn tail and goes.
+	next := g.first // sequence number expected next
 	var validEnd int64
-	suspects := uint64(0)
+	damage, inner := false, 0 // damage since the last sound frame; damaged stretches kept
 scan:
 	for {
-		_, _, err := fr.next()
+		seq, _, _, err := fr.next()
 		switch {
-		case err == nil:
-			if suspects > 0 {
-				s.logger.Error("spool segment holds damaged entries; they will be skipped",
-					"segment", filepath.Base(g.path), "entries", suspects)
+		case err == nil && seq >= next:
+			if damage {
+				inner++
+				damage = false
 			}
-			g.count += suspects + 1
-			suspects = 0
+			next = seq + 1
 			validEnd = fr.off
-		case errors.Is(err, errBadCRC):
-			suspects++
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errBadFrame):
+		case err == nil, errors.Is(err, errBadBody):
+			damage = true
+		case errors.Is(err, errBadFrame):
+			damage = true
+			if !fr.resync() {
+				break scan
+			}
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			break scan
 		default:
 			return fmt.Errorf("scan %s: %w", g.path, err)
 		}
+	}
+	g.count = next - g.first
+	if inner > 0 {
+		s.logger.Error("spool segment holds damaged stretches; Read will skip them",
+			"segment", filepath.Base(g.path), "stretches", inner)
 	}
 	fr.off = validEnd
 	g.size = validEnd

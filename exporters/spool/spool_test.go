@@ -196,7 +196,7 @@ func TestTornTailIsTruncated(t *testing.T) {
 		}, 9},
 		{"cut inside last header", func(t *testing.T, path string) {
 			fi, _ := os.Stat(path)
-			last := int64(len(frameFor(t, payloadFor(9))))
+			last := int64(len(frameFor(t, payloadFor(9), 10)))
 			if err := os.Truncate(path, fi.Size()-last+4); err != nil {
 				t.Fatal(err)
 			}
@@ -224,7 +224,8 @@ func TestTornTailIsTruncated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.Write([]byte{frameMagic, codecNone, 50, 0, 0, 0, 1, 2, 3, 4, 'a', 'b'})
+			torn := frameFor(t, []byte("a frame whose body never made it to disk"), 11)
+			f.Write(torn[:headerSize+5])
 			f.Close()
 		}, 10},
 	} {
@@ -255,36 +256,47 @@ func TestTornTailIsTruncated(t *testing.T) {
 	}
 }
 
-func frameFor(t *testing.T, payload []byte) []byte {
+func frameFor(t *testing.T, payload []byte, seq uint64) []byte {
 	c, err := newCodec("none")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.close()
-	return c.frame(payload)
+	f := c.frame(payload)
+	sealFrame(f, seq)
+	return f
 }
 
 func TestCorruptionIsDetected(t *testing.T) {
+	flip := func(offset int) func([]byte, int) {
+		return func(b []byte, _ int) { b[offset] ^= 0xff }
+	}
 	for _, tc := range []struct {
 		name string
 		// segment picks the damaged file among the sorted segments; -1 is
 		// the last (active) one.
 		segment int
-		// offset of the damaged byte in the second frame of that segment.
-		offset int
-		// lostWhole: the damage breaks the framing, so the rest of the
-		// segment is lost; otherwise only that one entry.
-		lostWhole    bool
-		segmentBytes int64
+		// damage changes b, the segment from its second frame on;
+		// frameLen is the length of that frame.
+		damage func(b []byte, frameLen int)
+		lost   int // entries lost from the second one on
 	}{
-		{"body of a sealed segment", 1, headerSize + 3, false, 4096},
-		{"crc of a sealed segment", 1, crcOffset, false, 4096},
-		{"magic of a sealed segment", 1, 0, true, 4096},
-		{"body inside the active segment", -1, headerSize + 3, false, 1 << 18},
+		{"body of a sealed segment", 1, flip(headerSize + 3), 1},
+		{"body crc of a sealed segment", 1, flip(bodyCRCOffset), 1},
+		{"magic of a sealed segment", 1, flip(0), 1},
+		{"length of a sealed segment", 1, flip(3), 1},
+		{"sequence number of a sealed segment", 1, flip(seqOffset), 1},
+		{"stretch over two frames", 1, func(b []byte, n int) { clear(b[5 : n+40]) }, 2},
+		{"body inside the active segment", -1, flip(headerSize + 3), 1},
+		{"header inside the active segment", -1, flip(headerCRCOffset), 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			opts := Options{Compression: "none", SegmentBytes: tc.segmentBytes, MaxBytes: 4 << 20}
+			segBytes := int64(4096)
+			if tc.segment < 0 {
+				segBytes = 1 << 18
+			}
+			opts := Options{Compression: "none", SegmentBytes: segBytes, MaxBytes: 4 << 20}
 			s, err := Open(dir, opts, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -308,24 +320,21 @@ func TestCorruptionIsDetected(t *testing.T) {
 			if idx+1 < len(segs) {
 				fmt.Sscanf(filepath.Base(segs[idx+1]), "%d", &end)
 			}
-			if end-first < 3 {
-				t.Fatalf("segment %s holds %d entries, want at least 3", victim, end-first)
+			if end-first < uint64(tc.lost)+2 {
+				t.Fatalf("segment %s holds %d entries, too few", victim, end-first)
 			}
 			b, err := os.ReadFile(victim)
 			if err != nil {
 				t.Fatal(err)
 			}
-			second := len(frameFor(t, payloadFor(int(first)-1)))
-			b[second+tc.offset] ^= 0xff
+			second := len(frameFor(t, payloadFor(int(first)-1), first))
+			tc.damage(b[second:], len(frameFor(t, payloadFor(int(first)), first+1)))
 			if err := os.WriteFile(victim, b, 0o640); err != nil {
 				t.Fatal(err)
 			}
-			damaged := first + 1
-			lost := map[uint64]bool{damaged: true}
-			if tc.lostWhole {
-				for p := damaged; p < end; p++ {
-					lost[p] = true
-				}
+			lost := map[uint64]bool{}
+			for i := 0; i < tc.lost; i++ {
+				lost[first+1+uint64(i)] = true
 			}
 
 			s = openTest(t, dir, opts)
@@ -347,11 +356,14 @@ func TestCorruptionIsDetected(t *testing.T) {
 			if st := s.Stats(); st.CorruptEntries != uint64(len(lost)) {
 				t.Fatalf("CorruptEntries = %d, want %d", st.CorruptEntries, len(lost))
 			}
-			// Appending after damage in the active segment keeps working and
-			// new entries are readable past the damaged one.
+			// New entries are readable past the damage, also in the
+			// damaged active segment.
 			appendN(t, s, 30, 2)
 			if got := readAll(t, s, 30); len(got) != 2 || got[0].Pos != 31 {
 				t.Fatalf("entries after reopen: %v", got)
+			}
+			if got := readAll(t, s, 0); len(got) != 32-len(lost) {
+				t.Fatalf("full re-read got %d entries, want %d", len(got), 32-len(lost))
 			}
 		})
 	}

@@ -106,6 +106,7 @@ func (s *Spool) writeGroup(group []*appendReq) {
 			}
 			buf, written = buf[:0], 0
 		}
+		sealFrame(r.frame, s.nextSeq)
 		buf = append(buf, r.frame...)
 		results[i].seq = s.nextSeq
 		s.nextSeq++
