@@ -95,7 +95,7 @@ type Correlator struct {
 func NewCorrelator(cfg Config) *Correlator {
 	cfg = cfg.withDefaults()
 	return &Correlator{
-		cfg:     cfg,
+		cfg:   cfg,
 		hosts: make(map[string]*hostState),
 		noise: newNoiseCounter(cfg.Noise.MaxKeys),
 

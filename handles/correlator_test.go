@@ -24,6 +24,7 @@ func secEvent(id uint32, rec uint64, data ...string) *event.Event {
 		RecordID:    rec,
 		HasRecordID: rec != 0,
 		TimeCreated: replayStart.Add(time.Duration(rec) * time.Millisecond),
+		EventData:   make([]event.Data, 0, 2+len(data)/2),
 	}
 	ev.EventData = append(ev.EventData,
 		event.Data{Name: "SubjectUserSid", Value: "S-1-5-18"},

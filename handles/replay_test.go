@@ -2,6 +2,7 @@ package handles
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -131,6 +132,20 @@ func TestReplayMimikatzLsass(t *testing.T) {
 			}
 		}
 		t.Logf("enriched %s:\n%s", tc.name, formatAttributes(tc.o.Attributes))
+	}
+	// The example in the package documentation is this 4690's output.
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatalf("read doc.go: %v", err)
+	}
+	var documented strings.Builder
+	for _, line := range strings.Split(string(doc), "\n") {
+		if l, ok := strings.CutPrefix(line, "//\t"); ok && strings.Contains(l, " = ") {
+			documented.WriteString(l + "\n")
+		}
+	}
+	if got := formatAttributes(dup.Attributes); documented.String() != got {
+		t.Errorf("doc.go example is stale:\n%s\nwant:\n%s", documented.String(), got)
 	}
 	// The 4656 is logged after both, so the 4658 closing the copy is
 	// matched although its handle was closed before it was opened.
