@@ -234,3 +234,36 @@ func FuzzAccept(f *testing.F) {
 		}
 	})
 }
+
+func TestAcceptConcurrently(t *testing.T) {
+	r := newSyntheticRealm(t)
+	acc, err := NewAcceptor(r.path, nil, WithKeytabCheckInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, perWorker = 4, 10
+	tokens := make([][]byte, workers*perWorker)
+	for i := range tokens {
+		tokens[i] = r.token(t, ticketSpec{spn: "HTTP/" + serviceHost}, SchemeKerberos, apReqOptions{})
+	}
+	errs := make(chan error, len(tokens))
+	for w := range workers {
+		go func() {
+			for _, tok := range tokens[w*perWorker : (w+1)*perWorker] {
+				ctx, _, err := acc.Accept(SchemeKerberos, tok, "concurrent")
+				if err == nil {
+					_, _, err = ctx.Wrap([]byte("x"))
+				}
+				errs <- err
+			}
+		}()
+	}
+	for range tokens {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := acc.replay.len(); n != len(tokens) {
+		t.Errorf("replay cache holds %d authenticators, want %d", n, len(tokens))
+	}
+}
