@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/tdewolff/parse/v2"
 	"github.com/tdewolff/parse/v2/xml"
@@ -12,21 +13,37 @@ import (
 
 // Parse parses the XML of one Windows event. It never fails and never
 // panics: damaged input gives the fields that could be read and a Problem.
-// The strings of the returned Event may share memory with Event.Raw.
+// raw is not modified or retained. The strings of the returned Event
+// share memory with Event.Raw.
 func Parse(raw []byte) *Event {
-	// A one-off parser hands its EventData slice over instead of copying
-	// it; eight items fit the handle events that dominate the traffic.
-	p := Parser{data: make([]Data, 0, 8)}
-	return p.parse(raw, true)
+	n := len(raw)
+	// One buffer serves as the lexer's input and then as Raw. The lexer
+	// needs a NUL after the input and rewrites whitespace inside attribute
+	// values; embedded NUL bytes would stop it early, so they are hidden
+	// while it runs. Copying raw back afterwards makes the buffer equal the
+	// input again before anyone but this function sees Raw.
+	buf := make([]byte, n+1)
+	copy(buf, raw)
+	hideNUL(buf[:n])
+	ev := &Event{Raw: unsafe.String(unsafe.SliceData(buf), n)}
+	r := run{in: raw, raw: ev.Raw, ev: ev, userDataStart: -1}
+	r.lex(parse.NewInputBytes(buf[:n]))
+	copy(buf, raw)
+	r.finish()
+	return ev
 }
 
-// Parser parses event XML, reusing its scratch memory from one call to the
-// next. The zero value is ready to use. A Parser is not safe for concurrent
-// use; the Events it returns do not refer to its memory.
-type Parser struct {
-	scratch []byte
-	data    []Data
-	text    bytes.Buffer
+// hideNUL replaces NUL bytes, which end the lexer's input, by a byte with
+// no meaning to it.
+func hideNUL(b []byte) {
+	for i := bytes.IndexByte(b, 0); i >= 0; {
+		b[i] = 1
+		j := bytes.IndexByte(b[i+1:], 0)
+		if j < 0 {
+			return
+		}
+		i += 1 + j
+	}
 }
 
 // maxDepth is how many nested elements are told apart; deeper ones (no
@@ -180,7 +197,11 @@ type textSpan struct {
 
 // run is the state of one Parse call.
 type run struct {
-	p   *Parser
+	// in is the caller's input; raw is Raw, which shares the lexer's
+	// buffer and so differs from in inside attribute values until the
+	// lexer is done. Values are cut from raw; attribute values are judged
+	// on in.
+	in  []byte
 	raw string
 	ev  *Event
 
@@ -196,9 +217,16 @@ type run struct {
 
 	// The character data of the open text element: the first piece is kept
 	// as a span so the common single-piece case costs no copy; further
-	// pieces are decoded into p.text.
+	// pieces are decoded into text.
 	firstText  textSpan
 	textPieces int
+	text       *bytes.Buffer
+
+	// EventData items go to dataBuf, then to moreData; both live only
+	// until the exact-size EventData slice is made.
+	dataBuf  [32]Data
+	nData    int
+	moreData []Data
 
 	dataName      string
 	userDataStart int
@@ -213,55 +241,6 @@ type run struct {
 
 	// damage describes the first structural problem met, if any.
 	damage string
-}
-
-// Parse parses the XML of one Windows event; see the package function Parse.
-func (p *Parser) Parse(raw []byte) *Event {
-	return p.parse(raw, false)
-}
-
-// parse parses raw; handOver makes p.data the result's EventData rather
-// than scratch space to copy from.
-func (p *Parser) parse(raw []byte, handOver bool) *Event {
-	ev := &Event{Raw: string(raw)}
-	r := run{p: p, raw: ev.Raw, ev: ev, userDataStart: -1}
-	p.data = p.data[:0]
-	r.lex(p.lexInput(raw))
-	switch {
-	case len(p.data) == 0:
-	case handOver:
-		ev.EventData = p.data
-		p.data = nil
-	default:
-		ev.EventData = make([]Data, len(p.data))
-		copy(ev.EventData, p.data)
-		clear(p.data) // drop references to ev.Raw
-	}
-	r.finish()
-	return ev
-}
-
-// lexInput copies raw into the scratch buffer the lexer reads: the lexer
-// rewrites whitespace inside attribute values and needs a NUL terminator,
-// and the caller's bytes must stay untouched. NUL bytes inside the input
-// would stop the lexer, so the copy carries a neutral byte instead; values
-// are always cut from Raw, so they keep the NUL.
-func (p *Parser) lexInput(raw []byte) *parse.Input {
-	n := len(raw)
-	if cap(p.scratch) < n+1 {
-		p.scratch = make([]byte, n+1)
-	}
-	buf := p.scratch[:n+1]
-	copy(buf, raw)
-	for i := bytes.IndexByte(buf[:n], 0); i >= 0; {
-		buf[i] = 1
-		j := bytes.IndexByte(buf[i+1:n], 0)
-		if j < 0 {
-			break
-		}
-		i += 1 + j
-	}
-	return parse.NewInputBytes(buf[:n])
 }
 
 func (r *run) lex(in *parse.Input) {
@@ -429,7 +408,10 @@ func (r *run) addText(s textSpan) {
 	case 0:
 		r.firstText = s
 	case 1:
-		r.p.text.Reset()
+		if r.text == nil {
+			r.text = new(bytes.Buffer)
+		}
+		r.text.Reset()
 		r.writeSpan(r.firstText)
 		fallthrough
 	default:
@@ -440,10 +422,10 @@ func (r *run) addText(s textSpan) {
 
 func (r *run) writeSpan(s textSpan) {
 	if s.cdata {
-		writeNormalized(&r.p.text, r.raw[s.start:s.end])
+		writeNormalized(r.text, r.raw[s.start:s.end])
 		return
 	}
-	writeDecoded(&r.p.text, r.raw[s.start:s.end], false)
+	writeDecoded(r.text, r.raw[s.start:s.end], false)
 }
 
 // textValue returns the character data of the element being closed.
@@ -458,11 +440,25 @@ func (r *run) textValue() string {
 		}
 		return decoded(r.raw[s.start:s.end], false)
 	}
-	return r.p.text.String()
+	return r.text.String()
 }
 
+// attrValue returns an attribute value, normalised. The lexer has
+// rewritten whitespace in raw at this point, so the original bytes decide.
 func (r *run) attrValue(start, end int) string {
-	return decoded(r.raw[start:end], true)
+	if !attrNeedsDecoding(r.in[start:end]) {
+		return r.raw[start:end]
+	}
+	return decoded(string(r.in[start:end]), true)
+}
+
+func (r *run) addData(d Data) {
+	if r.nData < len(r.dataBuf) {
+		r.dataBuf[r.nData] = d
+		r.nData++
+		return
+	}
+	r.moreData = append(r.moreData, d)
 }
 
 // endTag closes the open element that the end tag names. An end tag that
@@ -541,7 +537,7 @@ func (r *run) endElement(i, end int) {
 	case kindComputer:
 		ev.Computer = r.textValue()
 	case kindData:
-		r.p.data = append(r.p.data, Data{Name: r.dataName, Value: r.textValue()})
+		r.addData(Data{Name: r.dataName, Value: r.textValue()})
 	case kindBinary:
 		ev.Binary = r.textValue()
 	case kindRenderMessage:
@@ -570,9 +566,14 @@ func (r *run) noteDamage(msg string) {
 	}
 }
 
-// finish classifies what went wrong, if anything.
+// finish stores the EventData and classifies what went wrong, if anything.
 func (r *run) finish() {
 	ev := r.ev
+	if n := r.nData + len(r.moreData); n > 0 {
+		ev.EventData = make([]Data, 0, n)
+		ev.EventData = append(ev.EventData, r.dataBuf[:r.nData]...)
+		ev.EventData = append(ev.EventData, r.moreData...)
+	}
 	if !r.eventClosed && r.eventFound {
 		r.noteDamage("truncated inside " + r.openPath() + " at byte " + strconv.Itoa(len(r.raw)))
 	}
