@@ -129,6 +129,11 @@ func (s *Spool) readSegment(g segment, from uint64, max int) ([]Entry, uint64, e
 		case errors.Is(err, errBadFrame) && fr.resync():
 			c.off = fr.off
 			continue
+		case !errors.Is(err, errBadFrame) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
+			// An I/O error says nothing about the data: report it, skip nothing.
+			next := c.seq
+			c.reset()
+			return out, next, fmt.Errorf("spool: read %s: %w", filepath.Base(g.path), err)
 		default:
 			// Nothing sound up to the end of the durable data: the rest
 			// of the segment is lost.
