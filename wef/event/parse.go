@@ -24,9 +24,9 @@ func Parse(raw []byte) *Event {
 	// input again before anyone but this function sees Raw.
 	buf := make([]byte, n+1)
 	copy(buf, raw)
-	hideNUL(buf[:n])
+	hidNUL := hideNUL(buf[:n])
 	ev := &Event{Raw: unsafe.String(unsafe.SliceData(buf), n)}
-	r := run{in: raw, raw: ev.Raw, ev: ev, userDataStart: -1}
+	r := run{in: raw, raw: ev.Raw, hidNUL: hidNUL, ev: ev, userDataStart: -1}
 	r.lex(parse.NewInputBytes(buf[:n]))
 	copy(buf, raw)
 	r.finish()
@@ -34,16 +34,21 @@ func Parse(raw []byte) *Event {
 }
 
 // hideNUL replaces NUL bytes, which end the lexer's input, by a byte with
-// no meaning to it.
-func hideNUL(b []byte) {
-	for i := bytes.IndexByte(b, 0); i >= 0; {
+// no meaning to it, and reports whether there were any.
+func hideNUL(b []byte) bool {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return false
+	}
+	for i >= 0 {
 		b[i] = 1
 		j := bytes.IndexByte(b[i+1:], 0)
 		if j < 0 {
-			return
+			break
 		}
 		i += 1 + j
 	}
+	return true
 }
 
 // maxDepth is how many nested elements are told apart; deeper ones (no
@@ -201,9 +206,10 @@ type run struct {
 	// buffer and so differs from in inside attribute values until the
 	// lexer is done. Values are cut from raw; attribute values are judged
 	// on in.
-	in  []byte
-	raw string
-	ev  *Event
+	in     []byte
+	raw    string
+	hidNUL bool
+	ev     *Event
 
 	// frames[:depth] are the open elements; overflow counts those nested
 	// beyond maxDepth.
@@ -422,10 +428,10 @@ func (r *run) addText(s textSpan) {
 
 func (r *run) writeSpan(s textSpan) {
 	if s.cdata {
-		writeNormalized(r.text, r.raw[s.start:s.end])
+		writeNormalized(r.text, r.source(s.start, s.end))
 		return
 	}
-	writeDecoded(r.text, r.raw[s.start:s.end], false)
+	writeDecoded(r.text, r.source(s.start, s.end), false)
 }
 
 // textValue returns the character data of the element being closed.
@@ -435,12 +441,28 @@ func (r *run) textValue() string {
 		return ""
 	case 1:
 		s := r.firstText
+		v := r.raw[s.start:s.end]
 		if s.cdata {
-			return normalized(r.raw[s.start:s.end])
+			if strings.IndexByte(v, '\r') < 0 {
+				return v
+			}
+			return normalized(r.source(s.start, s.end))
 		}
-		return decoded(r.raw[s.start:s.end], false)
+		if !needsDecoding(v, false) {
+			return v
+		}
+		return decoded(r.source(s.start, s.end), false)
 	}
 	return r.text.String()
+}
+
+// source returns input text to decode into a new string. Raw cannot serve
+// while the lexer runs if NUL bytes are hidden in it.
+func (r *run) source(start, end int) string {
+	if r.hidNUL {
+		return string(r.in[start:end])
+	}
+	return r.raw[start:end]
 }
 
 // attrValue returns an attribute value, normalised. The lexer has

@@ -324,6 +324,8 @@ func TestParseSynthetic(t *testing.T) {
 			[]Data{{"a b\nc", "v"}}},
 		{"invalid characters kept", sys + "<EventData><Data Name='A'>\x05\uFFFD\x00z\xff</Data></EventData>",
 			[]Data{{"A", "\x05\uFFFD\x00z\xff"}}},
+		{"NUL kept in decoded text", sys + "<EventData><Data Name='A'>\x00&amp;\x00</Data><Data Name='B\x00&amp;'>\r\x00<![CDATA[\x00\r]]></Data></EventData>",
+			[]Data{{"A", "\x00&\x00"}, {"B\x00&", "\n\x00\x00\n"}}},
 		{"prefixed names", `<e:Event xmlns:e='urn:x'><e:System><e:EventID>1</e:EventID></e:System><e:EventData><e:Data e:Name="A">v</e:Data></e:EventData></e:Event>`,
 			[]Data{{"A", "v"}}},
 		{"unknown elements skipped", sys + `<Extra><Data Name='no'>x</Data></Extra><EventData><Data Name='A'>v<b>ignored</b>w</Data><Other/></EventData>`,
