@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,6 +17,39 @@ import (
 
 	"wefgate/internal/testkdc"
 )
+
+var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/mit_wrap_tokens.json from the MIT interop run")
+
+// goldenToken is an MIT-made wrap token with the key that opens it, kept in
+// testdata so that unwrapping MIT output is tested without a KDC.
+type goldenToken struct {
+	Direction string `json:"direction"` // "to-acceptor" or "to-initiator"
+	Enctype   int32  `json:"enctype"`
+	Key       string `json:"key_hex"`
+	Seq       uint64 `json:"seq"`
+	Sig       string `json:"sig"`
+	Data      string `json:"data"`
+	Plain     string `json:"plain"`
+}
+
+func writeGolden(t *testing.T, name string, tokens []goldenToken) {
+	t.Helper()
+	if !*updateGolden {
+		return
+	}
+	b, err := json.MarshalIndent(tokens, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("testdata/"+name, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func golden(direction string, s *sealer, sig, data, plain []byte) goldenToken {
+	return goldenToken{Direction: direction, Enctype: s.key.KeyType, Key: hex.EncodeToString(s.key.KeyValue),
+		Seq: s.recvSeq, Sig: b64(sig), Data: b64(data), Plain: b64(plain)}
+}
 
 // mitPeer runs testdata/gssapi_interop.py, the MIT GSSAPI side of the
 // interoperability tests, and exchanges JSON lines with it.
@@ -127,6 +162,8 @@ func TestInteropMITInitiator(t *testing.T) {
 	r := startRealm(t)
 	acc := r.acceptor(t, "")
 	const messages = 3
+	var captured []goldenToken
+	defer func() { writeGolden(t, "mit_wrap_to_acceptor.json", captured) }()
 	for _, tc := range []struct{ mech, scheme, spn string }{
 		{"krb5", SchemeKerberos, "HTTP/" + serviceHost},
 		{"spnego", SchemeNegotiate, "HTTP/" + serviceHost},
@@ -148,6 +185,9 @@ func TestInteropMITInitiator(t *testing.T) {
 				// MIT's wrap_iov must produce what Windows sends.
 				if m.HeaderLen != 60 || m.EC != 0 || m.RRC != 28 || m.Flags != 0x06 || m.Padding != 0 {
 					t.Errorf("MIT token %d: header %d EC %d RRC %d flags %#x padding %d", i, m.HeaderLen, m.EC, m.RRC, m.Flags, m.Padding)
+				}
+				if i == 0 {
+					captured = append(captured, golden("to-acceptor", sc.sealer, unb64(t, m.Sig), unb64(t, m.Data), unb64(t, m.Plain)))
 				}
 				plain, err := sc.Unwrap(unb64(t, m.Sig), unb64(t, m.Data))
 				if err != nil {
@@ -175,6 +215,8 @@ func TestInteropMITAcceptor(t *testing.T) {
 	r := startRealm(t)
 	ini := r.initiator(t)
 	const messages = 3
+	var captured []goldenToken
+	defer func() { writeGolden(t, "mit_wrap_to_initiator.json", captured) }()
 	for _, scheme := range []string{SchemeKerberos, SchemeNegotiate} {
 		t.Run(scheme, func(t *testing.T) {
 			mit := startMIT(t, r.kdc, "acceptor", r.serviceKeytab, strconv.Itoa(messages))
@@ -201,11 +243,15 @@ func TestInteropMITAcceptor(t *testing.T) {
 				if reply.HeaderLen != 60 || reply.Flags != 0x07 || reply.RRC != 28 {
 					t.Errorf("MIT reply %d: header %d flags %#x RRC %d", i, reply.HeaderLen, reply.Flags, reply.RRC)
 				}
+				want := append([]byte("reply to "), msg...)
+				if i == 0 {
+					captured = append(captured, golden("to-initiator", cc.sealer, unb64(t, reply.Sig), unb64(t, reply.Data), want))
+				}
 				plain, err := cc.Unwrap(unb64(t, reply.Sig), unb64(t, reply.Data))
 				if err != nil {
 					t.Fatalf("unwrap MIT reply %d: %v", i, err)
 				}
-				if want := append([]byte("reply to "), msg...); !bytes.Equal(plain, want) {
+				if !bytes.Equal(plain, want) {
 					t.Fatalf("MIT reply %d: %q", i, plain)
 				}
 			}
