@@ -175,6 +175,7 @@ func (sh *Shipper) Run(ctx context.Context) error {
 	sh.lastTick = time.Now()
 	sh.logger.Info("shipper started", "from", sh.after, "pending", sh.spool.Stats().PendingEntries)
 
+	readFailures := 0
 	for {
 		wait := max(time.Until(sh.lastTick.Add(sh.opts.TickInterval)), time.Millisecond)
 		readCtx, cancel := context.WithTimeout(ctx, wait)
@@ -184,8 +185,17 @@ func (sh *Shipper) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return sh.shutdown(ctx)
 		case err == nil, errors.Is(err, context.DeadlineExceeded):
-		default:
+			readFailures = 0
+		case errors.Is(err, spool.ErrClosed):
 			return fmt.Errorf("pipeline: shipper read spool: %w", err)
+		default:
+			// A read error (I/O) may pass; retrying loses nothing.
+			readFailures++
+			sh.logger.Error("cannot read spool; retrying", "after", sh.after, "attempt", readFailures, "err", err)
+			if !sleepCtx(ctx, sh.backoff(readFailures)) {
+				return sh.shutdown(ctx)
+			}
+			continue
 		}
 		now := time.Now()
 		sh.take(now, entries)
@@ -297,13 +307,21 @@ func (sh *Shipper) exportWithRetry(ctx context.Context, out *exporterState, recs
 		sh.retries.Add(1)
 		delay := sh.backoff(out.failures)
 		sh.logger.Debug("export failed, retrying", "exporter", out.exp.Name(), "attempt", out.failures, "delay", delay, "err", err)
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, delay) {
 			return ctx.Err()
 		}
+	}
+}
+
+// sleepCtx waits for d and reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

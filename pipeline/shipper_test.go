@@ -484,3 +484,26 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 		}
 	}
 }
+
+func TestShipperStopsWhenSpoolCloses(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), spool.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := NewShipper(sp, nil, testMap, []exporters.Exporter{&fakeExporter{name: "out"}}, fastOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sh.Run(context.Background()) }()
+	time.Sleep(20 * time.Millisecond)
+	sp.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, spool.ErrClosed) {
+			t.Fatalf("Run: %v, want spool.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run kept going on a closed spool")
+	}
+}

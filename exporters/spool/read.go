@@ -38,15 +38,14 @@ func (s *Spool) Read(ctx context.Context, after Position, max int) ([]Entry, err
 	}
 	for {
 		s.mu.Lock()
-		durable, broken, wait := s.durable, s.broken, s.notify
+		// A broken writer does not stop reading: what is durable stays
+		// readable and should be shipped.
+		durable, wait := s.durable, s.notify
 		segs := make([]segment, len(s.segments))
 		for i, g := range s.segments {
 			segs[i] = *g
 		}
 		s.mu.Unlock()
-		if broken != nil {
-			return nil, broken
-		}
 		if uint64(after) < durable {
 			entries, err := s.readFrom(segs, uint64(after)+1, durable, max)
 			if err != nil || len(entries) > 0 {
