@@ -3,6 +3,7 @@ package event
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -545,6 +546,13 @@ func FuzzParse(f *testing.F) {
 		}
 		if string(raw) != string(in) {
 			t.Fatalf("input modified")
+		}
+		// The Event must not refer to the caller's bytes.
+		for i := range raw {
+			raw[i] = 'X'
+		}
+		if again := Parse(in); !reflect.DeepEqual(ev, again) {
+			t.Fatalf("parse differs after the input was overwritten:\n%+v\n%+v", ev, again)
 		}
 		if ev.Problem == nil && ev.EventID == 0 && !strings.Contains(string(raw), "EventID") {
 			t.Fatalf("no problem reported for an event without EventID")
