@@ -218,7 +218,12 @@ func IsEncrypted(contentType string) bool {
 func parseContentType(contentType string) (boundary, protocol string, err error) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		return "", "", fmt.Errorf("multipart: parse Content-Type %q: %w", contentType, err)
+		// mime rejects an unquoted boundary with a space in it
+		// (boundary=Encrypted Boundary); read such headers leniently.
+		var ok bool
+		if mt, params, ok = parseParamsLeniently(contentType); !ok {
+			return "", "", fmt.Errorf("multipart: parse Content-Type %q: %w", contentType, err)
+		}
 	}
 	if mt != mediaType {
 		return "", "", fmt.Errorf("multipart: Content-Type is %q, want %s", mt, mediaType)
@@ -228,6 +233,27 @@ func parseContentType(contentType string) (boundary, protocol string, err error)
 		return "", "", errors.New("multipart: Content-Type has no boundary")
 	}
 	return boundary, params["protocol"], nil
+}
+
+func parseParamsLeniently(contentType string) (mediaType string, params map[string]string, ok bool) {
+	fields := strings.Split(contentType, ";")
+	mediaType = strings.ToLower(strings.TrimSpace(fields[0]))
+	if mediaType == "" {
+		return "", nil, false
+	}
+	params = make(map[string]string)
+	for _, f := range fields[1:] {
+		k, v, found := strings.Cut(f, "=")
+		if !found {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		params[strings.ToLower(strings.TrimSpace(k))] = v
+	}
+	return mediaType, params, true
 }
 
 func chooseProtocol(param, part string) (string, error) {

@@ -164,6 +164,7 @@ func TestDecodeVariants(t *testing.T) {
 			f: frame{protocol: ProtocolSPNEGO}, wantProto: ProtocolSPNEGO},
 		{name: "protocol only in part", contentType: `multipart/encrypted;boundary="Encrypted Boundary"`, f: frame{}},
 		{name: "unquoted params, spaces", contentType: `Multipart/Encrypted; protocol="application/HTTP-Kerberos-session-encrypted"; boundary="Encrypted Boundary"`, f: frame{}},
+		{name: "unquoted boundary with a space", contentType: `multipart/encrypted;protocol="application/HTTP-Kerberos-session-encrypted";boundary=Encrypted Boundary`, f: frame{}},
 		{name: "UTF-8 charset", contentType: kerberosContentType,
 			f: frame{original: "type=application/soap+xml;charset=UTF-8;Length=3240"}, wantType: "application/soap+xml;charset=UTF-8"},
 		{name: "no Length", contentType: kerberosContentType,
