@@ -108,7 +108,9 @@ func NewCorrelator(cfg Config) *Correlator {
 // Add takes one event of host at time now (the caller's clock, used only
 // for windows and ages) and returns the Outputs it releases, which may
 // include earlier events. pos is returned with ev's Output. Events this
-// package does not use (see Kind) come straight back with Export set.
+// package does not use (see Kind) come back with Export set and no
+// attributes, at once unless they must wait behind earlier events of their
+// host.
 func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) []Output {
 	if ev == nil {
 		return nil
@@ -116,12 +118,13 @@ func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) [
 	c.observe(now)
 	c.expireState(now)
 	kind := Kind(ev)
-	if kind == KindOther {
+	q := c.hosts[host]
+	if kind == KindOther && (q == nil || q.len() == 0) {
+		// Nothing to keep it behind: an event this package does not use
+		// goes straight back.
 		out := []Output{{Host: host, Event: ev, Pos: pos, Export: true}}
 		return c.releaseAged(now, out)
 	}
-
-	q := c.hosts[host]
 	if q == nil {
 		q = newHostState(host)
 		c.hosts[host] = q

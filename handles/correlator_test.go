@@ -384,10 +384,18 @@ func TestReorderWindow(t *testing.T) {
 		released: [][]int{nil, nil, {0}},
 		stats:    func(s Stats) bool { return s.PendingForced == 1 && s.Pending == 2 },
 	}, {
-		name: "events of other kinds pass straight through",
+		name: "events of other kinds keep their place behind a waiting event of their host",
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
 			{0, "a", secEvent(4624, 2)},
+			{0, "a", openEv(3, 1, 2, "File", `C:\f`, 1, `C:\x.exe`)},
+		},
+		released: [][]int{nil, nil, {0, 1, 2}},
+	}, {
+		name: "events of other kinds pass straight through when nothing waits",
+		adds: []add{
+			{0, "a", dupEv(1, 1, 2, 4, 3)},
+			{0, "b", secEvent(4624, 2)},
 		},
 		released: [][]int{nil, {1}},
 	}}

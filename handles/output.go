@@ -31,6 +31,8 @@ func (c *Correlator) output(p *pending) Output {
 		if o.Export {
 			o.Attributes = c.closeAttributes(p, noise)
 		}
+	case KindOther:
+		o.Export = true
 	default:
 		o.Export = c.cfg.ExportHelperEvents
 		if o.Export {
