@@ -137,7 +137,7 @@ func appendAttr(b []byte, name, value string, always bool) []byte {
 	b = append(b, ' ')
 	b = append(b, name...)
 	b = append(b, "='"...)
-	b = appendText(b, value)
+	b = appendEscaped(b, value, true)
 	return append(b, '\'')
 }
 
@@ -151,11 +151,14 @@ func appendElem(b []byte, name, value string) []byte {
 	return append(b, '>')
 }
 
-// appendText escapes s for use as character data or a quoted attribute
-// value. Control characters become character references so that no event
-// spans lines and whitespace in attributes survives; invalid UTF-8 becomes
-// U+FFFD.
-func appendText(b []byte, s string) []byte {
+// appendText escapes s for use as character data.
+func appendText(b []byte, s string) []byte { return appendEscaped(b, s, false) }
+
+// appendEscaped escapes s for use as character data or, with attr, as a
+// quoted attribute value. Control characters become character references
+// so that no event spans lines and whitespace in attributes survives;
+// invalid UTF-8 becomes U+FFFD.
+func appendEscaped(b []byte, s string, attr bool) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
@@ -175,9 +178,9 @@ func appendText(b []byte, s string) []byte {
 			b = append(b, "&lt;"...)
 		case c == '>':
 			b = append(b, "&gt;"...)
-		case c == '\'':
+		case c == '\'' && attr:
 			b = append(b, "&apos;"...)
-		case c == '"':
+		case c == '"' && attr:
 			b = append(b, "&quot;"...)
 		case c < 0x20 || c == 0x7F:
 			b = append(b, "&#"...)
