@@ -429,11 +429,13 @@ func (s *Spool) dropCommittedLocked() {
 	for n < len(s.segments)-1 && s.segments[n].count == 0 {
 		n++
 	}
-	for _, g := range s.segments[:n] {
+	for i, g := range s.segments[:n] {
 		if err := os.Remove(g.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			// Keep it listed, so its bytes still count and the next commit
+			// tries again.
 			s.logger.Error("cannot delete committed segment", "segment", g.path, "err", err)
-			// Keep accounting honest: the bytes are still on disk.
-			continue
+			n = i
+			break
 		}
 		s.bytes -= g.size
 	}
