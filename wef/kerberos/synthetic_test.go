@@ -267,3 +267,55 @@ func TestAcceptConcurrently(t *testing.T) {
 		t.Errorf("replay cache holds %d authenticators, want %d", n, len(tokens))
 	}
 }
+
+// In AD every SPN of an account shares its keys, so a ticket for any alias
+// (here lower-case host/) must open with the key filed under another name.
+func TestAcceptKeyUnderAnotherName(t *testing.T) {
+	r := newSyntheticRealm(t)
+	minting := keytab.New()
+	if err := minting.AddEntry("host/"+serviceHost, "EXAMPLE.TEST", "account-secret", time.Now(), 3, etypeID.AES256_CTS_HMAC_SHA1_96); err != nil {
+		t.Fatal(err)
+	}
+	r.kt = minting
+	tok := r.token(t, ticketSpec{spn: "host/" + serviceHost}, SchemeKerberos, apReqOptions{})
+
+	accepting := keytab.New()
+	accepting.Entries = append(accepting.Entries, minting.Entries[0])
+	accepting.Entries[0].Principal.Components = []string{"HTTP", "WEC.EXAMPLE.TEST"}
+	b, err := accepting.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "renamed.keytab")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := NewAcceptor(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, _, err := acc.Accept(SchemeKerberos, tok, "alias")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Service != "host/"+serviceHost+"@EXAMPLE.TEST" {
+		t.Errorf("service %q", ctx.Service)
+	}
+}
+
+func TestAcceptRefusesForeignAuthenticator(t *testing.T) {
+	r := newSyntheticRealm(t)
+	acc, err := NewAcceptor(r.path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tkt, key := r.ticket(t, ticketSpec{spn: "HTTP/" + serviceHost})
+	other := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "OTHER$")
+	req, err := buildAPReq(tkt, key, other, r.realm, SchemeKerberos, apReqOptions{flags: FlagsWindows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := acc.Accept(SchemeKerberos, req.token, "foreign"); !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("authenticator for another client: %v", err)
+	}
+}
