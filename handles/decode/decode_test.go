@@ -144,3 +144,56 @@ func BenchmarkAccessRights(b *testing.B) {
 		AccessRights("Process", 0x1410)
 	}
 }
+
+// FuzzAccessRights checks that the names always describe exactly the mask:
+// mapping every name back to its bits gives the mask again.
+func FuzzAccessRights(f *testing.F) {
+	for _, s := range []struct {
+		objectType string
+		mask       uint32
+	}{{"Process", 0x1010}, {"File", 0x120089}, {"Key", 0xf003f}, {"SAM_SERVER", 0xf01ff}, {"Mutant", 0x100001}, {"", 0xffffffff}} {
+		f.Add(s.objectType, s.mask)
+	}
+	f.Fuzz(func(t *testing.T, objectType string, mask uint32) {
+		var back uint32
+		for _, name := range AccessRights(objectType, mask) {
+			bit, ok := rightBits(objectType, name)
+			if !ok {
+				t.Fatalf("AccessRights(%q, %#x): %q names nothing", objectType, mask, name)
+			}
+			if back&bit != 0 {
+				t.Fatalf("AccessRights(%q, %#x): %q repeats bits %#x", objectType, mask, name, back&bit)
+			}
+			back |= bit
+		}
+		if back != mask {
+			t.Fatalf("AccessRights(%q, %#x) names %#x", objectType, mask, back)
+		}
+	})
+}
+
+// rightBits is the inverse of AccessRights for one name.
+func rightBits(objectType, name string) (uint32, bool) {
+	if strings.HasPrefix(name, "0x") {
+		v, err := strconv.ParseUint(name[2:], 16, 32)
+		return uint32(v), err == nil
+	}
+	for _, r := range standardRights {
+		if r.name == name {
+			return r.bit, true
+		}
+	}
+	rs, ok := lookupRightSet(objectType)
+	if !ok {
+		return 0, false
+	}
+	if name == rs.allName {
+		return rs.all, true
+	}
+	for bit, n := range rs.specific {
+		if n == name {
+			return 1 << bit, true
+		}
+	}
+	return 0, false
+}
