@@ -309,15 +309,15 @@ func (r *run) top() elemKind {
 }
 
 func (r *run) startElement(name []byte, nameStart, nameEnd int) {
-	kind := classify(r.top(), localName(name))
-	if !r.eventFound && string(localName(name)) == "Event" {
-		kind = kindEvent
-		r.eventFound = true
-	}
 	if r.depth == maxDepth || r.overflow > 0 {
 		r.overflow++
 		r.attrKind = kindOther
 		return
+	}
+	kind := classify(r.top(), localName(name))
+	if !r.eventFound && string(localName(name)) == "Event" {
+		kind = kindEvent
+		r.eventFound = true
 	}
 	r.frames[r.depth] = frame{kind: kind, nameStart: nameStart, nameEnd: nameEnd}
 	r.depth++
