@@ -42,9 +42,10 @@ type Stats struct {
 	HandlesExpired   uint64
 	ProcessesEvicted uint64
 	ProcessesExpired uint64
-	// PendingExpired counts events released unresolved because their
-	// window passed; PendingForced those released early because
-	// MaxPending was reached.
+	// PendingExpired counts events released while still waiting for a
+	// partner (their window passed, or MaxPending forced them out);
+	// PendingForced counts events released early because MaxPending was
+	// reached, waiting or not.
 	PendingExpired uint64
 	PendingForced  uint64
 
@@ -154,6 +155,8 @@ func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) [
 
 // Tick releases what aged out by now, forgets state older than its
 // maximum age, and emits noise summaries when their interval has passed.
+// Call it regularly (a fraction of HoldTime): a host that goes quiet
+// releases its waiting events only through Tick or another host's Add.
 func (c *Correlator) Tick(now time.Time) []Output {
 	c.observe(now)
 	c.expireState(now)

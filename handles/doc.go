@@ -22,7 +22,8 @@
 //
 //   - A 4658 or 4660 is linked to the most recent open of its (process,
 //     handle). Handle values are reused, so a close never waits for a later
-//     open of the same value.
+//     open of the same value. A 4658 ends the handle; a 4660 does not,
+//     since the 4658 closing the deleted object's handle follows it.
 //   - A 4690 is linked to the open of its source (process, handle). Windows
 //     logs most 4690s before that 4656 (when an audited handle is created,
 //     the kernel first copies it into the System process, then logs the
@@ -38,9 +39,11 @@
 // The reorder window is measured in log order: an event that waits is
 // released, enriched with what is known, once Config.HoldRecords later
 // events of its host arrived or its EventRecordID fell that far behind, or
-// after Config.HoldTime, whichever comes first. Events of one host leave in
-// the order they were added; OldestPending tells a caller which position
-// it may commit up to. Time is always passed in, never read from a clock.
+// after Config.HoldTime, whichever comes first (HoldTime is checked on
+// every Add and Tick, so Tick must be called regularly). Flush releases
+// everything at shutdown. Events of one host leave in the order they were
+// added; OldestPending tells a caller which position it may commit up to.
+// Time is always passed in, never read from a clock.
 //
 // State is bounded: Config.MaxHandles (open handles and copies),
 // Config.MaxProcesses and Config.MaxPending are hard limits that evict the
