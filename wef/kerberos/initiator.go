@@ -2,6 +2,7 @@ package kerberos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -29,6 +30,7 @@ type Initiator struct {
 	mu       sync.Mutex // serialises gokrb5 client use
 	client   *client.Client
 	loggedIn bool
+	closed   bool
 }
 
 // NewInitiatorWithKeytab creates an initiator for principal ("WIN10$" or
@@ -78,12 +80,16 @@ func initiatorConfig(path, principal string) (cfg *config.Config, name, realm st
 	return cfg, name, realm, nil
 }
 
-// Close discards the initiator's tickets and stops ticket renewal.
+// Close discards the initiator's tickets and stops ticket renewal. The
+// initiator cannot start contexts afterwards; established ClientContexts
+// keep working.
 func (i *Initiator) Close() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.client.Destroy()
-	i.loggedIn = false
+	if !i.closed {
+		i.client.Destroy()
+		i.closed = true
+	}
 }
 
 // ClientContext is the initiator's side of a security context. Like
@@ -117,7 +123,7 @@ func (i *Initiator) Start(ctx context.Context, spn, scheme string) ([]byte, *Cli
 	default:
 		return nil, nil, fmt.Errorf("%w: %q", ErrUnsupportedScheme, scheme)
 	}
-	tkt, sessionKey, err := i.serviceTicket(ctx, spn)
+	tkt, sessionKey, cname, realm, err := i.serviceTicket(ctx, spn)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -125,13 +131,12 @@ func (i *Initiator) Start(ctx context.Context, spn, scheme string) ([]byte, *Cli
 		return nil, nil, err
 	}
 
-	creds := i.client.Credentials
-	req, err := buildAPReq(tkt, sessionKey, creds.CName(), creds.Domain(), scheme, apReqOptions{flags: FlagsWindows})
+	req, err := buildAPReq(tkt, sessionKey, cname, realm, scheme, apReqOptions{flags: FlagsWindows})
 	if err != nil {
 		return nil, nil, err
 	}
 	cc := &ClientContext{
-		Principal:  creds.CName().PrincipalNameString() + "@" + creds.Domain(),
+		Principal:  cname.PrincipalNameString() + "@" + realm,
 		Service:    spn,
 		Scheme:     scheme,
 		sessionKey: sessionKey,
@@ -219,25 +224,33 @@ func buildAPReq(tkt messages.Ticket, sessionKey types.EncryptionKey, cname types
 	return apReqToken{token: token, subkey: subkey, ctime: auth.CTime, cusec: auth.Cusec, seq: seq}, nil
 }
 
-func (i *Initiator) serviceTicket(ctx context.Context, spn string) (messages.Ticket, types.EncryptionKey, error) {
-	if err := ctx.Err(); err != nil {
-		return messages.Ticket{}, types.EncryptionKey{}, err
+// serviceTicket logs in if needed and returns a ticket for spn with its
+// session key and our client name.
+func (i *Initiator) serviceTicket(ctx context.Context, spn string) (tkt messages.Ticket, key types.EncryptionKey, cname types.PrincipalName, realm string, err error) {
+	if err = ctx.Err(); err != nil {
+		return
 	}
 	// gokrb5 has no context support; the lock also keeps its client
 	// single-threaded.
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if i.closed {
+		err = errors.New("kerberos initiator is closed")
+		return
+	}
+	creds := i.client.Credentials
 	if !i.loggedIn {
-		if err := i.client.Login(); err != nil {
-			return messages.Ticket{}, types.EncryptionKey{}, fmt.Errorf("kerberos login as %s: %w", i.client.Credentials.UserName(), err)
+		if err = i.client.Login(); err != nil {
+			err = fmt.Errorf("kerberos login as %s@%s: %w", creds.UserName(), creds.Domain(), err)
+			return
 		}
 		i.loggedIn = true
 	}
-	tkt, key, err := i.client.GetServiceTicket(spn)
-	if err != nil {
-		return messages.Ticket{}, types.EncryptionKey{}, fmt.Errorf("service ticket for %s: %w", spn, err)
+	if tkt, key, err = i.client.GetServiceTicket(spn); err != nil {
+		err = fmt.Errorf("service ticket for %s: %w", spn, err)
+		return
 	}
-	return tkt, key, nil
+	return tkt, key, creds.CName(), creds.Domain(), nil
 }
 
 // Complete verifies the server's WWW-Authenticate token: the AP-REP must

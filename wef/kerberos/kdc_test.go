@@ -273,11 +273,10 @@ func TestAcceptRefusals(t *testing.T) {
 		}
 	})
 	t.Run("bad flags and subkeys", func(t *testing.T) {
-		tkt, key, err := ini.serviceTicket(context.Background(), "HTTP/"+serviceHost)
+		tkt, key, cname, realm, err := ini.serviceTicket(context.Background(), "HTTP/"+serviceHost)
 		if err != nil {
 			t.Fatal(err)
 		}
-		creds := ini.client.Credentials
 		tests := []struct {
 			name string
 			o    apReqOptions
@@ -290,7 +289,7 @@ func TestAcceptRefusals(t *testing.T) {
 			{"future authenticator", apReqOptions{flags: FlagsWindows, timeOffset: 20 * time.Minute}, ErrClockSkew},
 		}
 		for _, tt := range tests {
-			req, err := buildAPReq(tkt, key, creds.CName(), creds.Domain(), SchemeKerberos, tt.o)
+			req, err := buildAPReq(tkt, key, cname, realm, SchemeKerberos, tt.o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,7 +298,7 @@ func TestAcceptRefusals(t *testing.T) {
 			}
 		}
 		// Without an authenticator subkey the session key's type is used.
-		req, err := buildAPReq(tkt, key, creds.CName(), creds.Domain(), SchemeKerberos, apReqOptions{flags: FlagsWindows, noSubkey: true})
+		req, err := buildAPReq(tkt, key, cname, realm, SchemeKerberos, apReqOptions{flags: FlagsWindows, noSubkey: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -376,6 +375,12 @@ func TestPasswordInitiator(t *testing.T) {
 	cc, sc := handshake(t, ini, r.acceptor(t, ""), "HTTP/"+serviceHost, SchemeNegotiate)
 	if sc.Principal != r.kdc.Principal("WIN11$") {
 		t.Fatalf("principal %q", sc.Principal)
+	}
+	exchange(t, cc, sc, 1)
+
+	ini.Close()
+	if _, _, err := ini.Start(context.Background(), "HTTP/"+serviceHost, SchemeKerberos); err == nil {
+		t.Fatal("closed initiator started a context")
 	}
 	exchange(t, cc, sc, 1)
 }
