@@ -389,6 +389,36 @@ func TestParseDamaged(t *testing.T) {
 	}
 }
 
+// TestParseHostileShapes feeds inputs that would take quadratic time if
+// any part of the parser rescanned what it had seen; linear work keeps each
+// well under a second.
+func TestParseHostileShapes(t *testing.T) {
+	const n = 200_000
+	sys := "<Event><System><EventID>1</EventID></System>"
+	tests := []struct {
+		name string
+		raw  string
+		kind ProblemKind
+	}{
+		{"deep nesting", sys + strings.Repeat("<a>", n) + strings.Repeat("</b>", n), ProblemPartial},
+		{"ampersands", sys + "<EventData><Data>" + strings.Repeat("&", n) + strings.Repeat("&#x41", n) + "</Data></EventData></Event>", ""},
+		{"many items", sys + "<EventData>" + strings.Repeat("<Data Name='n'>v</Data>", n) + "</EventData></Event>", ""},
+		{"many pieces", sys + "<EventData><Data>" + strings.Repeat("a<!---->&amp;", n) + "</Data></EventData></Event>", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := Parse([]byte(tc.raw))
+			var got ProblemKind
+			if ev.Problem != nil {
+				got = ev.Problem.Kind
+			}
+			if got != tc.kind {
+				t.Errorf("problem %+v, want kind %q", ev.Problem, tc.kind)
+			}
+		})
+	}
+}
+
 // TestParseEveryCut truncates real-shaped events at every byte and checks
 // that the kind of Problem matches where the cut falls.
 func TestParseEveryCut(t *testing.T) {
