@@ -212,6 +212,9 @@ func checkAgainstJSON(t *testing.T, where, x string, m map[string]any) {
 	if ev.Computer != m["Hostname"] {
 		t.Errorf("%s: Computer %q, want %q", where, ev.Computer, m["Hostname"])
 	}
+	if ev.Channel != "Security" {
+		t.Errorf("%s: Channel %q", where, ev.Channel)
+	}
 	if ev.TimeCreated.IsZero() {
 		t.Errorf("%s: no TimeCreated", where)
 	}

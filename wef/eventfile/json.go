@@ -206,6 +206,9 @@ func (je *jsonEvent) toEvent() (*event.Event, error) {
 	}
 	if s, ok := je.first("Channel", "channel"); ok {
 		ev.Channel = s
+		if strings.EqualFold(s, "Security") {
+			ev.Channel = "Security" // nxlog writes "security"
+		}
 	}
 	ev.Computer, _ = je.first("Hostname", "Computer", "computer_name")
 	ev.UserID, _ = je.first("UserID")
