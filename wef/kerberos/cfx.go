@@ -142,10 +142,7 @@ func (s *sealer) wrap(plain []byte) (sig, data []byte, err error) {
 	binary.BigEndian.PutUint64(hdr[8:], s.sendSeq)
 
 	// The encrypted header copy carries RRC = 0 (RFC 4121 §4.2.5).
-	msg := make([]byte, len(plain)+wrapHeaderLen)
-	copy(msg, plain)
-	copy(msg[len(plain):], hdr[:])
-	ct, err := s.send.seal(msg)
+	ct, err := s.send.seal(plain, hdr[:])
 	if err != nil {
 		return nil, nil, fmt.Errorf("seal message: %w", err)
 	}

@@ -19,8 +19,8 @@ import (
 // messageCipher is RFC 3961 encrypt/decrypt for one key usage: confounder,
 // encryption and truncated HMAC.
 type messageCipher interface {
-	// seal returns E(confounder‖plain)‖HMAC.
-	seal(plain []byte) ([]byte, error)
+	// seal returns E(confounder‖plain‖trailer)‖HMAC.
+	seal(plain, trailer []byte) ([]byte, error)
 	// open verifies and decrypts ct in place and returns the plaintext
 	// without the confounder.
 	open(ct []byte) ([]byte, error)
@@ -42,8 +42,9 @@ type genericCipher struct {
 	usage uint32
 }
 
-func (c genericCipher) seal(plain []byte) ([]byte, error) {
-	_, ct, err := c.et.EncryptMessage(c.key, plain, c.usage)
+func (c genericCipher) seal(plain, trailer []byte) ([]byte, error) {
+	msg := make([]byte, 0, len(plain)+len(trailer))
+	_, ct, err := c.et.EncryptMessage(c.key, append(append(msg, plain...), trailer...), c.usage)
 	return ct, err
 }
 
@@ -86,14 +87,14 @@ func newCTSHMACSHA1(et etype.EType, key []byte, usage uint32) (*ctsHMACSHA1, err
 
 func (c *ctsHMACSHA1) hmacLen() int { return sha1MACLen }
 
-func (c *ctsHMACSHA1) seal(plain []byte) ([]byte, error) {
-	n := aesBlock + len(plain)
+func (c *ctsHMACSHA1) seal(plain, trailer []byte) ([]byte, error) {
+	n := aesBlock + len(plain) + len(trailer)
 	padded := (n + aesBlock - 1) / aesBlock * aesBlock
 	out := make([]byte, padded+sha1MACLen)
 	if _, err := rand.Read(out[:aesBlock]); err != nil {
 		return nil, fmt.Errorf("confounder: %w", err)
 	}
-	copy(out[aesBlock:], plain)
+	copy(out[aesBlock+copy(out[aesBlock:], plain):], trailer)
 
 	c.mac.Reset()
 	c.mac.Write(out[:n])
