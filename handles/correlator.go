@@ -135,9 +135,7 @@ func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) [
 	p := &pending{seq: c.seq, host: q, ev: ev, pos: pos, kind: kind, added: now, arrival: q.arrivals}
 	if ev.HasRecordID {
 		p.recordID, p.hasRecordID = ev.RecordID, true
-		if !q.hasRecordID || ev.RecordID > q.maxRecordID {
-			q.maxRecordID, q.hasRecordID = ev.RecordID, true
-		}
+		q.lastRecordID = ev.RecordID
 	}
 	q.push(p)
 	c.pending.pushBack(p)
@@ -524,8 +522,10 @@ func (c *Correlator) expireState(now time.Time) {
 // windowPassed reports whether p has been held as long as allowed.
 func (c *Correlator) windowPassed(q *hostState, p *pending, now time.Time) bool {
 	hold := uint64(c.cfg.HoldRecords)
+	// The newest record id, not the largest: after a log clear ids start
+	// again from 1 and must not make every waiting event look ancient.
 	return q.arrivals-p.arrival >= hold ||
-		(p.hasRecordID && q.maxRecordID >= p.recordID+hold) ||
+		(p.hasRecordID && q.lastRecordID >= p.recordID+hold) ||
 		now.Sub(p.added) >= c.cfg.HoldTime
 }
 

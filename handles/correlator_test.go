@@ -358,6 +358,17 @@ func TestReorderWindow(t *testing.T) {
 		},
 		released: [][]int{nil, nil, {0, 1, 2}},
 	}, {
+		name: "record ids starting again after a log clear do not release waiting events",
+		cfg:  Config{HoldRecords: 100},
+		adds: []add{
+			{0, "a", createdEv(5000, 5, 1, `C:\x.exe`, "")},
+			{0, "a", dupEv(1, 1, 2, 4, 3)},
+			{0, "a", createdEv(2, 6, 1, `C:\x.exe`, "")},
+			{0, "a", openEv(3, 1, 2, "File", `C:\f`, 1, `C:\x.exe`)},
+		},
+		released: [][]int{{0}, nil, nil, {1, 2, 3}},
+		stats:    func(s Stats) bool { return s.Matched == 1 && s.PendingExpired == 0 },
+	}, {
 		name: "released after HoldTime by Add of any host",
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},

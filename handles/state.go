@@ -121,10 +121,10 @@ type hostState struct {
 
 	items []*pending
 	head  int
-	// arrivals counts events added for this host.
-	arrivals    uint64
-	maxRecordID uint64
-	hasRecordID bool
+	// arrivals counts events added for this host; lastRecordID is the
+	// EventRecordID of the newest one that had one.
+	arrivals     uint64
+	lastRecordID uint64
 
 	opens   map[handleID]*handleEntry
 	dups    map[handleID]*handleEntry
