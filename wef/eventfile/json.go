@@ -165,10 +165,20 @@ func (je *jsonEvent) toEvent() (*event.Event, error) {
 	ev := &event.Event{EventID: uint32(id)}
 	schema := schemaFields(ev.EventID)
 	if schema != nil {
-		ev.Channel = "Security" // all known events are Security audit events
+		// All known events are Security audit events.
+		ev.Channel = "Security"
+		ev.Provider = event.Provider{Name: securityProvider, GUID: securityGUID}
+		switch ev.EventID {
+		case 4624, 4688, 4689, 4690: // one subcategory each
+			ev.Task = securityTask(ev.EventID)
+		}
 	}
-	ev.Provider.Name, _ = je.first("SourceName", "ProviderName", "provider_name")
-	ev.Provider.GUID, _ = je.first("ProviderGuid", "ProviderGUID", "provider_guid")
+	if s, ok := je.first("SourceName", "ProviderName", "provider_name"); ok {
+		ev.Provider.Name = s
+	}
+	if s, ok := je.first("ProviderGuid", "ProviderGUID", "provider_guid"); ok {
+		ev.Provider.GUID = s
+	}
 	if v, ok := je.uint(8, "Level"); ok {
 		ev.Level = uint8(v)
 	}
