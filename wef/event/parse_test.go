@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -259,7 +260,7 @@ func TestParseHandleEventSamples(t *testing.T) {
 		}
 		for i, raw := range splitEvents(t, string(doc)) {
 			ev := Parse([]byte(raw))
-			where := filepath.Base(f) + "#" + string(rune('0'+i%10))
+			where := filepath.Base(f) + "#" + strconv.Itoa(i)
 			if ev.Problem != nil {
 				t.Errorf("%s: problem %+v", where, ev.Problem)
 			}
