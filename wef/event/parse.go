@@ -287,7 +287,7 @@ func (r *run) lex(in *parse.Input) {
 			if len(tok) == 0 || tok[len(tok)-1] != '>' {
 				return // cut inside the end tag: the element stays open
 			}
-			r.endTag(l.Text(), end-len(tok), end)
+			r.endTag(l.Text(), end-len(tok))
 		case xml.TextToken:
 			r.addText(textSpan{start: end - len(tok), end: end})
 		case xml.CDATAToken:
@@ -485,7 +485,7 @@ func (r *run) addData(d Data) {
 
 // endTag closes the open element that the end tag names. An end tag that
 // matches no element nearby is ignored; elements it skips are closed.
-func (r *run) endTag(name []byte, tokStart, tokEnd int) {
+func (r *run) endTag(name []byte, tokStart int) {
 	if r.overflow > 0 {
 		r.overflow-- // too deep to have been recorded: trust the name
 		return
@@ -506,7 +506,6 @@ func (r *run) endTag(name []byte, tokStart, tokEnd int) {
 		return
 	}
 	r.noteDamage("unexpected end tag </" + string(name) + "> at byte " + strconv.Itoa(tokStart))
-	_ = tokEnd
 }
 
 // endElement closes the frame at index i (the top of the stack); end is
