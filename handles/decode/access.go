@@ -99,6 +99,12 @@ var rightSets = map[string]*rightSet{
 	"sam_alias": {allName: "ALIAS_ALL_ACCESS", all: 0x000F001F, specific: [16]string{
 		"ALIAS_ADD_MEMBER", "ALIAS_REMOVE_MEMBER", "ALIAS_LIST_MEMBERS", "ALIAS_READ_INFORMATION",
 		"ALIAS_WRITE_ACCOUNT"}},
+	// Active Directory objects (4662): ObjectType is the schema class
+	// GUID ("%{bf967aba-...}"), so they are looked up under "ds".
+	"ds": {specific: [16]string{
+		"ADS_RIGHT_DS_CREATE_CHILD", "ADS_RIGHT_DS_DELETE_CHILD", "ADS_RIGHT_ACTRL_DS_LIST", "ADS_RIGHT_DS_SELF",
+		"ADS_RIGHT_DS_READ_PROP", "ADS_RIGHT_DS_WRITE_PROP", "ADS_RIGHT_DS_DELETE_TREE", "ADS_RIGHT_DS_LIST_OBJECT",
+		"ADS_RIGHT_DS_CONTROL_ACCESS"}},
 	"sc_manager object": {allName: "SC_MANAGER_ALL_ACCESS", all: 0x000F003F, specific: [16]string{
 		"SC_MANAGER_CONNECT", "SC_MANAGER_CREATE_SERVICE", "SC_MANAGER_ENUMERATE_SERVICE", "SC_MANAGER_LOCK",
 		"SC_MANAGER_QUERY_LOCK_STATUS", "SC_MANAGER_MODIFY_BOOT_CONFIG"}},
@@ -119,13 +125,17 @@ func lookupRightSet(objectType string) (*rightSet, bool) {
 	if rs, ok := rightSets[objectType]; ok {
 		return rs, true
 	}
+	if strings.HasPrefix(objectType, "%{") {
+		return rightSets["ds"], true
+	}
 	rs, ok := rightSets[strings.ToLower(objectType)]
 	return rs, ok
 }
 
 // AccessRights names the rights in an access mask the way Windows names
 // them for objectType (the ObjectType field: "File", "Key", "Process",
-// "Thread", "Token", "SAM_DOMAIN", "SERVICE OBJECT", ...). The same bit
+// "Thread", "Token", "SAM_DOMAIN", "SERVICE OBJECT", an Active Directory
+// class GUID "%{...}", ...). The same bit
 // means different things for different types (0x10 is PROCESS_VM_READ on a
 // Process but FILE_WRITE_EA on a File), which is why the type is required.
 //
@@ -139,7 +149,7 @@ func AccessRights(objectType string, mask uint32) []string {
 	}
 	rs, known := lookupRightSet(objectType)
 	out := make([]string, 0, bits.OnesCount32(mask))
-	if known && mask&rs.all == rs.all {
+	if known && rs.all != 0 && mask&rs.all == rs.all {
 		out = append(out, rs.allName)
 		mask &^= rs.all
 	}

@@ -82,6 +82,8 @@ func TestAccessRights(t *testing.T) {
 		{"SAM_USER", 0x60030, []string{"USER_READ_ACCOUNT", "USER_WRITE_ACCOUNT", "READ_CONTROL", "WRITE_DAC"}},
 		{"SAM_ALIAS", 0xf, []string{"ALIAS_ADD_MEMBER", "ALIAS_REMOVE_MEMBER", "ALIAS_LIST_MEMBERS", "ALIAS_READ_INFORMATION"}},
 		{"SERVICE OBJECT", 0x14, []string{"SERVICE_QUERY_STATUS", "SERVICE_START"}},
+		{"%{bf967aba-0de6-11d0-a285-00aa003049e2}", 0x100, []string{"ADS_RIGHT_DS_CONTROL_ACCESS"}},
+		{"%{19195a5a-6da0-11d0-afd3-00c04fd930c9}", 0x20014, []string{"ADS_RIGHT_ACTRL_DS_LIST", "ADS_RIGHT_DS_READ_PROP", "READ_CONTROL"}},
 		{"Mutant", 0x100001, []string{"0x1", "SYNCHRONIZE"}},
 		{"Key", 0x80, []string{"0x80"}},
 		{"File", 0x82000000, []string{"MAXIMUM_ALLOWED", "GENERIC_READ"}},
@@ -151,7 +153,7 @@ func FuzzAccessRights(f *testing.F) {
 	for _, s := range []struct {
 		objectType string
 		mask       uint32
-	}{{"Process", 0x1010}, {"File", 0x120089}, {"Key", 0xf003f}, {"SAM_SERVER", 0xf01ff}, {"Mutant", 0x100001}, {"", 0xffffffff}} {
+	}{{"Process", 0x1010}, {"File", 0x120089}, {"Key", 0xf003f}, {"SAM_SERVER", 0xf01ff}, {"Mutant", 0x100001}, {"", 0xffffffff}, {"%{19195a5a-6da0-11d0-afd3-00c04fd930c9}", 0x1ff}} {
 		f.Add(s.objectType, s.mask)
 	}
 	f.Fuzz(func(t *testing.T, objectType string, mask uint32) {
@@ -187,7 +189,7 @@ func rightBits(objectType, name string) (uint32, bool) {
 	if !ok {
 		return 0, false
 	}
-	if name == rs.allName {
+	if rs.all != 0 && name == rs.allName {
 		return rs.all, true
 	}
 	for bit, n := range rs.specific {
