@@ -56,11 +56,13 @@ func (s TLSSecurity) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 }
 
 // Handshake implements Security.
-func (TLSSecurity) Handshake(context.Context, *Conn, *url.URL) (Sealer, error) { return plainSealer{}, nil }
+func (TLSSecurity) Handshake(context.Context, *Conn, *url.URL) (Sealer, error) {
+	return plainSealer{}, nil
+}
 
 type plainSealer struct{}
 
-func (plainSealer) Seal(b []byte) (string, []byte, error) { return soap.ContentType, b, nil }
+func (plainSealer) Seal(b []byte) (string, []byte, error)   { return soap.ContentType, b, nil }
 func (plainSealer) Open(_ string, b []byte) ([]byte, error) { return b, nil }
 
 func hostPort(u *url.URL) string {

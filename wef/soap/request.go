@@ -262,4 +262,3 @@ func (w *wireSubscription) subscription() (Subscription, error) {
 	}
 	return s, nil
 }
-

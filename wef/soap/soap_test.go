@@ -169,9 +169,9 @@ func TestAckRelatesTo(t *testing.T) {
 func TestEnumerateResponseRoundTrip(t *testing.T) {
 	sub := Subscription{
 		ID: "28FCC206-1336-4E4A-B76B-18B0AB46E585", Version: "65187128-14E8-DB88-6518-712814E8DB88", Name: "handles",
-		Address:                 "https://wec.example.test:5986/wsman/subscriptions/28FCC206-1336-4E4A-B76B-18B0AB46E585",
-		Auth:                    Auth{Profile: ProfileMutual, IssuerThumbprint: "ABCDEF0123"},
-		Heartbeat:               time.Hour, ConnectionRetryTotal: 5, ConnectionRetryInterval: time.Minute,
+		Address:   "https://wec.example.test:5986/wsman/subscriptions/28FCC206-1336-4E4A-B76B-18B0AB46E585",
+		Auth:      Auth{Profile: ProfileMutual, IssuerThumbprint: "ABCDEF0123"},
+		Heartbeat: time.Hour, ConnectionRetryTotal: 5, ConnectionRetryInterval: time.Minute,
 		MaxTime: 30 * time.Second, MaxElements: 7, MaxEnvelopeSize: 512000, ContentFormat: "Raw",
 		IgnoreChannelError: true, Compression: "SLDC", Locale: "en-US",
 		Query:    `<QueryList><Query Id="0"><Select Path="Security">*[System[(EventID=4658 or EventID=4690)]]</Select></Query></QueryList>`,
