@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -324,4 +325,26 @@ func logOnFailure(t *testing.T, name string, logs *logBuffer) {
 		}
 		t.Logf("%s logs (last %d of %d lines):\n%s", name, len(lines), len(logs.lines), strings.Join(lines, "\n"))
 	})
+}
+
+// stoppableLog ends a log on demand: once stopped, it has nothing more and
+// reports itself drained, so a host with StopWhenDrained finishes the batch
+// in flight and returns. (Cancelling Run's context does not stop a host
+// that still has a backlog to send.)
+type stoppableLog struct {
+	forwarder.Log
+	stopped atomic.Bool
+}
+
+func (l *stoppableLog) stop() { l.stopped.Store(true) }
+
+func (l *stoppableLog) Read(ctx context.Context, after map[string]uint64, max int, wait time.Duration) ([]forwarder.Record, error) {
+	if l.stopped.Load() {
+		return nil, nil
+	}
+	return l.Log.Read(ctx, after, max, wait)
+}
+
+func (l *stoppableLog) Drained(after map[string]uint64) bool {
+	return l.stopped.Load() || l.Log.Drained(after)
 }
