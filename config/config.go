@@ -38,6 +38,7 @@ type Config struct {
 
 	Subscriptions []subscriptions.Definition `yaml:"subscriptions"`
 
+	Handles   Handles   `yaml:"handles"`
 	Exporters Exporters `yaml:"exporters"`
 	Spool     Spool     `yaml:"spool"`
 	Log       Log       `yaml:"log"`
@@ -66,6 +67,61 @@ type HTTPListener struct {
 	AdvertisedPort int    `yaml:"advertised_port"`
 	// Keytab holds the keys of HTTP/<hostname> and HOST/<hostname>.
 	Keytab string `yaml:"keytab"`
+}
+
+// Handles configures the enrichment of handle-manipulation events.
+type Handles struct {
+	// Enriched offers the enriched built-in subscription (which also
+	// collects 4656, 4661, 4663, 4660, 4688 and 4689) instead of the plain
+	// one, and joins 4658, 4660 and 4690 to the objects and processes they
+	// refer to. With your own subscriptions, include those events in their
+	// queries.
+	Enriched bool `yaml:"enriched"`
+	// ExportHelperEvents exports the helper events too (decoded), instead
+	// of using them only as state.
+	ExportHelperEvents bool `yaml:"export_helper_events"`
+	// ExportObjectDeleted exports 4660, which has the same gap as 4658.
+	ExportObjectDeleted *bool `yaml:"export_object_deleted"`
+	// ReorderRecords and ReorderTime bound how long an event may wait for
+	// its partner (in later records of its host, and in time).
+	ReorderRecords int           `yaml:"reorder_records"`
+	ReorderTime    time.Duration `yaml:"reorder_time"`
+	// MaxPending, MaxHandles and MaxProcesses are hard memory bounds.
+	MaxPending    int           `yaml:"max_pending"`
+	MaxHandles    int           `yaml:"max_handles"`
+	MaxProcesses  int           `yaml:"max_processes"`
+	HandleMaxAge  time.Duration `yaml:"handle_max_age"`
+	ProcessMaxAge time.Duration `yaml:"process_max_age"`
+	// StatsInterval is how often the correlator's sizes are logged.
+	StatsInterval time.Duration `yaml:"stats_interval"`
+	Noise         HandleNoise   `yaml:"noise"`
+}
+
+// HandleNoise controls the audit by-product pairs (a 4690 into the System
+// process and the 4658 closing that copy) for objects matching the rules.
+type HandleNoise struct {
+	// Mode is off (export them), tag (export with winlog.handle.noise) or
+	// drop (count them only; counts are exported as summary records).
+	Mode            string            `yaml:"mode"`
+	Rules           []HandleNoiseRule `yaml:"rules"`
+	SummaryInterval time.Duration     `yaml:"summary_interval"`
+}
+
+// HandleNoiseRule matches the object behind a by-product pair; '*' matches
+// any run of characters, comparisons ignore case, empty fields match all.
+type HandleNoiseRule struct {
+	ObjectType string `yaml:"object_type"`
+	ObjectName string `yaml:"object_name"`
+	Image      string `yaml:"image"`
+}
+
+// EnrichedSubscription is the built-in subscription of enriched mode: the
+// handle events plus what the correlator needs to explain them.
+func EnrichedSubscription() subscriptions.Definition {
+	return subscriptions.Definition{
+		Name: "handle-manipulation-enriched", Channel: "Security",
+		XPath: "*[System[(EventID=4656 or EventID=4658 or EventID=4660 or EventID=4661 or EventID=4663 or EventID=4688 or EventID=4689 or EventID=4690)]]",
+	}
 }
 
 // Exporters lists the outputs; several may be on at once.
@@ -216,7 +272,28 @@ func (c *Config) normalize() error {
 		}
 	}
 	if len(c.Subscriptions) == 0 {
-		c.Subscriptions = []subscriptions.Definition{DefaultSubscription()}
+		if c.Handles.Enriched {
+			c.Subscriptions = []subscriptions.Definition{EnrichedSubscription()}
+		} else {
+			c.Subscriptions = []subscriptions.Definition{DefaultSubscription()}
+		}
+	}
+	switch c.Handles.Noise.Mode {
+	case "":
+		c.Handles.Noise.Mode = "off"
+	case "off", "tag", "drop":
+	default:
+		return fmt.Errorf("handles.noise.mode %q is not off, tag or drop", c.Handles.Noise.Mode)
+	}
+	if c.Handles.Noise.Mode != "off" && len(c.Handles.Noise.Rules) == 0 {
+		return errors.New("handles.noise: mode tag or drop needs rules naming the objects that are noise")
+	}
+	if c.Handles.ExportObjectDeleted == nil {
+		on := true
+		c.Handles.ExportObjectDeleted = &on
+	}
+	if c.Handles.StatsInterval == 0 {
+		c.Handles.StatsInterval = 5 * time.Minute
 	}
 	seen := map[string]string{}
 	for i := range c.Subscriptions {

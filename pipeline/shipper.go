@@ -247,7 +247,11 @@ func (sh *Shipper) exportReady(ctx context.Context) error {
 		chunk := sh.ready[:n]
 		recs := make([]record.Record, 0, n)
 		for _, st := range chunk {
-			if st.Export {
+			switch {
+			case !st.Export:
+			case st.Record != nil:
+				recs = append(recs, *st.Record)
+			default:
 				recs = append(recs, sh.mapFn(st.Source, st.Event, st.Attributes))
 			}
 		}

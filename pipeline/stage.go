@@ -23,6 +23,9 @@ type Staged struct {
 	Export bool
 	// Attributes are extra attributes the stage adds to the record.
 	Attributes []record.KV
+	// Record, when set, is exported as it is instead of the mapping of
+	// Event: a stage's own record, such as a summary of what it folded.
+	Record *record.Record
 }
 
 // Stage sits between the spool and the exporters and may hold events back

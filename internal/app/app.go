@@ -102,6 +102,11 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	mapFn := func(src pipeline.Source, ev *event.Event, extra []record.KV) record.Record {
 		return mapping.Map(src, ev, extra, mapOpts)
 	}
+	if cfg.Handles.Enriched && !*cfg.Spool.Enabled {
+		// The correlator holds events for a moment; only the spool lets a
+		// batch be acknowledged before they are exported.
+		return errors.New("handles.enriched needs the spool (spool.enabled: true)")
+	}
 	var sink pipeline.Sink = &pipeline.DirectSink{Map: mapFn, Exporters: outs}
 	// The shipper outlives the listeners: on shutdown the server stops
 	// taking batches first, then the shipper flushes what it holds.
@@ -115,7 +120,11 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 			return err
 		}
 		defer sp.Close()
-		shipper, err := pipeline.NewShipper(sp, pipeline.PassThrough{}, mapFn, outs, pipeline.ShipperOptions{}, logger)
+		var stage pipeline.Stage = pipeline.PassThrough{}
+		if cfg.Handles.Enriched {
+			stage = handles.NewStage(handlesConfig(&cfg.Handles), logger, cfg.Handles.StatsInterval)
+		}
+		shipper, err := pipeline.NewShipper(sp, stage, mapFn, outs, pipeline.ShipperOptions{}, logger)
 		if err != nil {
 			return err
 		}
@@ -131,6 +140,10 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		logger.Info("spooling to disk before export", "dir", cfg.Spool.Dir, "max_bytes", cfg.Spool.MaxBytes)
 	}
 
+	keep := handles.IsHandleEvent
+	if cfg.Handles.Enriched {
+		keep = func(ev *event.Event) bool { return handles.IsHandleEvent(ev) || handles.IsStateEvent(ev) }
+	}
 	defs := make([]*subscriptions.Definition, len(cfg.Subscriptions))
 	for i := range cfg.Subscriptions {
 		defs[i] = &cfg.Subscriptions[i]
@@ -139,7 +152,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		Subscriptions: defs,
 		Store:         store,
 		Sink:          sink,
-		Keep:          handles.IsHandleEvent,
+		Keep:          keep,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		SLDC:          sldc.Decompress,
 		Logger:        logger,
@@ -233,4 +246,24 @@ func GPOValues(cfg *config.Config, refresh int, issuerThumbprints []string) []st
 		}
 	}
 	return out
+}
+
+func handlesConfig(h *config.Handles) handles.Config {
+	c := handles.Config{
+		HoldRecords: h.ReorderRecords, HoldTime: h.ReorderTime,
+		MaxPending: h.MaxPending, MaxHandles: h.MaxHandles, MaxProcesses: h.MaxProcesses,
+		HandleMaxAge: h.HandleMaxAge, ProcessMaxAge: h.ProcessMaxAge,
+		ExportHelperEvents: h.ExportHelperEvents, DropObjectDeleted: !*h.ExportObjectDeleted,
+	}
+	switch h.Noise.Mode {
+	case "tag":
+		c.Noise.Mode = handles.NoiseTag
+	case "drop":
+		c.Noise.Mode = handles.NoiseDrop
+	}
+	c.Noise.SummaryInterval = h.Noise.SummaryInterval
+	for _, r := range h.Noise.Rules {
+		c.Noise.Rules = append(c.Noise.Rules, handles.NoiseRule{ObjectType: r.ObjectType, ObjectName: r.ObjectName, Image: r.Image})
+	}
+	return c
 }

@@ -2,8 +2,10 @@ package forwarder
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -36,12 +38,17 @@ var (
 	reRecordID = regexp.MustCompile(`<EventRecordID>\s*(\d+)\s*</EventRecordID>`)
 )
 
-// NewStaticLog builds a log from event XML texts. An event without a
-// record id gets the next number after the previous one in its channel, so
-// every record can be bookmarked.
+// NewStaticLog builds a log from event XML texts, in record-id order as
+// an event log holds them (exports are sometimes newest first). An event
+// without a record id, or repeating one, gets the next number after the
+// previous one in its channel, so every record can be bookmarked.
 func NewStaticLog(events []string) *StaticLog {
 	l := &StaticLog{}
 	last := map[string]uint64{}
+	events = slices.Clone(events)
+	slices.SortStableFunc(events, func(a, b string) int {
+		return cmp.Compare(recordIDOf(a), recordIDOf(b))
+	})
 	for _, e := range events {
 		x := []byte(e)
 		ch := "Security"
@@ -59,6 +66,16 @@ func NewStaticLog(events []string) *StaticLog {
 		l.records = append(l.records, Record{Channel: ch, RecordID: id, XML: x})
 	}
 	return l
+}
+
+// recordIDOf returns the EventRecordID of an event's XML, or 0.
+func recordIDOf(x string) uint64 {
+	m := reRecordID.FindStringSubmatch(x)
+	if m == nil {
+		return 0
+	}
+	id, _ := strconv.ParseUint(m[1], 10, 64)
+	return id
 }
 
 // Len is the number of records.

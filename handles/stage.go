@@ -1,0 +1,106 @@
+package handles
+
+import (
+	"log/slog"
+	"strings"
+	"time"
+
+	"wefgate/exporters/record"
+	"wefgate/pipeline"
+	"wefgate/wef/event"
+)
+
+// Stage runs a Correlator between the spool and the exporters
+// (pipeline.Stage). Hosts are keyed by their authenticated identity, which
+// unlike <Computer> cannot be forged by another host.
+type Stage struct {
+	c          *Correlator
+	logger     *slog.Logger
+	statsEvery time.Duration
+	lastStats  time.Time
+}
+
+// NewStage returns a Stage over a new Correlator. Every statsEvery (when
+// positive) a Tick logs the correlator's sizes and evictions, so operators
+// can see the memory bounds at work.
+func NewStage(cfg Config, logger *slog.Logger, statsEvery time.Duration) *Stage {
+	return &Stage{c: NewCorrelator(cfg), logger: logger, statsEvery: statsEvery}
+}
+
+// Correlator exposes the correlator, for its Stats and NoiseCounts.
+func (s *Stage) Correlator() *Correlator { return s.c }
+
+// stagedPos is the cookie the correlator carries for the pipeline: the
+// delivery's Source travels with the event so the record can be mapped.
+type stagedPos struct {
+	src pipeline.Source
+	pos pipeline.Position
+}
+
+// Add implements pipeline.Stage.
+func (s *Stage) Add(now time.Time, src pipeline.Source, ev *event.Event, pos pipeline.Position) []pipeline.Staged {
+	return s.convert(s.c.Add(now, strings.ToLower(src.Identity), ev, stagedPos{src: src, pos: pos}))
+}
+
+// Tick implements pipeline.Stage.
+func (s *Stage) Tick(now time.Time) []pipeline.Staged {
+	if s.statsEvery > 0 && s.logger != nil && now.Sub(s.lastStats) >= s.statsEvery {
+		s.lastStats = now
+		st := s.c.Stats()
+		s.logger.Info("handle correlator", "handles", st.Handles, "duplicates", st.Duplicates, "processes", st.Processes,
+			"pending", st.Pending, "hosts", st.Hosts, "matched", st.Matched, "partial", st.Partial, "unmatched", st.Unmatched,
+			"noise_dropped", st.NoiseDropped, "handles_evicted", st.HandlesEvicted+st.HandlesExpired,
+			"processes_evicted", st.ProcessesEvicted+st.ProcessesExpired, "released_early", st.PendingForced)
+	}
+	return s.convert(s.c.Tick(now))
+}
+
+// Flush implements pipeline.Stage.
+func (s *Stage) Flush() []pipeline.Staged { return s.convert(s.c.Flush()) }
+
+// OldestPending implements pipeline.Stage.
+func (s *Stage) OldestPending() (pipeline.Position, bool) {
+	p, ok := s.c.OldestPending()
+	if !ok {
+		return 0, false
+	}
+	return p.(stagedPos).pos, true
+}
+
+func (s *Stage) convert(outs []Output) []pipeline.Staged {
+	if len(outs) == 0 {
+		return nil
+	}
+	staged := make([]pipeline.Staged, len(outs))
+	for i, o := range outs {
+		if o.Summary != nil {
+			staged[i] = pipeline.Staged{Export: true, Record: summaryRecord(o)}
+			continue
+		}
+		sp := o.Pos.(stagedPos)
+		staged[i] = pipeline.Staged{Source: sp.src, Event: o.Event, Pos: sp.pos, Export: o.Export, Attributes: o.Attributes}
+	}
+	return staged
+}
+
+// summaryRecord turns a noise summary into a record, so counts of what
+// noise control tagged or dropped reach the backend instead of vanishing.
+func summaryRecord(o Output) *record.Record {
+	s := o.Summary
+	return &record.Record{
+		Timestamp:      s.End,
+		Observed:       s.End,
+		SeverityNumber: 9,
+		SeverityText:   "INFO",
+		EventName:      NoiseSummaryEventName,
+		HostName:       o.Host,
+		Body: map[string]any{
+			"message":     "handle-manipulation audit by-products " + s.Mode.String(),
+			"image":       s.Image,
+			"object_type": s.ObjectType,
+			"duplicates":  int64(s.Duplicates),
+			"closes":      int64(s.Closes),
+		},
+		Attributes: o.Attributes,
+	}
+}
