@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func TestGPOPrintsBothListeners(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "wefgate.yaml")
+	yaml := "data_dir: " + dir + "\nhostname: wec.corp.example\nhttp:\n  keytab: " + filepath.Join(dir, "k.keytab") + "\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "gpo", "-config", cfg, "-refresh", "120")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	if !strings.Contains(out, "Server=http://wec.corp.example:5985/wsman/SubscriptionManager/WEC,Refresh=120") {
+		t.Errorf("no Kerberos value in:\n%s", out)
+	}
+	if !regexp.MustCompile(`Server=HTTPS://wec\.corp\.example:5986/wsman/SubscriptionManager/WEC,Refresh=120,IssuerCA=[0-9A-F]{40}`).MatchString(out) {
+		t.Errorf("no HTTPS value with an IssuerCA thumbprint in:\n%s", out)
+	}
+}
+
+func TestCertsCreatesAndRevokes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	out, err := runCLI(t, "certs", "-dir", dir, "-server", "wec.corp.example", "-client", "win10.corp.example,win11.corp.example")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	if !regexp.MustCompile(`IssuerCA thumbprint: [0-9A-F]{40}`).MatchString(out) || !strings.Contains(out, "client win11.corp.example") {
+		t.Errorf("certs output:\n%s", out)
+	}
+	out, err = runCLI(t, "certs", "-dir", dir, "-revoke", "win10.corp.example")
+	if err != nil || !strings.Contains(out, "revoked win10.corp.example") {
+		t.Fatalf("revoke: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "certs", "-dir", dir, "-revoke", "nobody.corp.example"); err == nil {
+		t.Error("revoking an unknown host succeeded")
+	}
+}
+
+func TestCheckConfigAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("data_dir: "+dir+"\n"), 0o600)
+	os.WriteFile(bad, []byte("spool:\n  max_byte: 1\n"), 0o600)
+	if out, err := runCLI(t, "check-config", "-config", good); err != nil || !strings.Contains(out, "configuration OK") {
+		t.Errorf("good config: %v %s", err, out)
+	}
+	if _, err := runCLI(t, "check-config", "-config", bad); err == nil || !strings.Contains(err.Error(), "max_byte") {
+		t.Errorf("bad config: %v", err)
+	}
+	if _, err := runCLI(t, "frobnicate"); err == nil {
+		t.Error("unknown subcommand accepted")
+	}
+	if _, err := runCLI(t, "forwarder"); err == nil {
+		t.Error("forwarder without -url accepted")
+	}
+}

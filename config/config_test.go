@@ -1,0 +1,105 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaults(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "")
+	cfg, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !*cfg.HTTPS.Enabled || *cfg.HTTP.Enabled || cfg.HTTPS.Address != ":5986" {
+		t.Errorf("listeners: https %v %s, http %v", *cfg.HTTPS.Enabled, cfg.HTTPS.Address, *cfg.HTTP.Enabled)
+	}
+	if !*cfg.Exporters.File.Enabled || *cfg.Exporters.OTLP.Enabled || !*cfg.Spool.Enabled {
+		t.Errorf("exporters: file %v otlp %v spool %v", *cfg.Exporters.File.Enabled, *cfg.Exporters.OTLP.Enabled, *cfg.Spool.Enabled)
+	}
+	if len(cfg.Subscriptions) != 1 || cfg.Subscriptions[0].Name != "handle-manipulation" ||
+		!strings.Contains(cfg.Subscriptions[0].Query, "EventID=4658 or EventID=4690") {
+		t.Fatalf("default subscription %+v", cfg.Subscriptions)
+	}
+	s := cfg.Subscriptions[0]
+	if s.ContentFormat != "Raw" || s.Delivery != "MinLatency" || s.MaxTime != 30*time.Second || s.HeartbeatInterval != time.Hour || s.Compression != "SLDC" {
+		t.Errorf("subscription defaults %+v", s)
+	}
+}
+
+func TestOTLPFromEnvironment(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+	cfg, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !*cfg.Exporters.OTLP.Enabled || *cfg.Exporters.File.Enabled {
+		t.Fatalf("otlp %v file %v", *cfg.Exporters.OTLP.Enabled, *cfg.Exporters.File.Enabled)
+	}
+}
+
+func TestEnrichedSubscription(t *testing.T) {
+	cfg, err := Parse([]byte("handles:\n  enriched: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Subscriptions) != 1 || cfg.Subscriptions[0].Name != "handle-manipulation-enriched" {
+		t.Fatalf("subscriptions %+v", cfg.Subscriptions)
+	}
+	for _, id := range []string{"4656", "4658", "4660", "4663", "4688", "4689", "4690"} {
+		if !strings.Contains(cfg.Subscriptions[0].Query, "EventID="+id) {
+			t.Errorf("enriched query lacks %s: %s", id, cfg.Subscriptions[0].Query)
+		}
+	}
+}
+
+func TestRejects(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "https:\n  adress: :1\n", "adress"},
+		{"unknown top key", "exporter: {}\n", "exporter"},
+		{"bad content format", "subscriptions:\n  - name: a\n    content_format: Xml\n", "content_format"},
+		{"bad delivery", "subscriptions:\n  - name: a\n    delivery: Fast\n", "delivery"},
+		{"custom without max_time", "subscriptions:\n  - name: a\n    delivery: Custom\n", "max_time"},
+		{"max_items without custom", "subscriptions:\n  - name: a\n    max_items: 5\n", "Custom"},
+		{"no name", "subscriptions:\n  - channel: Security\n", "name"},
+		{"duplicate id", "subscriptions:\n  - name: a\n    id: 28FCC206-1336-4E4A-B76B-18B0AB46E585\n  - name: b\n    id: 28fcc206-1336-4e4a-b76b-18b0ab46e585\n", "same id"},
+		{"bad id", "subscriptions:\n  - name: a\n    id: nope\n", "GUID"},
+		{"query and xpath", "subscriptions:\n  - name: a\n    xpath: '*'\n    query: '<QueryList/>'\n", "either"},
+		{"bad glob", "subscriptions:\n  - name: a\n    allowed_hosts: ['[']\n", "pattern"},
+		{"kerberos without keytab", "http:\n  enabled: true\n", "keytab"},
+		{"no listener", "https:\n  enabled: false\n", "both listeners"},
+		{"cert without key", "https:\n  server_cert: a.pem\n", "server_key"},
+		{"envelope over body", "max_body_bytes: 100000\n", "max_envelope_size"},
+		{"bad otlp protocol", "exporters:\n  otlp:\n    protocol: thrift\n", "protocol"},
+		{"no exporter", "exporters:\n  file:\n    enabled: false\n  otlp:\n    enabled: false\n", "no exporter"},
+		{"noise without rules", "handles:\n  noise:\n    mode: drop\n", "rules"},
+		{"bad noise mode", "handles:\n  noise:\n    mode: loud\n", "mode"},
+		{"bad log level", "log:\n  level: chatty\n", "log.level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse(%q) = %v, want an error mentioning %q", tt.yaml, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestBaseURL(t *testing.T) {
+	cfg, err := Parse([]byte("hostname: WEC.Corp.Example\nhttps:\n  address: 127.0.0.1:15986\n  advertised_port: 443\nhttp:\n  keytab: k\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.HTTPSBaseURL(); got != "https://wec.corp.example:443" {
+		t.Errorf("HTTPSBaseURL = %s", got)
+	}
+	if got := cfg.HTTPBaseURL(); got != "http://wec.corp.example:5985" {
+		t.Errorf("HTTPBaseURL = %s", got)
+	}
+}
