@@ -93,51 +93,72 @@ func TestOutageSpoolAndBackpressure(t *testing.T) {
 // TestCrashLosesNothingAcknowledged kills the wefgate binary (SIGKILL) in
 // the middle of a steady stream, twice, and restarts it on the same data
 // directory and port: every event the forwarder saw acknowledged must
-// reach the collector.
+// reach the collector. In the second case the collector is down between
+// the two crashes, so the second one hits a spool full of entries not yet
+// exported.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
-	col := testotelcol.Start(t)
 	bin := wefgateBinary(t)
-	dir := t.TempDir()
-	const host = "crash.example.test"
-	pki, clients := testPKI(t, dir, host)
-	port := freePort(t)
-	text := strings.NewReplacer("{{port}}", fmt.Sprint(port), "{{data}}", dir).Replace(
-		otlpConfig{protocol: "http/protobuf", endpoint: col.HTTPEndpoint()}.yaml())
-	cfgPath := filepath.Join(dir, "wefgate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	gw := startWefgateProcess(t, bin, cfgPath)
-	fwdLogs := &logBuffer{}
-	logOnFailure(t, "wefgate", gw.logs)
-	logOnFailure(t, "forwarder", fwdLogs)
+	for _, tc := range []struct {
+		name string
+		// collectorDown takes the collector away after the first restart
+		// and brings it back after the second.
+		collectorDown bool
+	}{
+		{name: "collector up"},
+		{name: "collector down at the second crash", collectorDown: true},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			col := testotelcol.Start(t)
+			dir := t.TempDir()
+			const host = "crash.example.test"
+			pki, clients := testPKI(t, dir, host)
+			port := freePort(t)
+			text := strings.NewReplacer("{{port}}", fmt.Sprint(port), "{{data}}", dir).Replace(
+				otlpConfig{protocol: "http/protobuf", endpoint: col.HTTPEndpoint()}.yaml())
+			cfgPath := filepath.Join(dir, "wefgate.yaml")
+			if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			gw := startWefgateProcess(t, bin, cfgPath)
+			fwdLogs := &logBuffer{}
+			logOnFailure(t, "wefgate", gw.logs)
+			logOnFailure(t, "forwarder", fwdLogs)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	const total = 1500
-	rec := newAckRecorder()
-	managerURL := fmt.Sprintf("https://localhost:%d/wsman/SubscriptionManager/WEC", port)
-	h := ackingHost(t, pki, clients[host], managerURL, handleEventLog(host, 250, total, 200), rec, fwdLogs)
-	waitHost := runHosts(ctx, h)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			const total = 1500
+			rec := newAckRecorder()
+			managerURL := fmt.Sprintf("https://localhost:%d/wsman/SubscriptionManager/WEC", port)
+			h := ackingHost(t, pki, clients[host], managerURL, handleEventLog(host, 250, total, 200), rec, fwdLogs)
+			waitHost := runHosts(ctx, h)
 
-	for _, killAt := range []int{400, 900} {
-		waitUntil(t, 30*time.Second, fmt.Sprintf("%d events acknowledged", killAt), func() bool { return rec.count() >= killAt })
-		err := gw.kill()
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Fatalf("wefgate did not die of SIGKILL: %v", err)
-		}
-		retried := h.Stats.Retries.Load()
-		t.Logf("killed wefgate after %d events acknowledged", rec.count())
-		// The forwarder notices, and keeps its events until wefgate is back.
-		waitUntil(t, 10*time.Second, "the forwarder retrying", func() bool { return h.Stats.Retries.Load() > retried })
-		gw.start()
+			for i, killAt := range []int{400, 900} {
+				waitUntil(t, 30*time.Second, fmt.Sprintf("%d events acknowledged", killAt), func() bool { return rec.count() >= killAt })
+				err := gw.kill()
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+					t.Fatalf("wefgate did not die of SIGKILL: %v", err)
+				}
+				retried := h.Stats.Retries.Load()
+				t.Logf("killed wefgate after %d events acknowledged; %d at the collector", rec.count(), len(col.Records(t)))
+				// The forwarder notices, and keeps its events until wefgate
+				// is back.
+				waitUntil(t, 10*time.Second, "the forwarder retrying", func() bool { return h.Stats.Retries.Load() > retried })
+				gw.start()
+				switch {
+				case tc.collectorDown && i == 0:
+					col.Stop()
+				case tc.collectorDown && i == 1:
+					col.Restart(t)
+				}
+			}
+			waitHost(t)
+			if got := rec.count(); got != total {
+				t.Fatalf("forwarder saw %d of its %d events acknowledged", got, total)
+			}
+			waitAllArrived(t, col, rec.snapshot(), 40*time.Second)
+		})
 	}
-	waitHost(t)
-	if got := rec.count(); got != total {
-		t.Fatalf("forwarder saw %d of its %d events acknowledged", got, total)
-	}
-	waitAllArrived(t, col, rec.snapshot(), 40*time.Second)
 }
 
 // segmentBytes is the size of the spool's segment files in dir.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -121,6 +122,9 @@ func checkHandleRecord(t *testing.T, r testotelcol.ReceivedRecord, w sentHandleE
 	eq("resource host.name", r.Resource["host.name"], w.computer)
 	eq("resource os.type", r.Resource["os.type"], "windows")
 	eq("resource service.name", r.Resource["service.name"], "wefgate")
+	if hostname, err := os.Hostname(); err == nil {
+		eq("resource service.instance.id", r.Resource["service.instance.id"], hostname)
+	}
 	eq("event name", r.EventName, fmt.Sprintf("windows.security.%d", w.id))
 	eq("timestamp", r.Timestamp, created)
 	if r.Observed.Before(start.Add(-time.Second)) || r.Observed.After(time.Now()) {
