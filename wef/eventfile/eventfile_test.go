@@ -432,6 +432,22 @@ func TestGenerate(t *testing.T) {
 	}
 }
 
+// TestGenerateStaysBounded checks that the simulated host does not grow
+// without limit, which would make long load tests slow down.
+func TestGenerateStaysBounded(t *testing.T) {
+	g := newGenerator("h", 3)
+	for range 100_000 {
+		g.next()
+	}
+	handles := 0
+	for _, p := range g.procs {
+		handles += len(p.handles)
+	}
+	if len(g.procs) > maxProcesses+1 || handles > maxOpenHandles+1 || len(g.logons) > maxLogons {
+		t.Errorf("%d processes, %d open handles, %d logons", len(g.procs), handles, len(g.logons))
+	}
+}
+
 func FuzzRead(f *testing.F) {
 	f.Add([]byte("<Events>" + evA + evB + "</Events>"))
 	f.Add([]byte(`{"EventID":4690,"Hostname":"h","SourceHandleId":"0x1","Keywords":"0x8020000000000000","TimeCreated":"2020-10-18 10:56:14.646"}`))

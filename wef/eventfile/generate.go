@@ -3,6 +3,7 @@ package eventfile
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,14 @@ func Generate(n int, host string, seed int64) []string {
 	}
 	return out
 }
+
+// The generator keeps the host's state within these bounds so that the
+// cost per event stays flat however many events are asked for.
+const (
+	maxProcesses   = 48
+	maxOpenHandles = 256
+	maxLogons      = 32
+)
 
 type logon struct {
 	sid, user, domain string
@@ -122,8 +131,16 @@ func (g *generator) next() *event.Event {
 			open = append(open, p)
 		}
 	}
+	handles := 0
+	for _, p := range open {
+		handles += len(p.handles)
+	}
 	roll := g.rng.IntN(100)
 	switch {
+	case len(g.procs) > maxProcesses && len(idle) > 0:
+		return g.processExit(pick(g.rng, idle))
+	case handles > maxOpenHandles:
+		return g.handleClose(pick(g.rng, open))
 	case roll < 4 || len(g.logons) == 1:
 		return g.logon()
 	case roll < 14 || len(g.procs) < 5:
@@ -182,6 +199,11 @@ func (g *generator) logon() *event.Event {
 		user:   pick(g.rng, users),
 		domain: "CORP",
 		id:     g.nextLogon,
+	}
+	if len(g.logons) == maxLogons {
+		// Forget an old session (never the system one); processes that
+		// run in it keep their copy.
+		g.logons = slices.Delete(g.logons, 1, 2)
 	}
 	g.logons = append(g.logons, l)
 	logonType := pick(g.rng, []string{"2", "3", "3", "3", "10"})
