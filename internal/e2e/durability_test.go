@@ -97,6 +97,9 @@ func TestOutageSpoolAndBackpressure(t *testing.T) {
 // the two crashes, so the second one hits a spool full of entries not yet
 // exported.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
+	if testotelcol.Binary() == "" {
+		testotelcol.Start(t) // skips, or fails under WEFGATE_REQUIRE_OTELCOL
+	}
 	bin := wefgateBinary(t)
 	for _, tc := range []struct {
 		name string
