@@ -118,7 +118,6 @@ type ackedEvent struct {
 type ackRecorder struct {
 	mu    sync.Mutex
 	byUID map[string]ackedEvent
-	acks  int // events acknowledged, counting re-sent ones again
 }
 
 func newAckRecorder() *ackRecorder { return &ackRecorder{byUID: map[string]ackedEvent{}} }
@@ -132,7 +131,6 @@ func (r *ackRecorder) onAck(computer string) func(soap.Subscription, []forwarder
 		for _, rec := range recs {
 			r.byUID[recordUID(computer, rec.Channel, rec.RecordID)] = ackedEvent{computer, rec.RecordID}
 		}
-		r.acks += len(recs)
 	}
 }
 
