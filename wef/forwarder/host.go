@@ -290,6 +290,9 @@ func (h *Host) followOne(ctx context.Context, log *slog.Logger, sub soap.Subscri
 	q := parseQuery(sub.Query)
 	lastSent := time.Now()
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if h.cfg.StopWhenDrained && h.cfg.Log.Drained(bookmark) {
 			return nil
 		}

@@ -143,6 +143,9 @@ func (g *GeneratedLog) available(now time.Time) uint64 {
 func (g *GeneratedLog) Read(ctx context.Context, after map[string]uint64, max int, wait time.Duration) ([]Record, error) {
 	deadline := time.Now().Add(wait)
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		next := after[g.Channel] + 1
 		if avail := g.available(time.Now()); avail >= next {
 			n := min(avail-next+1, uint64(max))

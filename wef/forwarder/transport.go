@@ -102,6 +102,9 @@ func (c *Conn) RoundTrip(ctx context.Context, path string, header http.Header, b
 	} else {
 		_ = c.nc.SetDeadline(time.Now().Add(2 * time.Minute))
 	}
+	// Cancelling ctx interrupts a request in flight.
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Now()) })
+	defer stop()
 	var req bytes.Buffer
 	fmt.Fprintf(&req, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: Microsoft WinRM Client\r\nContent-Length: %d\r\n", path, c.host, len(body))
 	for k, vs := range header {
