@@ -1,0 +1,107 @@
+package forwarder
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestBookmarkRoundTrip(t *testing.T) {
+	m := map[string]uint64{"Security": 72207, "Microsoft-Windows-WinRM/Operational": 5}
+	got, err := ParseBookmark(FormatBookmark(m))
+	if err != nil || len(got) != 2 || got["Security"] != 72207 || got["Microsoft-Windows-WinRM/Operational"] != 5 {
+		t.Fatalf("round trip %v %v", got, err)
+	}
+	windows := `<BookmarkList Direction="backward"><Bookmark Channel="Security" RecordId="149161" IsCurrent="true"/></BookmarkList>`
+	if got, err := ParseBookmark(windows); err != nil || got["Security"] != 149161 {
+		t.Fatalf("Windows bookmark %v %v", got, err)
+	}
+	for _, none := range []string{"", "  ", "http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest"} {
+		if got, err := ParseBookmark(none); err != nil || len(got) != 0 {
+			t.Errorf("ParseBookmark(%q) = %v, %v", none, got, err)
+		}
+	}
+	if _, err := ParseBookmark(`<BookmarkList><Bookmark Channel="S" RecordId="x"/></BookmarkList>`); err == nil {
+		t.Error("bad record id accepted")
+	}
+}
+
+func event(id int, record int, channel string) string {
+	return `<Event><System><EventID>` + itoa(id) + `</EventID><EventRecordID>` + itoa(record) + `</EventRecordID><Channel>` + channel + `</Channel></System></Event>`
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestQueryMatches(t *testing.T) {
+	q := parseQuery(`<QueryList><Query Id="0"><Select Path="Security">*[System[(EventID=4658 or EventID=4690)]]</Select><Select Path="System">*</Select></Query></QueryList>`)
+	tests := []struct {
+		rec  Record
+		want bool
+	}{
+		{Record{Channel: "Security", XML: []byte(event(4658, 1, "Security"))}, true},
+		{Record{Channel: "Security", XML: []byte(event(4624, 2, "Security"))}, false},
+		{Record{Channel: "System", XML: []byte(event(7036, 3, "System"))}, true},
+		{Record{Channel: "Application", XML: []byte(event(1, 4, "Application"))}, false},
+	}
+	for _, tt := range tests {
+		if got := q.matches(tt.rec); got != tt.want {
+			t.Errorf("matches(%s) = %v", tt.rec.XML, got)
+		}
+	}
+	if !parseQuery("not xml").matches(Record{Channel: "X"}) {
+		t.Error("an unreadable query should match everything")
+	}
+}
+
+func TestStaticLogOrderAndBookmarks(t *testing.T) {
+	// Newest first, as some exports are; one event without a record id.
+	log := NewStaticLog([]string{event(4658, 30, "Security"), event(4690, 10, "Security"), event(4658, 20, "Security"),
+		`<Event><System><EventID>111</EventID><Channel>Security</Channel></System></Event>`})
+	recs, err := log.Read(context.Background(), map[string]uint64{}, 10, 0)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("read %d, %v", len(recs), err)
+	}
+	var ids []uint64
+	for _, r := range recs {
+		ids = append(ids, r.RecordID)
+	}
+	if ids[0] != 1 || ids[1] != 10 || ids[2] != 20 || ids[3] != 30 {
+		t.Fatalf("record order %v", ids)
+	}
+	recs, _ = log.Read(context.Background(), map[string]uint64{"Security": 20}, 10, 0)
+	if len(recs) != 1 || recs[0].RecordID != 30 {
+		t.Fatalf("after bookmark 20: %v", recs)
+	}
+	if log.Drained(map[string]uint64{"Security": 20}) || !log.Drained(map[string]uint64{"Security": 30}) {
+		t.Error("Drained wrong")
+	}
+}
+
+func TestGeneratedLogRate(t *testing.T) {
+	g := &GeneratedLog{Channel: "Security", Rate: 0, Total: 25, Make: func(id uint64) []byte { return []byte(event(4658, int(id), "Security")) }}
+	recs, err := g.Read(context.Background(), map[string]uint64{}, 10, time.Millisecond)
+	if err != nil || len(recs) != 10 || recs[9].RecordID != 10 {
+		t.Fatalf("first read %d %v", len(recs), err)
+	}
+	recs, _ = g.Read(context.Background(), map[string]uint64{"Security": 20}, 10, time.Millisecond)
+	if len(recs) != 5 || !g.Drained(map[string]uint64{"Security": 25}) {
+		t.Fatalf("tail read %d", len(recs))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := g.Read(ctx, map[string]uint64{}, 10, time.Second); err == nil {
+		t.Error("read on a cancelled context succeeded")
+	}
+}
+
+func TestFitEnvelope(t *testing.T) {
+	big := Record{XML: make([]byte, 100_000)}
+	recs := []Record{big, big, big, big}
+	if got := fitEnvelope(recs, 512000); len(got) != 2 {
+		t.Errorf("fit %d records of 200 KB UTF-16 into 512000, want 2", len(got))
+	}
+	if got := fitEnvelope([]Record{{XML: make([]byte, 1_000_000)}}, 512000); len(got) != 1 {
+		t.Error("a single oversized record must still be sent")
+	}
+}
