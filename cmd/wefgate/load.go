@@ -44,6 +44,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rate := fs.Float64("rate", 0, "events per second per host (0: as fast as wefgate takes them)")
 	spoolOn := fs.Bool("spool", true, "run with the durable spool (false: synchronous export)")
 	keep := fs.Bool("keep", false, "keep the data directory (its path is printed)")
+	cpuProfile := fs.String("cpuprofile", "", "write the gateway's CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,7 +72,15 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer logFile.Close()
-	child := exec.Command(exe, "run", "-config", cfgPath)
+	childArgs := []string{"run", "-config", cfgPath}
+	if *cpuProfile != "" {
+		abs, err := filepath.Abs(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		childArgs = append(childArgs, "-cpuprofile", abs)
+	}
+	child := exec.Command(exe, childArgs...)
 	child.Stderr = logFile
 	out, err := child.StdoutPipe()
 	if err != nil {

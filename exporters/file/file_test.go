@@ -298,3 +298,30 @@ func BenchmarkExport(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestWriteStringMatchesEncodingJSON pins the hand-written escaper to
+// encoding/json's output, which readers of the file may rely on.
+func TestWriteStringMatchesEncodingJSON(t *testing.T) {
+	inputs := []string{"", "plain", `C:\Windows\System32\lsass.exe`, "quote\"here", "tab\tnl\ncr\r", "\x00\x01\x1f",
+		"<html>&amp;", "jörg 文件 😀", "bad\xffutf8\xc3", "line\u2028sep\u2029", "\x7f"}
+	for _, in := range inputs {
+		var buf bytes.Buffer
+		writeString(&buf, in)
+		want, _ := json.Marshal(in)
+		if buf.String() != string(want) {
+			t.Errorf("writeString(%q) = %s, want %s", in, buf.String(), want)
+		}
+	}
+}
+
+func FuzzWriteString(f *testing.F) {
+	f.Add("C:\\x\"<\x00\xff")
+	f.Fuzz(func(t *testing.T, in string) {
+		var buf bytes.Buffer
+		writeString(&buf, in)
+		want, _ := json.Marshal(in)
+		if buf.String() != string(want) {
+			t.Fatalf("writeString(%q) = %s, want %s", in, buf.String(), want)
+		}
+	})
+}
