@@ -1,38 +1,20 @@
 package handles
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"wefgate/internal/samples"
 
 	"wefgate/wef/event"
 	"wefgate/wef/eventfile"
 )
 
-// sampleDir locates the shared handle-event captures next to the
-// repository, skipping the test when they are absent.
+// sampleDir locates the shared handle-event captures, skipping the test
+// when they are absent.
 func sampleDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("getwd: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	samples := filepath.Join(dir, "..", "shared", "samples", "handle-events")
-	if _, err := os.Stat(samples); err != nil {
-		t.Skipf("handle-event samples not available: %v", err)
-	}
-	return samples
+	return samples.Path(t, "handle-events")
 }
 
 // capture is one sample file's events in replay order.

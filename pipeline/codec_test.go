@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"wefgate/internal/samples"
 
 	"wefgate/wef/event"
 )
@@ -93,29 +94,10 @@ func TestDecodeDeliveryRejectsDamage(t *testing.T) {
 	}
 }
 
-// repoRoot walks up from the package directory to the one holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
 // TestDeliveryRoundTripRealEvents spools real forwarded events and checks
 // that decoding with event.Parse gives what parsing the original gives.
 func TestDeliveryRoundTripRealEvents(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(repoRoot(t), "..", "shared", "samples", "wef", "event-*.xml"))
+	files, _ := filepath.Glob(filepath.Join(samples.Path(t, "wef"), "event-*.xml"))
 	if len(files) == 0 {
 		t.Skip("WEF samples not present")
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"testing"
 	"time"
+	"wefgate/internal/samples"
 
 	"wefgate/exporters/record"
 	"wefgate/pipeline"
@@ -487,31 +488,11 @@ func BenchmarkMap(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
-// repoRoot walks up from the package directory to the directory holding
-// go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
 // TestMapRealHandleEvents maps every event of the shared handle-event
 // samples and checks the fields derived from EventData against the data
 // itself.
 func TestMapRealHandleEvents(t *testing.T) {
-	dir := filepath.Join(repoRoot(t), "..", "shared", "samples", "handle-events")
+	dir := samples.Path(t, "handle-events")
 	files, _ := filepath.Glob(filepath.Join(dir, "xml", "*.xml"))
 	jsonFiles, _ := filepath.Glob(filepath.Join(dir, "json", "*.jsonl"))
 	files = append(files, jsonFiles...)
@@ -610,7 +591,7 @@ func checkRealEvent(t *testing.T, name string, ev *event.Event, rec record.Recor
 // TestMapRealDuplication pins one known event: the first record of the
 // mimikatz lsass sample, a 4690 by OFFSEC\admmig from pid 0x1e20.
 func TestMapRealDuplication(t *testing.T) {
-	file := filepath.Join(repoRoot(t), "..", "shared", "samples", "handle-events", "xml", "mdecrevoisier_mimikatz_sekurlsa_lsass_4656_4663_4690_4658.xml")
+	file := samples.Path(t, "handle-events", "xml", "mdecrevoisier_mimikatz_sekurlsa_lsass_4656_4663_4690_4658.xml")
 	if _, err := os.Stat(file); err != nil {
 		t.Skip("sample not present")
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"wefgate/internal/samples"
 
 	"wefgate/internal/testotelcol"
 	"wefgate/wef/forwarder"
@@ -201,30 +202,15 @@ func wefgateBinary(t *testing.T) string {
 	}
 	out := filepath.Join(t.TempDir(), "wefgate")
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/wefgate")
-	cmd.Dir = moduleRoot(t)
+	root, err := samples.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/wefgate: %v\n%s", err, b)
 	}
 	return out
-}
-
-// moduleRoot is the directory holding go.mod, above the test's directory.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
 }
 
 // wefgateProcess is the wefgate binary running "run -config".

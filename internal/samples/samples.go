@@ -4,36 +4,57 @@
 package samples
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-// Dir returns the samples directory (…/shared/samples) or skips the test
-// when it cannot be found. WEFGATE_SAMPLES overrides the location.
-func Dir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("WEFGATE_SAMPLES"); d != "" {
-		return d
-	}
+// ModuleRoot returns the directory holding go.mod, above the working
+// directory (a test runs in its package directory).
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Skipf("samples: %v", err)
+		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			s := filepath.Join(dir, "..", "shared", "samples")
-			if _, err := os.Stat(s); err != nil {
-				t.Skipf("shared samples not present at %s", s)
-			}
-			return s
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("samples: repository root not found")
+			return "", errors.New("go.mod not found above the working directory")
 		}
 		dir = parent
 	}
+}
+
+// Find returns the samples directory, or "" when it is absent.
+// WEFGATE_SAMPLES overrides the location.
+func Find() string {
+	if d := os.Getenv("WEFGATE_SAMPLES"); d != "" {
+		return d
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return ""
+	}
+	s := filepath.Join(root, "..", "shared", "samples")
+	if _, err := os.Stat(s); err != nil {
+		return ""
+	}
+	return s
+}
+
+// Dir returns the samples directory (…/shared/samples) or skips the test
+// when it cannot be found.
+func Dir(t testing.TB) string {
+	t.Helper()
+	s := Find()
+	if s == "" {
+		t.Skip("shared samples not present beside the repository")
+	}
+	return s
 }
 
 // Path joins elem under Dir and skips the test when the file is absent.

@@ -9,44 +9,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"wefgate/internal/samples"
 )
 
-// samplesRoot returns the shared sample directory that sits next to the
-// repository root, or "" when it is absent.
-func samplesRoot() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "..", "shared", "samples")
-			if _, err := os.Stat(p); err != nil {
-				return ""
-			}
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
+// samplesRoot returns the shared sample directory, or "" when absent.
+func samplesRoot() string { return samples.Find() }
 
 // sampleDir returns a directory below the samples, skipping the test when
 // it is absent.
 func sampleDir(t testing.TB, parts ...string) string {
 	t.Helper()
-	root := samplesRoot()
-	if root == "" {
-		t.Skip("shared samples not available")
-	}
-	p := filepath.Join(append([]string{root}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("samples not available: %v", err)
-	}
-	return p
+	return samples.Path(t, parts...)
 }
 
 func readSample(t *testing.T, name string) []byte {

@@ -12,35 +12,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"wefgate/internal/samples"
 
 	"golang.org/x/text/encoding/unicode"
 
 	"wefgate/wef/event"
 )
 
-// samplesDir returns a directory below the shared samples that sit next to
-// the repository root, skipping the test when it is absent.
+// samplesDir returns a directory below the shared samples, skipping the
+// test when it is absent.
 func samplesDir(t testing.TB, parts ...string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared", "samples"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("samples not available: %v", err)
-	}
-	return p
+	return samples.Path(t, parts...)
 }
 
 const (

@@ -4,37 +4,22 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf16"
+	"wefgate/internal/samples"
 )
 
-// findSampleDir locates the shared WEF samples folder next to the
-// repository root (the directory holding go.mod).
+// findSampleDir locates the shared WEF samples folder.
 func findSampleDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("getwd: %w", err)
+	s := samples.Find()
+	if s == "" {
+		return "", errors.New("shared samples not present")
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	samples := filepath.Join(dir, "..", "shared", "samples", "wef")
-	if _, err := os.Stat(samples); err != nil {
-		return "", fmt.Errorf("samples folder absent: %w", err)
-	}
-	return samples, nil
+	return filepath.Join(s, "wef"), nil
 }
 
 // sampleDir is findSampleDir for tests that need the samples.
