@@ -130,7 +130,7 @@ func runFleet(ctx context.Context, o fleetOptions, logger *slog.Logger) (fleetRe
 	)
 	for i := 1; i <= o.Hosts; i++ {
 		name := o.Machine
-		if regexp.MustCompile(`%[0-9]*d`).MatchString(name) {
+		if rePrintfInt.MatchString(name) {
 			name = fmt.Sprintf(name, i)
 		}
 		var sec forwarder.Security
@@ -208,7 +208,10 @@ func runFleet(ctx context.Context, o fleetOptions, logger *slog.Logger) (fleetRe
 	return res, nil
 }
 
-var reRecordID = regexp.MustCompile(`<EventRecordID>\d+</EventRecordID>`)
+var (
+	reRecordID  = regexp.MustCompile(`<EventRecordID>\d+</EventRecordID>`)
+	rePrintfInt = regexp.MustCompile(`%[0-9]*d`)
+)
 
 // generatedLog serves synthetic Security events: a pool of realistic
 // events whose record ids are rewritten to follow the log's numbering.

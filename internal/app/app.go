@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"wefgate/certs"
 	"wefgate/config"
@@ -108,6 +109,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		return errors.New("handles.enriched needs the spool (spool.enabled: true)")
 	}
 	var sink pipeline.Sink = &pipeline.DirectSink{Map: mapFn, Exporters: outs}
+	var shipStats func() pipeline.ShipperStats
 	// The shipper outlives the listeners: on shutdown the server stops
 	// taking batches first, then the shipper flushes what it holds.
 	shipCtx, stopShipper := context.WithCancel(context.WithoutCancel(ctx))
@@ -128,6 +130,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		if err != nil {
 			return err
 		}
+		shipStats = shipper.Stats
 		shipped := make(chan error, 1)
 		go func() { shipped <- shipper.Run(shipCtx) }()
 		defer func() {
@@ -175,7 +178,45 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		h := server.NewHandler(srvCfg, "http", cfg.HTTPBaseURL(), sec, stats)
 		listeners = append(listeners, server.Listener{Name: "http", Addr: cfg.HTTP.Address, Handler: h})
 	}
+	if !strings.Contains(cfg.Hostname, ".") {
+		logger.Warn("hostname is not a fully qualified name; Windows hosts need the name of the GPO URL, which the server certificate and SPNs must carry: set hostname in the configuration",
+			"hostname", cfg.Hostname)
+	}
+	go reportStats(ctx, logger, stats, shipStats)
 	return server.Serve(ctx, logger, listeners, ready)
+}
+
+// statsInterval is how often the counters are logged.
+const statsInterval = time.Minute
+
+// reportStats logs what the endpoint and the shipper did, every minute
+// while there is traffic, so dropped and damaged events are counted where
+// operators look.
+func reportStats(ctx context.Context, logger *slog.Logger, st *server.Stats, shipStats func() pipeline.ShipperStats) {
+	t := time.NewTicker(statsInterval)
+	defer t.Stop()
+	var lastBatches, lastHeartbeats, lastEnumerates uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b, h, e := st.Batches.Load(), st.Heartbeats.Load(), st.Enumerates.Load()
+		if b == lastBatches && h == lastHeartbeats && e == lastEnumerates {
+			continue
+		}
+		lastBatches, lastHeartbeats, lastEnumerates = b, h, e
+		received, kept := st.EventsReceived.Load(), st.EventsKept.Load()
+		attrs := []any{"enumerates", e, "heartbeats", h, "batches", b, "events_received", received, "events_kept", kept,
+			"events_dropped", received - kept, "events_damaged", st.EventsDamage.Load(), "refused", st.Refused.Load(), "failed", st.Failed.Load()}
+		if shipStats != nil {
+			ss := shipStats()
+			attrs = append(attrs, "exported", ss.ExportedRecords, "export_retries", ss.Retries, "spool_pending", ss.PendingEntries,
+				"export_lag", ss.Lag.Round(time.Millisecond), "failing_exporters", ss.FailingExporters)
+		}
+		logger.Info("stats", attrs...)
+	}
 }
 
 func httpsListener(cfg *config.Config, srvCfg *server.Config, stats *server.Stats, logger *slog.Logger) (server.Listener, error) {
