@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,7 +141,8 @@ type Context struct {
 	Scheme string
 	// Expiry is the ticket's end time; re-authenticate after it.
 	Expiry time.Time
-	// Service is the principal the ticket was issued for.
+	// Service is the keytab principal whose key accepted the ticket (the
+	// ticket's own service name is clear text and proves nothing).
 	Service string
 	// Flags are the GSS flags the client requested (FlagMutual, ...).
 	Flags uint32
@@ -289,7 +291,8 @@ func (a *Acceptor) acceptKRB5(tok krb5Token) (*Context, []byte, error) {
 	if err := requireAES(ticket.EncPart.EType, "ticket for "+service); err != nil {
 		return nil, nil, err
 	}
-	if err := a.decryptTicket(ticket, service); err != nil {
+	service, err := a.decryptTicket(ticket, service)
+	if err != nil {
 		return nil, nil, err
 	}
 	enc := &ticket.DecryptedEncPart
@@ -343,7 +346,7 @@ func (a *Acceptor) acceptKRB5(tok krb5Token) (*Context, []byte, error) {
 
 	// Replay is checked last so that unauthenticated garbage cannot fill
 	// the cache.
-	if a.replay.check(replayKey(client, service, apReq.EncryptedAuthenticator.Cipher), now) {
+	if a.replay.check(replayKey(client, apReq.EncryptedAuthenticator.Cipher), now) {
 		return nil, nil, fmt.Errorf("%w from %s for %s", ErrReplay, client, service)
 	}
 
@@ -376,7 +379,12 @@ func (a *Acceptor) acceptKRB5(tok krb5Token) (*Context, []byte, error) {
 
 // decryptTicket tries every keytab key of the ticket's enctype, preferring
 // those with the ticket's kvno; the service name is not used to pick keys.
-func (a *Acceptor) decryptTicket(ticket *messages.Ticket, service string) error {
+// decryptTicket decrypts the ticket with a keytab key and returns the
+// keytab principal whose key did it. That name, unlike the ticket's own
+// clear-text sname, is authenticated; entries named like the sname are
+// tried first so that an account holding HTTP/ and HOST/ under one key is
+// reported by the name the client asked for.
+func (a *Acceptor) decryptTicket(ticket *messages.Ticket, service string) (string, error) {
 	etype, kvno := ticket.EncPart.EType, uint32(ticket.EncPart.KVNO)
 	entries := a.keytab.current()
 	var sameType, sameKVNO, other []keyEntry
@@ -391,12 +399,19 @@ func (a *Acceptor) decryptTicket(ticket *messages.Ticket, service string) error 
 			other = append(other, e)
 		}
 	}
+	named := func(list []keyEntry) []keyEntry {
+		slices.SortStableFunc(list, func(x, y keyEntry) int {
+			return boolRank(!strings.EqualFold(x.principal, service)) - boolRank(!strings.EqualFold(y.principal, service))
+		})
+		return list
+	}
+	sameKVNO, other = named(sameKVNO), named(other)
 	if len(sameType) == 0 {
-		return fmt.Errorf("%w: ticket for %s is %s kvno %d; keytab has %s", ErrNoKey, service, enctypeName(etype), kvno, describeEntries(entries))
+		return "", fmt.Errorf("%w: ticket for %s is %s kvno %d; keytab has %s", ErrNoKey, service, enctypeName(etype), kvno, describeEntries(entries))
 	}
 	for _, e := range sameKVNO {
 		if ticket.Decrypt(e.key) == nil {
-			return nil
+			return e.principal, nil
 		}
 	}
 	// A keytab written with a wrong kvno label but the right key (a
@@ -405,11 +420,11 @@ func (a *Acceptor) decryptTicket(ticket *messages.Ticket, service string) error 
 		if ticket.Decrypt(e.key) == nil {
 			a.logger.Warn("ticket decrypted with a keytab key of another kvno; fix the keytab's kvno",
 				"service", service, "ticket_kvno", kvno, "keytab_principal", e.principal, "keytab_kvno", e.kvno)
-			return nil
+			return e.principal, nil
 		}
 	}
 	if len(sameKVNO) == 0 {
-		return fmt.Errorf("%w: ticket for %s is %s kvno %d; keytab has %s", ErrWrongKVNO, service, enctypeName(etype), kvno, describeEntries(entries))
+		return "", fmt.Errorf("%w: ticket for %s is %s kvno %d; keytab has %s", ErrWrongKVNO, service, enctypeName(etype), kvno, describeEntries(entries))
 	}
 	inKeytab := false
 	for _, e := range entries {
@@ -418,10 +433,17 @@ func (a *Acceptor) decryptTicket(ticket *messages.Ticket, service string) error 
 		}
 	}
 	if !inKeytab {
-		return fmt.Errorf("%w: ticket for %s (%s kvno %d); keytab has %s", ErrWrongService, service, enctypeName(etype), kvno, describeEntries(entries))
+		return "", fmt.Errorf("%w: ticket for %s (%s kvno %d); keytab has %s", ErrWrongService, service, enctypeName(etype), kvno, describeEntries(entries))
 	}
-	return fmt.Errorf("%w: ticket for %s (%s kvno %d) does not decrypt with the keytab key of that name (wrong key or tampered ticket)",
+	return "", fmt.Errorf("%w: ticket for %s (%s kvno %d) does not decrypt with the keytab key of that name (wrong key or tampered ticket)",
 		ErrIntegrity, service, enctypeName(etype), kvno)
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func describeEntries(entries []keyEntry) string {
@@ -440,11 +462,12 @@ func describeEntries(entries []keyEntry) string {
 	return strings.Join(parts, ", ")
 }
 
-func replayKey(client, service string, cipher []byte) [sha256.Size]byte {
+// replayKey identifies an authenticator by its client and ciphertext only:
+// the ticket's service name travels in clear text, so keying on it would
+// let a replayer make a captured token look new by rewriting it.
+func replayKey(client string, cipher []byte) [sha256.Size]byte {
 	h := sha256.New()
 	h.Write([]byte(client))
-	h.Write([]byte{0})
-	h.Write([]byte(service))
 	h.Write([]byte{0})
 	h.Write(cipher)
 	var k [sha256.Size]byte
