@@ -16,7 +16,7 @@ const maxCachedChains = 1 << 16
 // it keeps the window in which every certificate of the chain is valid;
 // revocation is looked up on every use.
 type verifiedChain struct {
-	issuer    *x509.Certificate
+	chain     []*x509.Certificate
 	notBefore time.Time
 	notAfter  time.Time
 }
@@ -33,7 +33,7 @@ func newChainCache() *chainCache {
 	return &chainCache{entries: make(map[[sha256.Size]byte]verifiedChain)}
 }
 
-func (c *chainCache) get(leaf *x509.Certificate, now time.Time) (*x509.Certificate, bool) {
+func (c *chainCache) get(leaf *x509.Certificate, now time.Time) ([]*x509.Certificate, bool) {
 	key := sha256.Sum256(leaf.Raw)
 	c.mu.Lock()
 	e, ok := c.entries[key]
@@ -41,11 +41,11 @@ func (c *chainCache) get(leaf *x509.Certificate, now time.Time) (*x509.Certifica
 	if !ok || now.Before(e.notBefore) || now.After(e.notAfter) {
 		return nil, false
 	}
-	return e.issuer, true
+	return e.chain, true
 }
 
 func (c *chainCache) put(chain []*x509.Certificate) {
-	e := verifiedChain{issuer: chain[1], notBefore: chain[0].NotBefore, notAfter: chain[0].NotAfter}
+	e := verifiedChain{chain: chain, notBefore: chain[0].NotBefore, notAfter: chain[0].NotAfter}
 	for _, cert := range chain[1:] {
 		if cert.NotBefore.After(e.notBefore) {
 			e.notBefore = cert.NotBefore

@@ -81,7 +81,7 @@ func (s *crlSet) lookup(issuer *x509.Certificate, serial *big.Int) (covered, rev
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refreshLocked(time.Now())
-	serials, ok := s.revoked[Thumbprint(issuer)]
+	serials, ok := s.revoked[crlKey(issuer)]
 	if !ok {
 		return false, false
 	}
@@ -145,11 +145,11 @@ func (s *crlSet) load() ([]fileStamp, map[string]map[string]struct{}, error) {
 			// an outage.
 			s.logger.Warn("CRL is past its next update time", "file", path, "issuer", issuer.Subject.CommonName, "next_update", crl.NextUpdate)
 		}
-		tp := Thumbprint(issuer)
-		serials := revoked[tp]
+		key := crlKey(issuer)
+		serials := revoked[key]
 		if serials == nil {
 			serials = make(map[string]struct{})
-			revoked[tp] = serials
+			revoked[key] = serials
 		}
 		for _, e := range crl.RevokedCertificateEntries {
 			serials[string(e.SerialNumber.Bytes())] = struct{}{}
@@ -157,6 +157,14 @@ func (s *crlSet) load() ([]fileStamp, map[string]map[string]struct{}, error) {
 		stamps[i] = stamp
 	}
 	return stamps, revoked, nil
+}
+
+// crlKey names a CA by subject and public key, which is what a CRL is
+// bound to: a CA certificate renewed with the same key (a different
+// thumbprint) issues under the same CRL, and keying by thumbprint would let
+// leaves chained through the renewed certificate escape revocation.
+func crlKey(ca *x509.Certificate) string {
+	return string(ca.RawSubject) + "\x00" + string(ca.RawSubjectPublicKeyInfo)
 }
 
 // issuerOf finds the configured CA whose signature the CRL carries.

@@ -20,6 +20,7 @@ var (
 	ErrNoClientAuthUsage   = errors.New("client certificate lacks the clientAuth extended key usage")
 	ErrUntrusted           = errors.New("client certificate does not chain to a configured CA")
 	ErrRevoked             = errors.New("client certificate is revoked")
+	ErrCommonNameNotHost   = errors.New("client certificate CN is not a host name")
 )
 
 // VerifierConfig lists the trust material for client certificates.
@@ -237,22 +238,34 @@ func (v *Verifier) verify(peer []*x509.Certificate) (Identity, error) {
 	}) {
 		return Identity{}, ErrNoClientAuthUsage
 	}
-	issuer, cached := v.chains.get(leaf, time.Now())
+	if strings.ContainsAny(leaf.Subject.CommonName, "@/\\") {
+		// Kerberos identities are NAME$@REALM: a certificate must not be
+		// able to claim one and take over that host's bookmarks.
+		return Identity{}, fmt.Errorf("%w: %q", ErrCommonNameNotHost, leaf.Subject.CommonName)
+	}
+	chain, cached := v.chains.get(leaf, time.Now())
 	if !cached {
-		chain, err := v.buildChain(leaf, peer[1:])
-		if err != nil {
+		// Windows sends only its leaf; intermediates a client adds are not
+		// used, since no configured CRL could vouch for them.
+		var err error
+		if chain, err = v.buildChain(leaf, nil); err != nil {
 			return Identity{}, err
 		}
 		v.chains.put(chain)
-		issuer = chain[1]
 	}
+	issuer := chain[1]
 	if v.crls != nil {
-		covered, revoked := v.crls.lookup(issuer, leaf.SerialNumber)
-		if revoked {
-			return Identity{}, fmt.Errorf("%w: serial %s on the CRL of %q", ErrRevoked, leaf.SerialNumber.Text(16), issuer.Subject.CommonName)
-		}
-		if !covered {
-			v.logger.Debug("no CRL configured for issuer", "issuer", issuer.Subject.CommonName)
+		// Every link is checked against its parent's CRL, so revoking an
+		// issuing CA on the root's CRL shuts out its clients too.
+		for i := 0; i+1 < len(chain); i++ {
+			covered, revoked := v.crls.lookup(chain[i+1], chain[i].SerialNumber)
+			if revoked {
+				return Identity{}, fmt.Errorf("%w: serial %s (%q) on the CRL of %q", ErrRevoked,
+					chain[i].SerialNumber.Text(16), chain[i].Subject.CommonName, chain[i+1].Subject.CommonName)
+			}
+			if !covered && i == 0 {
+				v.logger.Debug("no CRL configured for issuer", "issuer", chain[1].Subject.CommonName)
+			}
 		}
 	}
 	return Identity{

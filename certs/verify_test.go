@@ -2,12 +2,16 @@ package certs
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -492,5 +496,92 @@ func TestWindows2012R2CipherSuites(t *testing.T) {
 				t.Fatalf("refused: %v\n%s", err, srv.logs)
 			}
 		})
+	}
+}
+
+// TestChainRevocationAndIdentityForm covers what a review found: every
+// link of the chain is checked against its parent's CRL, a renewed CA
+// certificate with the same key stays under its CRL, and a certificate
+// cannot claim a Kerberos-style identity.
+func TestChainRevocationAndIdentityForm(t *testing.T) {
+	p := newPKI(t)
+	cc := issue(t, p, "host.example.test")
+	rootKey, err := loadECKey(p.Path(RootCAKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuingKey, err := loadECKey(p.Path(IssuingCAKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	writeCRL := func(name string, issuer *x509.Certificate, key *ecdsa.PrivateKey, serials ...*big.Int) string {
+		var entries []x509.RevocationListEntry
+		for _, s := range serials {
+			entries = append(entries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: now})
+		}
+		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+			Number: big.NewInt(now.UnixNano()), ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour),
+			RevokedCertificateEntries: entries,
+		}, issuer, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, der, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	peer := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cc.Cert}}
+
+	// The issuing CA revoked on the root's CRL: its clients are refused.
+	rootCRL := writeCRL("root.crl", p.Root, rootKey, p.Issuing.SerialNumber)
+	v, err := NewVerifier(VerifierConfig{CAFiles: []string{p.Path(RootCAFile), p.Path(IssuingCAFile)}, CRLFiles: []string{rootCRL}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Identify(peer); !errors.Is(err, ErrRevoked) {
+		t.Errorf("leaf of a revoked issuing CA: err = %v, want ErrRevoked", err)
+	}
+
+	// The issuing CA renewed with the same key, listed after an expired
+	// copy: a revocation on its CRL applies through either certificate.
+	expiredTmpl := *p.Issuing
+	expiredTmpl.SerialNumber = big.NewInt(now.UnixNano())
+	expiredTmpl.NotBefore, expiredTmpl.NotAfter = now.Add(-48*time.Hour), now.Add(-24*time.Hour)
+	expiredDER, err := x509.CreateCertificate(rand.Reader, &expiredTmpl, p.Root, p.Issuing.PublicKey, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(t.TempDir(), "cas.pem")
+	pemData := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: expiredDER})
+	for _, f := range []string{RootCAFile, IssuingCAFile} {
+		b, err := os.ReadFile(p.Path(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pemData = append(pemData, b...)
+	}
+	if err := os.WriteFile(bundle, pemData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leafCRL := writeCRL("issuing.crl", p.Issuing, issuingKey, cc.Cert.SerialNumber)
+	v, err = NewVerifier(VerifierConfig{CAFiles: []string{bundle}, CRLFiles: []string{leafCRL}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Identify(peer); !errors.Is(err, ErrRevoked) {
+		t.Errorf("revoked leaf under a renewed CA: err = %v, want ErrRevoked", err)
+	}
+
+	// A CN in Kerberos form is not a host identity.
+	principal := issue(t, p, "x.example.test", WithCommonName("dc01$@corp.example"))
+	v, err = NewVerifier(VerifierConfig{CAFiles: []string{p.Path(RootCAFile), p.Path(IssuingCAFile)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Identify(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{principal.Cert}}); !errors.Is(err, ErrCommonNameNotHost) {
+		t.Errorf("CN dc01$@corp.example: err = %v, want ErrCommonNameNotHost", err)
 	}
 }
