@@ -2,9 +2,16 @@ package forwarder
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
+	"wefgate/wef/soap"
 )
 
 func TestBookmarkRoundTrip(t *testing.T) {
@@ -104,4 +111,75 @@ func TestFitEnvelope(t *testing.T) {
 	if got := fitEnvelope([]Record{{XML: make([]byte, 1_000_000)}}, 512000); len(got) != 1 {
 		t.Error("a single oversized record must still be sent")
 	}
+}
+
+// TestRefreshResubscribes runs a host against a scripted collector whose
+// subscription version changes: the host must notice on refresh, stop its
+// delivery loop and enumerate again rather than hang.
+func TestRefreshResubscribes(t *testing.T) {
+	var enumerates atomic.Int32
+	version := func() string {
+		if enumerates.Load() <= 2 {
+			return "11111111-1111-1111-1111-111111111111"
+		}
+		return "22222222-2222-2222-2222-222222222222"
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		text, _ := soap.DecodeText(body)
+		msg, err := soap.Parse(text)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var out []byte
+		switch msg.Action {
+		case soap.ActionEnumerate:
+			enumerates.Add(1)
+			out = soap.EnumerateResponse(msg, []soap.Subscription{{
+				ID: "A", Version: version(), Name: "s", Address: "http://" + r.Host + "/wsman/subscriptions/A",
+				Heartbeat: time.Hour, MaxTime: 10 * time.Millisecond, MaxEnvelopeSize: 512000, Query: "<QueryList/>",
+			}})
+		case soap.ActionEnd:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		default:
+			out = soap.Ack(msg)
+		}
+		w.Write(soap.EncodeUTF16LE(out))
+	}))
+	defer srv.Close()
+	h := NewHost(HostConfig{
+		MachineID: "h.example.test", ManagerURL: srv.URL + "/wsman/SubscriptionManager/WEC",
+		Client: &Client{Security: plainHTTP{}}, Log: NewStaticLog(nil), Refresh: 50 * time.Millisecond,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	deadline := time.Now().Add(2 * time.Second)
+	for h.Stats.Enumerates.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := h.Stats.Enumerates.Load(); n < 4 {
+		t.Fatalf("host enumerated %d times; it did not re-subscribe after the version changed", n)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run did not return after cancellation")
+	}
+}
+
+// plainHTTP is a Security without authentication, for scripted collectors.
+type plainHTTP struct{}
+
+func (plainHTTP) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", u.Host)
+}
+
+func (plainHTTP) Handshake(context.Context, *Conn, *url.URL) (Sealer, error) {
+	return plainSealer{}, nil
 }

@@ -209,8 +209,12 @@ func (h *Host) Run(ctx context.Context) error {
 // refresh finds them changed or one is withdrawn (re-enumerate).
 func (h *Host) follow(ctx context.Context, log *slog.Logger, subs []soap.Subscription) (done bool, err error) {
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
+	// Stop the subscription loops before waiting for them.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	results := make(chan error, len(subs))
 	for _, s := range subs {
 		wg.Add(1)
@@ -222,7 +226,6 @@ func (h *Host) follow(ctx context.Context, log *slog.Logger, subs []soap.Subscri
 	finished := 0
 	refresh := time.NewTicker(h.cfg.Refresh)
 	defer refresh.Stop()
-	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -231,6 +234,9 @@ func (h *Host) follow(ctx context.Context, log *slog.Logger, subs []soap.Subscri
 			if errors.Is(err, errSubscriptionGone) {
 				log.Info("subscription withdrawn; enumerating again")
 				return false, nil
+			}
+			if err != nil {
+				return true, err
 			}
 			finished++
 			if finished == len(subs) {
