@@ -240,7 +240,7 @@ func httpsListener(cfg *config.Config, srvCfg *server.Config, stats *server.Stat
 		id, err := verifier.Identify(cs)
 		return id.Name, id.IssuerThumbprint, err
 	}
-	h := server.NewHandler(srvCfg, "https", cfg.HTTPSBaseURL(), server.TLSSecurity{Identify: identify}, stats)
+	h := server.NewHandler(srvCfg, "https", cfg.HTTPSBaseURL(), server.TLSSecurity{Identify: identify, Logger: logger}, stats)
 	return server.Listener{Name: "https", Addr: cfg.HTTPS.Address, Handler: h, TLS: tlsCfg}, nil
 }
 

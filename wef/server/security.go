@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -72,16 +73,24 @@ type TLSIdentify func(cs *tls.ConnectionState) (identity, issuerThumbprint strin
 // plain SOAP because TLS protects them.
 type TLSSecurity struct {
 	Identify TLSIdentify
+	Logger   *slog.Logger
 }
 
-// Authenticate implements Security.
-func (s TLSSecurity) Authenticate(w http.ResponseWriter, r *http.Request, _ *Conn) (Peer, bool) {
+// Authenticate implements Security. The certificate is checked again on
+// every request, so a revocation also ends connections already open.
+func (s TLSSecurity) Authenticate(w http.ResponseWriter, r *http.Request, conn *Conn) (Peer, bool) {
 	if r.TLS == nil {
+		s.Logger.Warn("refused request", "listener", "https", "remote", conn.Remote, "status", http.StatusUnauthorized, "reason", "no TLS")
 		http.Error(w, "client certificate required", http.StatusUnauthorized)
 		return Peer{}, true
 	}
 	id, thumb, err := s.Identify(r.TLS)
 	if err != nil {
+		attrs := []any{"listener", "https", "remote", conn.Remote, "status", http.StatusUnauthorized, "reason", err.Error()}
+		if len(r.TLS.PeerCertificates) > 0 {
+			attrs = append(attrs, "subject", r.TLS.PeerCertificates[0].Subject.String())
+		}
+		s.Logger.Warn("refused request", attrs...)
 		http.Error(w, "client certificate not accepted", http.StatusUnauthorized)
 		return Peer{}, true
 	}

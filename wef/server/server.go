@@ -113,8 +113,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.Lock()
 	defer conn.Unlock()
-	peer, handled := h.security.Authenticate(w, r, conn)
+	sw := &statusWriter{ResponseWriter: w}
+	peer, handled := h.security.Authenticate(sw, r, conn)
 	if handled {
+		if sw.status >= 400 {
+			h.stats.Refused.Add(1)
+		}
 		return
 	}
 	log = log.With("host", peer.Identity)
@@ -423,4 +427,18 @@ func Serve(ctx context.Context, logger *slog.Logger, listeners []Listener, ready
 		}
 	}
 	return nil
+}
+
+// statusWriter remembers the status a Security answered with, so that its
+// refusals are counted with the handler's own.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
