@@ -190,6 +190,10 @@ func newSDKExporter(ctx context.Context, r resolved) (sdklog.Exporter, error) {
 	case ProtocolGRPC:
 		opts := []otlploggrpc.Option{
 			otlploggrpc.WithMaxRequestSize(r.MaxRequestBytes),
+			// The shipper retries with its own jittered backoff and reports
+			// outages; the SDK's retry (up to a minute inside one Export)
+			// would only delay both.
+			otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false}),
 			// grpc-go backs reconnection off up to 120 s, so after an
 			// outage exports would keep failing long after the backend is
 			// back; a short cap resumes delivery within seconds.
@@ -224,7 +228,10 @@ func newSDKExporter(ctx context.Context, r resolved) (sdklog.Exporter, error) {
 		}
 		return exp, nil
 	default:
-		opts := []otlploghttp.Option{otlploghttp.WithMaxRequestSize(r.MaxRequestBytes)}
+		opts := []otlploghttp.Option{
+			otlploghttp.WithMaxRequestSize(r.MaxRequestBytes),
+			otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}),
+		}
 		switch {
 		case isURL:
 			// WithEndpointURL posts to the URL's path as is, "/" when it

@@ -244,12 +244,15 @@ func TestExportFailsWhenCollectorDown(t *testing.T) {
 			before := len(col.Records(t))
 			col.Restart(t)
 			// A gRPC client may still be waiting out its reconnect backoff
-			// (capped at maxReconnectDelay), so allow one failed attempt.
+			// (capped at maxReconnectDelay); the SDK's own retry is off, so
+			// retry here as the shipper does, within that bound.
 			var err error
-			for attempt := 0; attempt < 2; attempt++ {
-				if err = exp.Export(context.Background(), []record.Record{mapped("ws01", 2, mapping.Options{})}); err == nil {
+			deadline := time.Now().Add(maxReconnectDelay + 5*time.Second)
+			for {
+				if err = exp.Export(context.Background(), []record.Record{mapped("ws01", 2, mapping.Options{})}); err == nil || time.Now().After(deadline) {
 					break
 				}
+				time.Sleep(100 * time.Millisecond)
 			}
 			if err != nil {
 				t.Fatalf("Export after restart: %v", err)
