@@ -234,6 +234,9 @@ func (c *Config) normalize() error {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
+	if c.MaxBodyBytes < 0 {
+		return errors.New("max_body_bytes must not be negative")
+	}
 	if c.HTTPS.Address == "" {
 		c.HTTPS.Address = ":5986"
 	}
@@ -343,6 +346,22 @@ func (c *Config) normalize() error {
 	}
 	if c.Spool.MaxBytes == 0 {
 		c.Spool.MaxBytes = 1 << 30
+	}
+	if c.Spool.MaxBytes < 0 || c.Spool.SegmentBytes < 0 {
+		return errors.New("spool: max_bytes and segment_bytes must not be negative")
+	}
+	switch c.Spool.Compression {
+	case "", "zstd", "s2", "none":
+	default:
+		return fmt.Errorf("spool.compression %q is not zstd, s2 or none", c.Spool.Compression)
+	}
+	switch c.Exporters.OTLP.Compression {
+	case "", "gzip", "none":
+	default:
+		return fmt.Errorf("exporters.otlp.compression %q is neither gzip nor none", c.Exporters.OTLP.Compression)
+	}
+	if c.Exporters.OTLP.Timeout < 0 || c.Exporters.OTLP.MaxRequestBytes < 0 {
+		return errors.New("exporters.otlp: timeout and max_request_bytes must not be negative")
 	}
 	switch c.Log.Level {
 	case "":

@@ -79,6 +79,10 @@ func TestRejects(t *testing.T) {
 		{"noise without rules", "handles:\n  noise:\n    mode: drop\n", "rules"},
 		{"bad noise mode", "handles:\n  noise:\n    mode: loud\n", "mode"},
 		{"bad log level", "log:\n  level: chatty\n", "log.level"},
+		{"bad spool compression", "spool:\n  compression: lz4\n", "spool.compression"},
+		{"negative spool bound", "spool:\n  max_bytes: -1\n", "negative"},
+		{"bad otlp compression", "exporters:\n  otlp:\n    compression: brotli\n", "compression"},
+		{"negative body cap", "max_body_bytes: -5\n", "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"wefgate/exporters"
 	"wefgate/exporters/record"
@@ -20,6 +21,10 @@ type MapFunc func(src Source, ev *event.Event, extra []record.KV) record.Record
 type DirectSink struct {
 	Map       MapFunc
 	Exporters []exporters.Exporter
+
+	// mu serialises exports: exporters serve one caller at a time, and
+	// every connection's handler calls Accept.
+	mu sync.Mutex
 }
 
 // Accept implements Sink.
@@ -28,6 +33,8 @@ func (s *DirectSink) Accept(ctx context.Context, d *Delivery) error {
 	for i, ev := range d.Events {
 		recs[i] = s.Map(d.Source, ev, nil)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, e := range s.Exporters {
 		if err := e.Export(ctx, recs); err != nil {
 			return fmt.Errorf("export to %s: %w", e.Name(), err)

@@ -265,6 +265,9 @@ func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 			Timeout: o.Timeout, MaxRequestBytes: o.MaxRequestBytes,
 		}, logger)
 		if err != nil {
+			for _, o := range outs {
+				o.Close(context.WithoutCancel(ctx))
+			}
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
 		outs = append(outs, e)
