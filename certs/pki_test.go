@@ -271,3 +271,32 @@ func TestRevokeAccumulatesEntries(t *testing.T) {
 		t.Errorf("CRL number %v, want 4 (created + 3 rewrites)", crl.Number)
 	}
 }
+
+func TestClientIssuers(t *testing.T) {
+	p, err := CreatePKI(PKIOptions{Dir: t.TempDir(), ServerNames: []string{"wec.example.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cas  []*x509.Certificate
+		want []*x509.Certificate
+	}{
+		{"root and issuing", []*x509.Certificate{p.Root, p.Issuing}, []*x509.Certificate{p.Issuing}},
+		{"issuing listed twice", []*x509.Certificate{p.Issuing, p.Root, p.Issuing}, []*x509.Certificate{p.Issuing}},
+		{"root alone", []*x509.Certificate{p.Root}, []*x509.Certificate{p.Root}},
+		{"issuing alone", []*x509.Certificate{p.Issuing}, []*x509.Certificate{p.Issuing}},
+	}
+	for _, tt := range tests {
+		got := ClientIssuers(tt.cas)
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: %d issuers, want %d", tt.name, len(got), len(tt.want))
+			continue
+		}
+		for i := range got {
+			if got[i] != tt.want[i] {
+				t.Errorf("%s: issuer %d is %s", tt.name, i, got[i].Subject.CommonName)
+			}
+		}
+	}
+}

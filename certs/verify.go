@@ -303,3 +303,26 @@ func (v *Verifier) buildChain(leaf *x509.Certificate, sent []*x509.Certificate) 
 	}
 	return chains[0], nil
 }
+
+// ClientIssuers returns the configured CAs that sign host certificates:
+// those that sign no other configured CA, once each. They are what a GPO
+// IssuerCA must name (the CA that directly issued the host certificate,
+// never a root above an issuing CA).
+func ClientIssuers(cas []*x509.Certificate) []*x509.Certificate {
+	var out []*x509.Certificate
+	seen := map[string]bool{}
+	for _, p := range cas {
+		signsCA := false
+		for _, c := range cas {
+			if c != p && !isSelfSigned(c) && bytes.Equal(p.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(p) == nil {
+				signsCA = true
+				break
+			}
+		}
+		if tp := Thumbprint(p); !signsCA && !seen[tp] {
+			seen[tp] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -46,9 +46,8 @@ func printGPO(w io.Writer, cfg *config.Config, refresh int, thumbs []string) {
 	}
 }
 
-// issuerThumbprints returns the thumbprints of the CAs that issue client
-// certificates: the intermediates when there are any, else the roots. The
-// GPO IssuerCA must name the CA that signed the host's certificate.
+// issuerThumbprints returns the thumbprints of the configured CAs that
+// issue host certificates, the GPO IssuerCA values.
 func issuerThumbprints(caFiles []string) ([]string, error) {
 	var all []*x509.Certificate
 	for _, f := range caFiles {
@@ -58,16 +57,9 @@ func issuerThumbprints(caFiles []string) ([]string, error) {
 		}
 		all = append(all, cs...)
 	}
-	var roots, issuing []string
-	for _, c := range all {
-		if c.CheckSignatureFrom(c) == nil && c.Subject.String() == c.Issuer.String() {
-			roots = append(roots, certs.Thumbprint(c))
-		} else {
-			issuing = append(issuing, certs.Thumbprint(c))
-		}
+	var out []string
+	for _, c := range certs.ClientIssuers(all) {
+		out = append(out, certs.Thumbprint(c))
 	}
-	if len(issuing) > 0 {
-		return issuing, nil
-	}
-	return roots, nil
+	return out, nil
 }
