@@ -126,7 +126,8 @@ func Decode(contentType string, body []byte) (*Message, error) {
 			break
 		}
 		if !looksLikeHeader(trimmed) {
-			rest = trimmed
+			// Only white space before a header is skipped: the binary
+			// length prefix may itself start with 0x09 or 0x20.
 			break
 		}
 		line, next, ok := cutLine(trimmed)

@@ -297,3 +297,19 @@ func BenchmarkEncode(b *testing.B) {
 		Encode(m)
 	}
 }
+
+// TestSignatureLengthThatLooksLikeWhiteSpace: a length prefix whose first
+// byte is a tab or a space must not be skipped as white space.
+func TestSignatureLengthThatLooksLikeWhiteSpace(t *testing.T) {
+	for _, n := range []int{0x09, 0x20} {
+		m := &Message{Protocol: ProtocolKerberos, Header: bytes.Repeat([]byte{0xAB}, n), Payload: []byte("payload")}
+		ct, body := Encode(m)
+		got, err := Decode(ct, body)
+		if err != nil {
+			t.Fatalf("length %d: %v", n, err)
+		}
+		if !bytes.Equal(got.Header, m.Header) || !bytes.Equal(got.Payload, m.Payload) {
+			t.Fatalf("length %d: header %d bytes, payload %q", n, len(got.Header), got.Payload)
+		}
+	}
+}
