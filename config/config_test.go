@@ -69,7 +69,6 @@ func TestRejects(t *testing.T) {
 		{"duplicate id", "subscriptions:\n  - name: a\n    id: 28FCC206-1336-4E4A-B76B-18B0AB46E585\n  - name: b\n    id: 28fcc206-1336-4e4a-b76b-18b0ab46e585\n", "same id"},
 		{"bad id", "subscriptions:\n  - name: a\n    id: nope\n", "GUID"},
 		{"query and xpath", "subscriptions:\n  - name: a\n    xpath: '*'\n    query: '<QueryList/>'\n", "either"},
-		{"bad glob", "subscriptions:\n  - name: a\n    allowed_hosts: ['[']\n", "pattern"},
 		{"kerberos without keytab", "http:\n  enabled: true\n", "keytab"},
 		{"no listener", "https:\n  enabled: false\n", "both listeners"},
 		{"cert without key", "https:\n  server_cert: a.pem\n", "server_key"},

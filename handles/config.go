@@ -3,6 +3,7 @@ package handles
 import (
 	"strings"
 	"time"
+	"wefgate/internal/glob"
 )
 
 // Defaults applied by NewCorrelator to zero (or negative) Config fields.
@@ -118,49 +119,8 @@ func ExampleNoiseRules() []NoiseRule {
 
 func (r NoiseRule) matches(objectType, objectName, image string) bool {
 	return (r.ObjectType == "" || strings.EqualFold(r.ObjectType, objectType)) &&
-		(r.ObjectName == "" || matchPattern(r.ObjectName, objectName)) &&
-		(r.Image == "" || matchPattern(r.Image, image))
-}
-
-// matchPattern reports whether s matches pattern, where '*' matches any run
-// of characters, ignoring case. Greedy matching with backtracking to the
-// last star keeps it linear in practice.
-func matchPattern(pattern, s string) bool {
-	p, i := 0, 0
-	star, mark := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case p < len(pattern) && equalFoldByte(pattern[p], s[i]):
-			p++
-			i++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
-
-func equalFoldByte(a, b byte) bool {
-	if a == b {
-		return true
-	}
-	if 'A' <= a && a <= 'Z' {
-		a += 'a' - 'A'
-	}
-	if 'A' <= b && b <= 'Z' {
-		b += 'a' - 'A'
-	}
-	return a == b
+		(r.ObjectName == "" || glob.Match(r.ObjectName, objectName)) &&
+		(r.Image == "" || glob.Match(r.Image, image))
 }
 
 func (cfg Config) withDefaults() Config {

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"wefgate/internal/glob"
 
 	"wefgate/wef/event"
 )
@@ -27,8 +28,8 @@ func TestMatchPattern(t *testing.T) {
 		{`C:\a`, `c:\A`, true},
 	}
 	for _, tt := range tests {
-		if got := matchPattern(tt.pattern, tt.s); got != tt.want {
-			t.Errorf("matchPattern(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
+		if got := glob.Match(tt.pattern, tt.s); got != tt.want {
+			t.Errorf("glob.Match(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
 		}
 	}
 }
@@ -38,14 +39,14 @@ func FuzzMatchPattern(f *testing.F) {
 	f.Add(`a*b*c`, `aXXbYYbZZc`)
 	f.Add(`**`, ``)
 	f.Fuzz(func(t *testing.T, pattern, s string) {
-		got := matchPattern(pattern, s)
+		got := glob.Match(pattern, s)
 		// A pattern matches itself once its stars are taken literally
 		// (a star matches the one-character run "*").
-		if !matchPattern(pattern, pattern) {
+		if !glob.Match(pattern, pattern) {
 			t.Fatalf("%q does not match itself", pattern)
 		}
 		// A leading and trailing star make any substring match.
-		if got && !matchPattern("*"+pattern+"*", "x"+s+"y") {
+		if got && !glob.Match("*"+pattern+"*", "x"+s+"y") {
 			t.Fatalf("%q matches %q but not inside x…y", pattern, s)
 		}
 	})
@@ -73,7 +74,7 @@ func TestNoiseDropOnSamples(t *testing.T) {
 		switch {
 		case o.Event.EventID == 4690 && o.Export:
 			exported4690++
-			if name, _ := attr(o, AttrObjectName).(string); matchPattern(`*Certificates*`, name) {
+			if name, _ := attr(o, AttrObjectName).(string); glob.Match(`*Certificates*`, name) {
 				t.Errorf("certificate-store 4690 exported: %s", formatAttributes(o.Attributes))
 			}
 		case o.Event.EventID == 4690:

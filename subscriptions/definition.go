@@ -10,11 +10,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 	"time"
 
+	"wefgate/internal/glob"
 	"wefgate/wef/soap"
 )
 
@@ -67,8 +67,10 @@ type Definition struct {
 	MaxEnvelopeSize int           `yaml:"max_envelope_size"`
 	RetryCount      int           `yaml:"connection_retry_count"`
 	RetryInterval   time.Duration `yaml:"connection_retry_interval"`
-	// AllowedHosts and DeniedHosts are globs on the authenticated host
-	// identity, compared case-insensitively; a denial wins.
+	// AllowedHosts and DeniedHosts are globs ('*' = any run of characters)
+	// on the authenticated host identity, compared case-insensitively; a
+	// denial wins. Identities are certificate CNs (host FQDNs) on the HTTPS
+	// listener and Kerberos principals (NAME$@REALM) on the HTTP one.
 	AllowedHosts []string `yaml:"allowed_hosts"`
 	DeniedHosts  []string `yaml:"denied_hosts"`
 	// Revision is a free label (a git commit, say) echoed by forwarders.
@@ -171,21 +173,15 @@ func (d *Definition) Normalize() error {
 	if len(d.AllowedHosts) == 0 {
 		d.AllowedHosts = []string{"*"}
 	}
-	for _, g := range append(append([]string{}, d.AllowedHosts...), d.DeniedHosts...) {
-		if _, err := path.Match(strings.ToLower(g), ""); err != nil {
-			return fmt.Errorf("subscription %q: bad host pattern %q: %w", d.Name, g, err)
-		}
-	}
 	return nil
 }
 
 // Admits reports whether the host with this authenticated identity may use
 // the subscription.
 func (d *Definition) Admits(identity string) bool {
-	id := strings.ToLower(identity)
 	match := func(globs []string) bool {
 		for _, g := range globs {
-			if ok, _ := path.Match(strings.ToLower(g), id); ok {
+			if glob.Match(g, identity) {
 				return true
 			}
 		}
