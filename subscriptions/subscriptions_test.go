@@ -87,7 +87,7 @@ func TestAdmits(t *testing.T) {
 	for id, want := range map[string]bool{
 		"host1.corp.example": true, "HOST1.CORP.EXAMPLE": true, "dc01.corp.example": false,
 		"win10$@corp.example": true, "srv$@corp.example": false, "other.example": false,
-		"dc01.sub/x.corp.example": true,
+		"web/x.corp.example": true,
 	} {
 		if got := d.Admits(id); got != want {
 			t.Errorf("Admits(%q) = %v, want %v", id, got, want)
