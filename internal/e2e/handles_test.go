@@ -25,18 +25,18 @@ https:
   server_cert: {{data}}/pki/server.pem
   server_key: {{data}}/pki/server-key.pem
   ca_files: [{{data}}/pki/root-ca.pem, {{data}}/pki/issuing-ca.pem]
-handles:
-  enriched: true
-  reorder_time: 500ms
 exporters:
   file:
     path: {{data}}/events.jsonl
+handles:
+  enriched: true
+  reorder_time: 500ms
 `
 
 // replayEnriched sends a sample file through a forwarder and a gateway in
 // enriched mode and returns the exported records once every handle event
 // of the file came out.
-func replayEnriched(t *testing.T, file string) ([]outputRecord, []*event.Event) {
+func replayEnriched(t *testing.T, file string, handlesYAML ...string) ([]outputRecord, []*event.Event) {
 	t.Helper()
 	raw, err := eventfile.ReadFile(file)
 	if err != nil {
@@ -60,7 +60,7 @@ func replayEnriched(t *testing.T, file string) ([]outputRecord, []*event.Event) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := startGateway(t, dir, enrichedConfig, freePort(t))
+	gw := startGateway(t, dir, enrichedConfig+strings.Join(handlesYAML, ""), freePort(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := tlsHost(t, pki, cc, gw.managerURL(), forwarder.NewStaticLog(raw)).Run(ctx); err != nil {
@@ -76,7 +76,7 @@ func replayEnriched(t *testing.T, file string) ([]outputRecord, []*event.Event) 
 			got++
 		}
 	}
-	if got != want {
+	if len(handlesYAML) == 0 && got != want {
 		t.Fatalf("%s: exported %d handle events, want %d", filepath.Base(file), got, want)
 	}
 	return recs, parsed
@@ -193,4 +193,44 @@ func TestEnrichedSamplesReport(t *testing.T) {
 func normHex(s string) string {
 	s = strings.ToLower(strings.TrimPrefix(strings.ToLower(s), "0x"))
 	return strings.TrimLeft(s, "0")
+}
+
+// TestEnrichedNoiseDrop turns noise control on for certificate-store keys:
+// their by-product pairs are not exported, and their counts arrive as
+// summary records instead of vanishing.
+func TestEnrichedNoiseDrop(t *testing.T) {
+	file := samples.Path(t, "handle-events", "xml", "mdecrevoisier_systemnightmare_4656_4690_4658_4688.xml")
+	all, _ := replayEnriched(t, file)
+	quiet, _ := replayEnriched(t, file, `  noise:
+    mode: drop
+    rules:
+      - object_type: Key
+        object_name: '\REGISTRY\MACHINE\SOFTWARE\Microsoft\SystemCertificates\*'
+`)
+	count := func(recs []outputRecord) (handle int, summaries []outputRecord) {
+		for _, r := range recs {
+			switch {
+			case r.EventName == "wefgate.handles.noise_summary":
+				summaries = append(summaries, r)
+			case r.Attributes["event.code"] == "4658" || r.Attributes["event.code"] == "4690":
+				handle++
+			}
+		}
+		return handle, summaries
+	}
+	allHandle, _ := count(all)
+	quietHandle, summaries := count(quiet)
+	if quietHandle >= allHandle {
+		t.Fatalf("noise drop exported %d handle events, without it %d", quietHandle, allHandle)
+	}
+	var dropped int64
+	for _, s := range summaries {
+		d, _ := s.Body["duplicates"].(float64)
+		c, _ := s.Body["closes"].(float64)
+		dropped += int64(d) + int64(c)
+	}
+	if dropped != int64(allHandle-quietHandle) {
+		t.Errorf("summaries count %d dropped events, %d were not exported", dropped, allHandle-quietHandle)
+	}
+	t.Logf("%d handle events without noise control, %d with; %d summary records", allHandle, quietHandle, len(summaries))
 }
