@@ -42,6 +42,7 @@ type Config struct {
 	Exporters Exporters `yaml:"exporters"`
 	Spool     Spool     `yaml:"spool"`
 	Log       Log       `yaml:"log"`
+	Admin     Admin     `yaml:"admin"`
 }
 
 // HTTPSListener is the client-certificate listener (GPO URL https://…,IssuerCA=…).
@@ -170,6 +171,13 @@ type Spool struct {
 	MaxBytes     int64  `yaml:"max_bytes"`
 	SegmentBytes int64  `yaml:"segment_bytes"`
 	Compression  string `yaml:"compression"`
+}
+
+// Admin is the read-only status endpoint (/healthz, /hosts, /stats) that
+// 'wefgate hosts' reads. Keep it on a loopback or management address.
+type Admin struct {
+	// Address is host:port; empty disables the endpoint.
+	Address string `yaml:"address"`
 }
 
 // Log configures wefgate's own logging.
@@ -362,6 +370,11 @@ func (c *Config) normalize() error {
 	}
 	if c.Exporters.OTLP.Timeout < 0 || c.Exporters.OTLP.MaxRequestBytes < 0 {
 		return errors.New("exporters.otlp: timeout and max_request_bytes must not be negative")
+	}
+	if c.Admin.Address != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Address); err != nil {
+			return fmt.Errorf("admin: address %q: %w", c.Admin.Address, err)
+		}
 	}
 	switch c.Log.Level {
 	case "":

@@ -28,7 +28,28 @@ func OpenBolt(path string) (*BoltStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	return initBolt(db, path)
+}
+
+// ErrStoreLocked means another process (a running wefgate) holds the
+// store.
+var ErrStoreLocked = errors.New("state store is in use by a running wefgate")
+
+// OpenBoltReadOnly opens an existing store for reading, for tools that
+// run while wefgate is stopped.
+func OpenBoltReadOnly(path string) (*BoltStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, ErrStoreLocked
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", path, err)
+	}
+	return &BoltStore{db: db}, nil
+}
+
+func initBolt(db *bolt.DB, path string) (*BoltStore, error) {
+	err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketBookmarks, bucketHosts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err

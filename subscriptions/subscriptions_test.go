@@ -153,3 +153,22 @@ func TestBoltStore(t *testing.T) {
 		t.Errorf("bookmark after delete %q", got)
 	}
 }
+
+func TestLiveness(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		st   HostState
+		want string
+	}{
+		{"recent events", HostState{LastSeen: now.Add(-time.Minute), LastEvent: now.Add(-time.Minute)}, Active},
+		{"heartbeats only", HostState{LastSeen: now.Add(-30 * time.Minute), LastHeartbeat: now.Add(-30 * time.Minute)}, Alive},
+		{"old events, fresh heartbeat", HostState{LastSeen: now.Add(-time.Minute), LastEvent: now.Add(-3 * time.Hour)}, Alive},
+		{"silent", HostState{LastSeen: now.Add(-2 * time.Hour), LastEvent: now.Add(-2 * time.Hour)}, Dead},
+	}
+	for _, tt := range tests {
+		if got := Liveness(tt.st, time.Hour, now); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}

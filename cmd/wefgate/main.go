@@ -24,6 +24,7 @@ Usage:
   wefgate gpo [-config FILE]          print the GPO "Configure target Subscription Manager" values
   wefgate certs [flags]               create a CA, a server certificate and client certificates
   wefgate forwarder [flags]           simulate Windows hosts forwarding events
+  wefgate hosts [-config FILE]        list the hosts with their state (active, alive, dead)
   wefgate load [flags]                measure: run a gateway and drive it with simulated hosts (events/s, CPU, memory)
   wefgate check-config [-config FILE] validate a configuration file
 
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCerts(args, stdout, stderr)
 	case "forwarder":
 		return cmdForwarder(ctx, args, stdout, stderr)
+	case "hosts":
+		return cmdHosts(ctx, args, stdout, stderr)
 	case "load":
 		return cmdLoad(ctx, args, stdout, stderr)
 	case "check-config":

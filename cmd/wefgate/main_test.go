@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+	"wefgate/subscriptions"
 )
 
 func runCLI(t *testing.T, args ...string) (string, error) {
@@ -71,5 +73,31 @@ func TestCheckConfigAndErrors(t *testing.T) {
 	}
 	if _, err := runCLI(t, "forwarder"); err == nil {
 		t.Error("forwarder without -url accepted")
+	}
+}
+
+func TestHostsOffline(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "wefgate.yaml")
+	os.WriteFile(cfg, []byte("data_dir: "+dir+"\n"), 0o600)
+	store, err := subscriptions.OpenBolt(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := subscriptions.Contact{Identity: "win10.corp.example", SubscriptionID: "28FCC206-1336-4E4A-B76B-18B0AB46E585", Subscription: "h", Address: "10.1.2.3", At: time.Now(), Events: 4}
+	if err := store.CommitBatch(context.Background(), "", c); err != nil {
+		t.Fatal(err)
+	}
+	// While a wefgate holds the store, the command says how to ask it.
+	if _, err := runCLI(t, "hosts", "-config", cfg); err == nil || !strings.Contains(err.Error(), "admin.address") {
+		t.Errorf("hosts on a locked store: %v", err)
+	}
+	store.Close()
+	out, err := runCLI(t, "hosts", "-config", cfg)
+	if err != nil || !strings.Contains(out, "win10.corp.example") || !strings.Contains(out, "active") || !strings.Contains(out, "10.1.2.3") {
+		t.Fatalf("hosts: %v\n%s", err, out)
+	}
+	if out, _ := runCLI(t, "hosts", "-config", cfg, "-state", "dead"); strings.Contains(out, "win10") {
+		t.Errorf("dead filter listed an active host:\n%s", out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"wefgate/exporters/record"
 	"wefgate/exporters/spool"
 	"wefgate/handles"
+	"wefgate/internal/admin"
 	"wefgate/pipeline"
 	"wefgate/subscriptions"
 	"wefgate/wef/event"
@@ -183,37 +185,64 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 			"hostname", cfg.Hostname)
 	}
 	go reportStats(ctx, logger, stats, shipStats)
+	if cfg.Admin.Address != "" {
+		heartbeats := make(map[string]time.Duration, len(defs))
+		for _, d := range defs {
+			heartbeats[d.ID] = d.HeartbeatInterval
+		}
+		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Address, Handler: &admin.Handler{
+			Store: store, Heartbeats: heartbeats, Logger: logger,
+			Stats: func() map[string]any { return snapshot(stats, shipStats) },
+		}})
+	}
 	return server.Serve(ctx, logger, listeners, ready)
 }
 
 // statsInterval is how often the counters are logged.
 const statsInterval = time.Minute
 
-// reportStats logs what the endpoint and the shipper did, every minute
-// while there is traffic, so dropped and damaged events are counted where
-// operators look.
+// snapshot gathers the endpoint's and the shipper's counters.
+func snapshot(st *server.Stats, shipStats func() pipeline.ShipperStats) map[string]any {
+	received, kept := st.EventsReceived.Load(), st.EventsKept.Load()
+	m := map[string]any{
+		"enumerates": st.Enumerates.Load(), "heartbeats": st.Heartbeats.Load(), "batches": st.Batches.Load(),
+		"events_received": received, "events_kept": kept, "events_dropped": received - kept,
+		"events_damaged": st.EventsDamage.Load(), "refused": st.Refused.Load(), "failed": st.Failed.Load(),
+	}
+	if shipStats != nil {
+		ss := shipStats()
+		m["exported"], m["export_retries"], m["spool_pending"] = ss.ExportedRecords, ss.Retries, ss.PendingEntries
+		m["export_lag_seconds"], m["failing_exporters"] = ss.Lag.Seconds(), ss.FailingExporters
+	}
+	return m
+}
+
+// reportStats logs the counters every minute while there is traffic, so
+// dropped and damaged events are counted where operators look.
 func reportStats(ctx context.Context, logger *slog.Logger, st *server.Stats, shipStats func() pipeline.ShipperStats) {
 	t := time.NewTicker(statsInterval)
 	defer t.Stop()
-	var lastBatches, lastHeartbeats, lastEnumerates uint64
+	var last [3]uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		b, h, e := st.Batches.Load(), st.Heartbeats.Load(), st.Enumerates.Load()
-		if b == lastBatches && h == lastHeartbeats && e == lastEnumerates {
+		now := [3]uint64{st.Batches.Load(), st.Heartbeats.Load(), st.Enumerates.Load()}
+		if now == last {
 			continue
 		}
-		lastBatches, lastHeartbeats, lastEnumerates = b, h, e
-		received, kept := st.EventsReceived.Load(), st.EventsKept.Load()
-		attrs := []any{"enumerates", e, "heartbeats", h, "batches", b, "events_received", received, "events_kept", kept,
-			"events_dropped", received - kept, "events_damaged", st.EventsDamage.Load(), "refused", st.Refused.Load(), "failed", st.Failed.Load()}
-		if shipStats != nil {
-			ss := shipStats()
-			attrs = append(attrs, "exported", ss.ExportedRecords, "export_retries", ss.Retries, "spool_pending", ss.PendingEntries,
-				"export_lag", ss.Lag.Round(time.Millisecond), "failing_exporters", ss.FailingExporters)
+		last = now
+		m := snapshot(st, shipStats)
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		attrs := make([]any, 0, 2*len(keys))
+		for _, k := range keys {
+			attrs = append(attrs, k, m[k])
 		}
 		logger.Info("stats", attrs...)
 	}

@@ -369,7 +369,7 @@ func machineMatches(identity, machineID string) bool {
 type Listener struct {
 	Name    string
 	Addr    string
-	Handler *Handler
+	Handler http.Handler
 	// TLS, when set, makes it an HTTPS listener.
 	TLS *tls.Config
 }

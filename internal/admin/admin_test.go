@@ -1,0 +1,75 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"wefgate/subscriptions"
+)
+
+func TestHostsAndStats(t *testing.T) {
+	store, err := subscriptions.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	sub := "28FCC206-1336-4E4A-B76B-18B0AB46E585"
+	ctx := context.Background()
+	contacts := []subscriptions.Contact{
+		{Identity: "busy.example.test", SubscriptionID: sub, At: now.Add(-time.Minute), Events: 5},
+		{Identity: "quiet.example.test", SubscriptionID: sub, At: now.Add(-10 * time.Minute), Heartbeat: true},
+		{Identity: "gone.example.test", SubscriptionID: sub, At: now.Add(-5 * time.Hour), Events: 1},
+	}
+	for _, c := range contacts {
+		if err := store.CommitBatch(ctx, "", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &Handler{Store: store, Heartbeats: map[string]time.Duration{sub: time.Hour},
+		Stats: func() map[string]any { return map[string]any{"batches": 3} }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { return now }}
+
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec
+	}
+	var hosts []Host
+	if err := json.Unmarshal(get("/hosts").Body.Bytes(), &hosts); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"busy.example.test": subscriptions.Active, "quiet.example.test": subscriptions.Alive, "gone.example.test": subscriptions.Dead}
+	if len(hosts) != 3 {
+		t.Fatalf("%d hosts", len(hosts))
+	}
+	for _, h := range hosts {
+		if want[h.Identity] != h.State {
+			t.Errorf("%s: state %s, want %s", h.Identity, h.State, want[h.Identity])
+		}
+	}
+	if err := json.Unmarshal(get("/hosts?state=dead").Body.Bytes(), &hosts); err != nil || len(hosts) != 1 || hosts[0].Identity != "gone.example.test" {
+		t.Errorf("state filter: %v %+v", err, hosts)
+	}
+	if rec := get("/stats"); rec.Code != http.StatusOK || rec.Body.String() == "" {
+		t.Errorf("/stats: %d", rec.Code)
+	}
+	if rec := get("/healthz"); rec.Code != http.StatusOK {
+		t.Errorf("/healthz: %d", rec.Code)
+	}
+	if rec := get("/nope"); rec.Code != http.StatusNotFound {
+		t.Errorf("unknown path: %d", rec.Code)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/hosts", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d", rec.Code)
+	}
+}
