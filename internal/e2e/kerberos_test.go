@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"wefgate/certs"
 
 	"wefgate/internal/testkdc"
 	"wefgate/wef/forwarder"
@@ -221,5 +222,84 @@ func TestKerberosWrongKeyVersion(t *testing.T) {
 	}
 	if !f.gw.logs.contains("kerberos authentication refused", "kvno") {
 		t.Error("no log line names the key version problem")
+	}
+}
+
+// TestBothListeners runs the Kerberos and the certificate listener in one
+// process: each host gets the delivery address and policy of the listener
+// it came in on, and both deliver.
+func TestBothListeners(t *testing.T) {
+	kdc := testkdc.Start(t, "CORP.EXAMPLE")
+	dir := t.TempDir()
+	pki, err := certs.CreatePKI(certs.PKIOptions{Dir: filepath.Join(dir, "pki"), ServerNames: []string{"localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := pki.IssueClient("host1.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpPort := freePort(t)
+	yaml := strings.NewReplacer("{{keytab}}", kdc.ServiceKeytab(t, "localhost"), "{{httpport}}", fmt.Sprint(httpPort)).Replace(`
+data_dir: {{data}}
+hostname: localhost
+https:
+  address: 127.0.0.1:{{port}}
+  server_cert: {{data}}/pki/server.pem
+  server_key: {{data}}/pki/server-key.pem
+  ca_files: [{{data}}/pki/root-ca.pem, {{data}}/pki/issuing-ca.pem]
+http:
+  address: 127.0.0.1:{{httpport}}
+  keytab: {{keytab}}
+subscriptions:
+  - name: handle-manipulation
+    xpath: "*"
+exporters:
+  file:
+    path: {{data}}/events.jsonl
+`)
+	gw := startGateway(t, dir, yaml, freePort(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	ini, err := kerberos.NewInitiatorWithKeytab(kdc.Krb5Conf(), kdc.Principal("WIN10$"), kdc.ClientKeytab(t, "WIN10$"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ini.Close()
+	krbHost := forwarder.NewHost(forwarder.HostConfig{
+		MachineID: "win10.corp.example", ManagerURL: fmt.Sprintf("http://localhost:%d/wsman/SubscriptionManager/WEC", httpPort),
+		Client: &forwarder.Client{Security: forwarder.KerberosSecurity{Initiator: ini}, Compress: sldc.Compress},
+		Log:    forwarder.NewStaticLog([]string{testEvent(4690, 1, "win10.corp.example", map[string]string{"SourceProcessId": "0x4"})}), StopWhenDrained: true,
+	})
+	tlsH := tlsHost(t, pki, cc, gw.managerURL(), forwarder.NewStaticLog([]string{testEvent(4658, 1, "host1.example.test", map[string]string{"ProcessId": "0x4"})}))
+
+	for name, h := range map[string]*forwarder.Host{"kerberos": krbHost, "tls": tlsH} {
+		subs, err := h.Enumerate(ctx)
+		if err != nil || len(subs) != 1 {
+			t.Fatalf("%s: %v %+v", name, err, subs)
+		}
+		s := subs[0]
+		switch name {
+		case "kerberos":
+			if s.Auth.Profile != soap.ProfileKerberos || !strings.HasPrefix(s.Address, fmt.Sprintf("http://localhost:%d/", httpPort)) {
+				t.Errorf("kerberos host offered %s at %s", s.Auth.Profile, s.Address)
+			}
+		case "tls":
+			if s.Auth.Profile != soap.ProfileMutual || !strings.HasPrefix(s.Address, fmt.Sprintf("https://localhost:%d/", gw.port)) || s.Auth.IssuerThumbprint == "" {
+				t.Errorf("tls host offered %+v at %s", s.Auth, s.Address)
+			}
+		}
+		if err := h.Run(ctx); err != nil {
+			t.Fatalf("%s: deliver: %v", name, err)
+		}
+	}
+	recs := readOutput(t, filepath.Join(dir, "events.jsonl"))
+	ids := map[any]bool{}
+	for _, r := range recs {
+		ids[r.Attributes["wef.host.identity"]] = true
+	}
+	if len(recs) != 2 || !ids["WIN10$@CORP.EXAMPLE"] || !ids["host1.example.test"] {
+		t.Fatalf("records from %v", ids)
 	}
 }
