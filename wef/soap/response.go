@@ -263,9 +263,19 @@ func ParseDuration(s string) (time.Duration, error) {
 		if err != nil || v < 0 {
 			return 0, fmt.Errorf("soap: malformed duration %q", orig)
 		}
-		unit := map[byte]time.Duration{'D': 24 * time.Hour, 'H': time.Hour, 'M': time.Minute, 'S': time.Second}[s[i]]
-		if s[i] == 'M' && !inTime {
-			return 0, fmt.Errorf("soap: months are not supported in duration %q", orig)
+		var unit time.Duration
+		switch s[i] {
+		case 'D':
+			unit = 24 * time.Hour
+		case 'H':
+			unit = time.Hour
+		case 'M':
+			if !inTime {
+				return 0, fmt.Errorf("soap: months are not supported in duration %q", orig)
+			}
+			unit = time.Minute
+		case 'S':
+			unit = time.Second
 		}
 		total += time.Duration(v * float64(unit))
 		s = s[i+1:]
