@@ -62,26 +62,33 @@ func appendRecord(buf *bytes.Buffer, r *record.Record) {
 	buf.WriteByte('}')
 }
 
+// writeAttributes writes attrs as one JSON object. A key repeated (an
+// enrichment attribute overriding a mapped one) keeps its first position
+// and its last value. Records carry a few dozen attributes, so scanning
+// beats building a map for every line.
 func writeAttributes(buf *bytes.Buffer, attrs []record.KV) {
-	last := make(map[string]int, len(attrs))
-	for i, kv := range attrs {
-		last[kv.Key] = i
-	}
 	buf.WriteByte('{')
 	written := 0
-	for _, kv := range attrs {
-		j, pending := last[kv.Key]
-		if !pending {
-			continue // written already, at its first position
+next:
+	for i, kv := range attrs {
+		for _, earlier := range attrs[:i] {
+			if earlier.Key == kv.Key {
+				continue next // written already, at its first position
+			}
 		}
-		delete(last, kv.Key)
+		value := kv.Value
+		for _, later := range attrs[i+1:] {
+			if later.Key == kv.Key {
+				value = later.Value
+			}
+		}
 		if written > 0 {
 			buf.WriteByte(',')
 		}
 		written++
 		writeString(buf, kv.Key)
 		buf.WriteByte(':')
-		writeValue(buf, attrs[j].Value)
+		writeValue(buf, value)
 	}
 	buf.WriteByte('}')
 }

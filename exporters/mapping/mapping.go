@@ -27,8 +27,10 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"wefgate/exporters/record"
+	"wefgate/handles/decode"
 	"wefgate/pipeline"
 	"wefgate/wef/event"
 )
@@ -376,19 +378,10 @@ func subjectProcessID(ev *event.Event) (int64, bool) {
 
 // ParseWindowsInt reads a number as Windows renders it in event data: hex
 // with a 0x prefix, of any width and case ("0x1e20", "0x0000000000001E20"),
-// or plain decimal.
+// or plain decimal; values beyond int64 are refused.
 func ParseWindowsInt(s string) (int64, bool) {
-	s = strings.TrimSpace(s)
-	var (
-		u   uint64
-		err error
-	)
-	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
-		u, err = strconv.ParseUint(s[2:], 16, 64)
-	} else {
-		u, err = strconv.ParseUint(s, 10, 64)
-	}
-	if err != nil || u > 1<<63-1 {
+	u, ok := decode.Hex(s)
+	if !ok || u > 1<<63-1 {
 		return 0, false
 	}
 	return int64(u), true
@@ -402,6 +395,22 @@ func dataValue(ev *event.Event, name string) string {
 		return ""
 	}
 	return v
+}
+
+// appendLower appends s with ASCII letters lower-cased, as strings.ToLower
+// does for the host names it is used on.
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return append(b, strings.ToLower(s[i:])...)
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // kebab turns a rendered task name into an ECS-style action
@@ -422,23 +431,24 @@ const uidNamespace = "\x5d\x3b\x2e\x8c\x41\x7a\x5f\x0e\x9b\x6c\x1d\x2f\x73\x84\x
 // one event, and a forwarder re-sending it yields the same uid. An event
 // without a record id is named by the SHA-256 of its XML instead.
 func RecordUID(ev *event.Event) string {
-	var name strings.Builder
-	name.WriteString(strings.ToLower(ev.Computer))
-	name.WriteByte(0)
-	name.WriteString(ev.Channel)
-	name.WriteByte(0)
+	// One stack buffer holds namespace and name, so the hash needs no
+	// allocation for the usual short computer and channel names.
+	var buf [256]byte
+	b := append(buf[:0], uidNamespace...)
+	b = appendLower(b, ev.Computer)
+	b = append(b, 0)
+	b = append(b, ev.Channel...)
+	b = append(b, 0)
 	if ev.HasRecordID {
-		name.WriteString(strconv.FormatUint(ev.RecordID, 10))
+		b = strconv.AppendUint(b, ev.RecordID, 10)
 	} else {
 		sum := sha256.Sum256([]byte(ev.Raw))
-		name.WriteString("xml:")
-		name.WriteString(hex.EncodeToString(sum[:]))
+		b = append(b, "xml:"...)
+		b = hex.AppendEncode(b, sum[:])
 	}
-	h := sha1.New()
-	h.Write([]byte(uidNamespace))
-	h.Write([]byte(name.String()))
+	sum := sha1.Sum(b)
 	var u [16]byte
-	copy(u[:], h.Sum(nil))
+	copy(u[:], sum[:16])
 	u[6] = u[6]&0x0f | 0x50 // version 5
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	var out [36]byte
