@@ -5,9 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"wefgate/exporters/record"
-	"wefgate/handles/decode"
+	"wefgate/record"
 	"wefgate/wef/event"
+	"wefgate/winvalue"
 )
 
 // Enrichment attribute keys. doc.go explains each one.
@@ -127,7 +127,7 @@ func objectFlags(obj *object, flags []any) []any {
 	if isLsassImage(obj.objectName) {
 		flags = append(flags, FlagLsassObject)
 	}
-	const readRights = decode.ProcessVMRead | decode.GenericRead | decode.GenericAll
+	const readRights = winvalue.ProcessVMRead | winvalue.GenericRead | winvalue.GenericAll
 	if obj.hasMask && obj.mask&readRights != 0 {
 		flags = append(flags, FlagProcessMemoryRead)
 	}
@@ -162,7 +162,7 @@ func (a *attrs) buildObject(obj *object) {
 	}
 	if obj.hasMask {
 		a.add(AttrAccessMask, "0x"+strconv.FormatUint(uint64(obj.mask), 16))
-		if rights := decode.AccessRights(obj.objectType, obj.mask); len(rights) > 0 {
+		if rights := winvalue.AccessRights(obj.objectType, obj.mask); len(rights) > 0 {
 			a.add(AttrAccessRights, stringsToAny(rights))
 		}
 	}
@@ -185,14 +185,14 @@ func (a *attrs) duration(obj *object, closed time.Time) {
 
 func (a *attrs) subject(ev *event.Event) {
 	if sid, ok := ev.DataValue("SubjectUserSid"); ok {
-		if name, ok := decode.SIDName(sid); ok {
+		if name, ok := winvalue.SIDName(sid); ok {
 			a.add(AttrSubjectWellKnown, name)
 		}
 	}
 	if v, ok := ev.DataValue("SubjectLogonId"); ok {
-		if id, ok := decode.Hex(v); ok {
+		if id, ok := winvalue.Hex(v); ok {
 			a.num(AttrSubjectLogonID, id)
-			if name, ok := decode.LogonIDName(id); ok {
+			if name, ok := winvalue.LogonIDName(id); ok {
 				a.add(AttrSubjectLogonSession, name)
 			}
 		}
@@ -218,7 +218,7 @@ func dataHex(ev *event.Event, name string) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return decode.Hex(v)
+	return winvalue.Hex(v)
 }
 
 func dataString(ev *event.Event, name string) string {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"wefgate/exporters/record"
+	"wefgate/record"
 	"wefgate/wef/event"
 )
 

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"wefgate/exporters/record"
+	"wefgate/record"
 )
 
 // NoiseSummaryEventName is the event name for records built from summary

@@ -3,7 +3,7 @@ package handles
 import (
 	"time"
 
-	"wefgate/exporters/record"
+	"wefgate/record"
 )
 
 // output builds p's Output: the export decision, noise accounting and the

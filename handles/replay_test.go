@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"wefgate/exporters/record"
-	"wefgate/handles/decode"
+	"wefgate/record"
 	"wefgate/wef/event"
+	"wefgate/winvalue"
 )
 
 var replayStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -256,7 +256,7 @@ func TestReplaySamplesDecodeEveryMask(t *testing.T) {
 				t.Errorf("%s: record %d has no AccessMask", capt.name, ev.RecordID)
 				continue
 			}
-			for _, r := range decode.AccessRights(dataString(ev, "ObjectType"), uint32(mask)) {
+			for _, r := range winvalue.AccessRights(dataString(ev, "ObjectType"), uint32(mask)) {
 				if strings.HasPrefix(r, "0x") {
 					t.Errorf("%s: record %d %s mask %#x: unnamed right %s", capt.name, ev.RecordID, dataString(ev, "ObjectType"), mask, r)
 				}

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"wefgate/exporters/record"
 	"wefgate/pipeline"
+	"wefgate/record"
 	"wefgate/wef/event"
 )
 

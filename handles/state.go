@@ -3,7 +3,7 @@ package handles
 import (
 	"time"
 
-	"wefgate/exporters/record"
+	"wefgate/record"
 	"wefgate/wef/event"
 )
 

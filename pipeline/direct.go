@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"wefgate/exporters"
-	"wefgate/exporters/record"
+	"wefgate/record"
 	"wefgate/wef/event"
 )
 
@@ -20,7 +19,7 @@ type MapFunc func(src Source, ev *event.Event, extra []record.KV) record.Record
 // refuses batches at once (forwarders keep and resend them).
 type DirectSink struct {
 	Map       MapFunc
-	Exporters []exporters.Exporter
+	Exporters []Exporter
 
 	// mu serialises exports: exporters serve one caller at a time, and
 	// every connection's handler calls Accept.

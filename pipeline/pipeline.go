@@ -7,8 +7,8 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"time"
 
+	"wefgate/record"
 	"wefgate/wef/event"
 )
 
@@ -17,22 +17,17 @@ import (
 // forwarder keeps the events in its own log and sends them again later.
 var ErrBackpressure = errors.New("pipeline: sink is full, retry later")
 
-// Source says who delivered a batch and under which subscription.
-type Source struct {
-	// Identity is the authenticated host identity: the lower-cased client
-	// certificate CN, or the Kerberos client principal.
-	Identity string `json:"identity"`
-	// MachineID is the client-asserted m:MachineID header (unauthenticated).
-	MachineID string `json:"machine_id,omitempty"`
-	// Address is the forwarder's IP address.
-	Address string `json:"address"`
-	// Subscription is the subscription name; SubscriptionID its stable UUID;
-	// SubscriptionVersion the version the forwarder echoed.
-	Subscription        string `json:"subscription"`
-	SubscriptionID      string `json:"subscription_id"`
-	SubscriptionVersion string `json:"subscription_version,omitempty"`
-	// Received is when wefgate received the batch.
-	Received time.Time `json:"received"`
+// Source is record.Source: who delivered a batch and under which
+// subscription.
+type Source = record.Source
+
+// Exporter sends records to one backend. Export returns nil only once the
+// backend has confirmed every record (for a file: written and synced), so
+// that the caller may forget them. Callers serialise: one Export at a time.
+type Exporter interface {
+	Name() string
+	Export(ctx context.Context, records []record.Record) error
+	Close(ctx context.Context) error
 }
 
 // Delivery is the part of one Events batch that goes on to the exporters.

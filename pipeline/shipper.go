@@ -10,9 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"wefgate/exporters"
-	"wefgate/exporters/record"
-	"wefgate/exporters/spool"
+	"wefgate/record"
+	"wefgate/spool"
 	"wefgate/wef/event"
 )
 
@@ -125,7 +124,7 @@ type inflightEntry struct {
 // exporterState is touched only by the goroutine exporting to it, one
 // export at a time.
 type exporterState struct {
-	exp          exporters.Exporter
+	exp          Exporter
 	failingSince time.Time
 	failures     int
 	lastErr      error
@@ -133,7 +132,7 @@ type exporterState struct {
 
 // NewShipper returns a Shipper reading sp. A nil stage means PassThrough;
 // a nil logger discards logs.
-func NewShipper(sp *spool.Spool, stage Stage, mapFn MapFunc, outs []exporters.Exporter, opts ShipperOptions, logger *slog.Logger) (*Shipper, error) {
+func NewShipper(sp *spool.Spool, stage Stage, mapFn MapFunc, outs []Exporter, opts ShipperOptions, logger *slog.Logger) (*Shipper, error) {
 	if sp == nil {
 		return nil, errors.New("pipeline: shipper needs a spool")
 	}

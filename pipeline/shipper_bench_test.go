@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"wefgate/exporters"
-	"wefgate/exporters/record"
-	"wefgate/exporters/spool"
+	"wefgate/record"
+	"wefgate/spool"
 	"wefgate/wef/event"
 )
 
@@ -94,7 +93,7 @@ func BenchmarkShipper(b *testing.B) {
 				}()
 			}
 			wg.Wait()
-			sh, err := NewShipper(sp, nil, testMap, []exporters.Exporter{discardExporter{}},
+			sh, err := NewShipper(sp, nil, testMap, []Exporter{discardExporter{}},
 				ShipperOptions{Parse: tc.parse}, nil)
 			if err != nil {
 				b.Fatal(err)

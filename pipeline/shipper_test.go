@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"wefgate/exporters"
-	"wefgate/exporters/record"
-	"wefgate/exporters/spool"
+	"wefgate/record"
+	"wefgate/spool"
 	"wefgate/wef/event"
 )
 
@@ -168,7 +167,7 @@ func TestShipperDeliversInOrderToEveryExporter(t *testing.T) {
 	// What the spool holds before the shipper starts is shipped first.
 	spoolDeliveries(t, sink, 0, 10, 5)
 	a, b := &fakeExporter{name: "a"}, &fakeExporter{name: "b", delay: time.Millisecond}
-	sh, err := NewShipper(sp, nil, testMap, []exporters.Exporter{a, b}, fastOptions(), nil)
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{a, b}, fastOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +190,7 @@ func TestShipperRetriesThroughOutageWithoutLoss(t *testing.T) {
 	healthy := &fakeExporter{name: "healthy"}
 	down := &fakeExporter{name: "down"}
 	down.setFail(func(int) bool { return true })
-	sh, err := NewShipper(sp, nil, testMap, []exporters.Exporter{healthy, down}, fastOptions(), nil)
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{healthy, down}, fastOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +239,7 @@ func TestShipperRestartResumesFromCommitted(t *testing.T) {
 	first.setFail(func(attempt int) bool { return attempt > 4 })
 	opts := fastOptions()
 	opts.FinalTimeout = 20 * time.Millisecond
-	sh, err := NewShipper(sp, nil, testMap, []exporters.Exporter{first}, opts, nil)
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{first}, opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +256,7 @@ func TestShipperRestartResumesFromCommitted(t *testing.T) {
 
 	sp = openSpool(t, dir, spool.Options{})
 	second := &fakeExporter{name: "second"}
-	sh, err = NewShipper(sp, nil, testMap, []exporters.Exporter{second}, fastOptions(), nil)
+	sh, err = NewShipper(sp, nil, testMap, []Exporter{second}, fastOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +350,7 @@ func TestShipperCommitsBelowHeldEvents(t *testing.T) {
 	sink := NewSpoolSink(sp)
 	stage := &lockedStage{s: &holdingStage{hold: 300 * time.Millisecond}}
 	out := &fakeExporter{name: "out"}
-	sh, err := NewShipper(sp, stage, testMap, []exporters.Exporter{out}, fastOptions(), nil)
+	sh, err := NewShipper(sp, stage, testMap, []Exporter{out}, fastOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +395,7 @@ func TestShipperSkipsUndecodableEntries(t *testing.T) {
 	}
 	spoolDeliveries(t, sink, 2, 1, 2)
 	out := &fakeExporter{name: "out"}
-	sh, err := NewShipper(sp, nil, testMap, []exporters.Exporter{out}, fastOptions(), nil)
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{out}, fastOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +432,7 @@ func TestSpoolSinkBackpressureRecoversAfterDrain(t *testing.T) {
 	}
 
 	out := &fakeExporter{name: "out"}
-	sh, err := NewShipper(sp, nil, testMap, []exporters.Exporter{out}, fastOptions(), nil)
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{out}, fastOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,12 +448,12 @@ func TestSpoolSinkBackpressureRecoversAfterDrain(t *testing.T) {
 
 func TestNewShipperValidates(t *testing.T) {
 	sp := openSpool(t, t.TempDir(), spool.Options{})
-	out := []exporters.Exporter{&fakeExporter{name: "x"}}
+	out := []Exporter{&fakeExporter{name: "x"}}
 	for _, tc := range []struct {
 		name string
 		sp   *spool.Spool
 		m    MapFunc
-		outs []exporters.Exporter
+		outs []Exporter
 	}{
 		{"no spool", nil, testMap, out},
 		{"no map", sp, nil, out},
@@ -490,7 +489,7 @@ func TestShipperStopsWhenSpoolCloses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sh, err := NewShipper(sp, nil, testMap, []exporters.Exporter{&fakeExporter{name: "out"}}, fastOptions(), nil)
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{&fakeExporter{name: "out"}}, fastOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

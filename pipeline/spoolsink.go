@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"wefgate/exporters/spool"
+	"wefgate/spool"
 )
 
 // SpoolSink is the Sink that makes deliveries durable in the local spool;

@@ -3,8 +3,8 @@ package pipeline
 import (
 	"time"
 
-	"wefgate/exporters/record"
-	"wefgate/exporters/spool"
+	"wefgate/record"
+	"wefgate/spool"
 	"wefgate/wef/event"
 )
 

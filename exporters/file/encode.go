@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"wefgate/exporters/record"
+	"wefgate/record"
 )
 
 // appendRecord writes one record as a JSON object without a trailing

@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"wefgate/exporters/record"
+	"wefgate/record"
 )
 
 // Options tunes the exporter. The zero value is usable.

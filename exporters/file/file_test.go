@@ -13,14 +13,16 @@ import (
 	"testing"
 	"time"
 
-	"wefgate/exporters"
 	"wefgate/exporters/mapping"
-	"wefgate/exporters/record"
-	"wefgate/pipeline"
+	"wefgate/record"
 	"wefgate/wef/event"
 )
 
-var _ exporters.Exporter = (*Exporter)(nil)
+var _ interface {
+	Name() string
+	Export(context.Context, []record.Record) error
+	Close(context.Context) error
+} = (*Exporter)(nil)
 
 func sampleRecord(id uint64) record.Record {
 	ev := &event.Event{
@@ -38,7 +40,7 @@ func sampleRecord(id uint64) record.Record {
 			{Name: "SourceProcessId", Value: "0x1e20"},
 		},
 	}
-	src := pipeline.Source{Identity: "ws01.corp.example", Address: "192.0.2.10", Received: time.Date(2026, 11, 20, 10, 0, 2, 0, time.FixedZone("CET", 3600))}
+	src := record.Source{Identity: "ws01.corp.example", Address: "192.0.2.10", Received: time.Date(2026, 11, 20, 10, 0, 2, 0, time.FixedZone("CET", 3600))}
 	return mapping.Map(src, ev, []record.KV{{Key: "enrich.ratio", Value: 0.5}, {Key: "enrich.ok", Value: true}}, mapping.Options{})
 }
 

@@ -29,10 +29,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"wefgate/exporters/record"
-	"wefgate/handles/decode"
-	"wefgate/pipeline"
+	"wefgate/record"
 	"wefgate/wef/event"
+	"wefgate/winvalue"
 )
 
 // Options tunes Map.
@@ -77,7 +76,7 @@ const (
 // appended after the attributes Map sets itself. Map never fails: fields the
 // event lacks are left out, and a damaged event is flagged with
 // wef.parse_problem rather than dropped.
-func Map(src pipeline.Source, ev *event.Event, extra []record.KV, opts Options) record.Record {
+func Map(src record.Source, ev *event.Event, extra []record.KV, opts Options) record.Record {
 	rec := record.Record{
 		Timestamp: ev.TimeCreated,
 		Observed:  src.Received,
@@ -306,7 +305,7 @@ func elasticClassification(id uint32) (elasticEvent, bool) {
 	return elasticEvent{}, false
 }
 
-func attributes(src pipeline.Source, ev *event.Event, opts Options, room int) []record.KV {
+func attributes(src record.Source, ev *event.Event, opts Options, room int) []record.KV {
 	attrs := make([]record.KV, 0, 20+room)
 	add := func(key string, value any) { attrs = append(attrs, record.KV{Key: key, Value: value}) }
 	addString := func(key, value string) {
@@ -380,7 +379,7 @@ func subjectProcessID(ev *event.Event) (int64, bool) {
 // with a 0x prefix, of any width and case ("0x1e20", "0x0000000000001E20"),
 // or plain decimal; values beyond int64 are refused.
 func ParseWindowsInt(s string) (int64, bool) {
-	u, ok := decode.Hex(s)
+	u, ok := winvalue.Hex(s)
 	if !ok || u > 1<<63-1 {
 		return 0, false
 	}

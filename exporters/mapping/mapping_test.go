@@ -11,16 +11,15 @@ import (
 	"time"
 	"wefgate/internal/samples"
 
-	"wefgate/exporters/record"
-	"wefgate/pipeline"
+	"wefgate/record"
 	"wefgate/wef/event"
 	"wefgate/wef/eventfile"
 )
 
 var received = time.Date(2026, 11, 21, 6, 0, 0, 123456789, time.UTC)
 
-func testSource() pipeline.Source {
-	return pipeline.Source{
+func testSource() record.Source {
+	return record.Source{
 		Identity:       "ws01.corp.example",
 		MachineID:      "WS01.corp.example",
 		Address:        "192.0.2.10",
@@ -392,7 +391,7 @@ func TestMapAttributes(t *testing.T) {
 }
 
 func TestMapOmitsEmptySourceFields(t *testing.T) {
-	rec := Map(pipeline.Source{Received: received}, event4690(), nil, Options{IncludeOriginal: true})
+	rec := Map(record.Source{Received: received}, event4690(), nil, Options{IncludeOriginal: true})
 	for _, key := range []string{AttrHostIdentity, AttrMachineID, AttrSubscription, AttrSubscriptionID, AttrClientAddress} {
 		if v, ok := rec.Attribute(key); ok {
 			t.Errorf("attribute %s = %v, want absent", key, v)

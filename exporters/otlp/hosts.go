@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
-	"wefgate/exporters/record"
+	"wefgate/record"
 )
 
 // scopeName is the instrumentation scope of every record wefgate exports.

@@ -21,7 +21,7 @@ import (
 
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 
-	"wefgate/exporters/record"
+	"wefgate/record"
 )
 
 // Exporter sends records to one OTLP endpoint. It implements

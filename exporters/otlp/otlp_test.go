@@ -17,15 +17,17 @@ import (
 	collogpb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	"google.golang.org/protobuf/proto"
 
-	"wefgate/exporters"
 	"wefgate/exporters/mapping"
-	"wefgate/exporters/record"
 	"wefgate/internal/testotelcol"
-	"wefgate/pipeline"
+	"wefgate/record"
 	"wefgate/wef/event"
 )
 
-var _ exporters.Exporter = (*Exporter)(nil)
+var _ interface {
+	Name() string
+	Export(context.Context, []record.Record) error
+	Close(context.Context) error
+} = (*Exporter)(nil)
 
 var received = time.Date(2026, 11, 20, 10, 0, 5, 987654321, time.UTC)
 
@@ -57,7 +59,7 @@ func handleEvent(host string, id uint64) *event.Event {
 }
 
 func mapped(host string, id uint64, opts mapping.Options) record.Record {
-	src := pipeline.Source{Identity: strings.ToLower(host), Address: "192.0.2.10", Subscription: "handles", SubscriptionID: "sub-1", Received: received}
+	src := record.Source{Identity: strings.ToLower(host), Address: "192.0.2.10", Subscription: "handles", SubscriptionID: "sub-1", Received: received}
 	return mapping.Map(src, handleEvent(host, id), []record.KV{{Key: "enrich.score", Value: 0.25}, {Key: "enrich.flag", Value: true}}, opts)
 }
 

@@ -1,6 +1,6 @@
 package otlp
 
-import "wefgate/exporters/record"
+import "wefgate/record"
 
 // The estimate below is an upper bound of a record's protobuf encoding in an
 // ExportLogsServiceRequest: every length prefix is counted at 5 bytes (good

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"wefgate/exporters/mapping"
-	"wefgate/exporters/record"
 	"wefgate/internal/testotelcol"
+	"wefgate/record"
 )
 
 // testPKI is a throw-away CA with a server certificate for 127.0.0.1 and a

@@ -19,15 +19,14 @@ import (
 
 	"wefgate/certs"
 	"wefgate/config"
-	"wefgate/exporters"
 	"wefgate/exporters/file"
 	"wefgate/exporters/mapping"
 	"wefgate/exporters/otlp"
-	"wefgate/exporters/record"
-	"wefgate/exporters/spool"
 	"wefgate/handles"
 	"wefgate/internal/admin"
 	"wefgate/pipeline"
+	"wefgate/record"
+	"wefgate/spool"
 	"wefgate/subscriptions"
 	"wefgate/wef/event"
 	"wefgate/wef/kerberos"
@@ -273,8 +272,8 @@ func httpsListener(cfg *config.Config, srvCfg *server.Config, stats *server.Stat
 	return server.Listener{Name: "https", Addr: cfg.HTTPS.Address, Handler: h, TLS: tlsCfg}, nil
 }
 
-func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]exporters.Exporter, error) {
-	var outs []exporters.Exporter
+func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]pipeline.Exporter, error) {
+	var outs []pipeline.Exporter
 	if *cfg.Exporters.File.Enabled {
 		if err := os.MkdirAll(filepath.Dir(cfg.Exporters.File.Path), 0o750); err != nil {
 			return nil, fmt.Errorf("file exporter: %w", err)

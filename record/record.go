@@ -5,6 +5,24 @@ package record
 
 import "time"
 
+// Source says who delivered a batch and under which subscription.
+type Source struct {
+	// Identity is the authenticated host identity: the lower-cased client
+	// certificate CN, or the Kerberos client principal.
+	Identity string `json:"identity"`
+	// MachineID is the client-asserted m:MachineID header (unauthenticated).
+	MachineID string `json:"machine_id,omitempty"`
+	// Address is the forwarder's IP address.
+	Address string `json:"address"`
+	// Subscription is the subscription name; SubscriptionID its stable UUID;
+	// SubscriptionVersion the version the forwarder echoed.
+	Subscription        string `json:"subscription"`
+	SubscriptionID      string `json:"subscription_id"`
+	SubscriptionVersion string `json:"subscription_version,omitempty"`
+	// Received is when wefgate received the batch.
+	Received time.Time `json:"received"`
+}
+
 // KV is one attribute. Value is one of: string, int64, float64, bool,
 // []any, map[string]any (values of the same kinds, recursively).
 type KV struct {

@@ -6,4 +6,4 @@
 // Every function accepts the renderings seen in practice: Windows/WEF
 // ("0x1e20"), python-evtx ("0x0000000000001e20"), upper or lower case, and
 // 32- or 64-bit widths.
-package decode
+package winvalue
