@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages wefgate's tests use, when missing: an MIT
-# Kerberos KDC (real Kerberos interop) and MIT's GSSAPI bindings for Python
-# (the interoperability oracle). Needs root (or sudo) for apt-get.
+# Kerberos KDC (real Kerberos interop), MIT's GSSAPI bindings for Python
+# (the interoperability oracle), PostgreSQL (throw-away clusters for the
+# shared state store), HAProxy (the load balancer in the cluster tests) and
+# Chromium (the status page test). Needs root (or sudo) for apt-get.
 set -euo pipefail
 
-packages=(krb5-kdc krb5-admin-server krb5-user python3-gssapi)
+packages=(krb5-kdc krb5-admin-server krb5-user python3-gssapi postgresql haproxy chromium)
 missing=()
 for p in "${packages[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -25,5 +27,5 @@ if [[ $(id -u) -ne 0 ]]; then
 	fi
 fi
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=900 update -qq
+"${sudo[@]}" apt-get install -o DPkg::Lock::Timeout=900 -y -qq --no-install-recommends "${missing[@]}" >/dev/null
