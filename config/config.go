@@ -88,11 +88,15 @@ type Handles struct {
 	ReorderRecords int           `yaml:"reorder_records"`
 	ReorderTime    time.Duration `yaml:"reorder_time"`
 	// MaxPending, MaxHandles and MaxProcesses are hard memory bounds.
-	MaxPending    int           `yaml:"max_pending"`
-	MaxHandles    int           `yaml:"max_handles"`
-	MaxProcesses  int           `yaml:"max_processes"`
-	HandleMaxAge  time.Duration `yaml:"handle_max_age"`
-	ProcessMaxAge time.Duration `yaml:"process_max_age"`
+	MaxPending   int `yaml:"max_pending"`
+	MaxHandles   int `yaml:"max_handles"`
+	MaxProcesses int `yaml:"max_processes"`
+	// MaxStateBytes and MaxPendingBytes bound the correlator's memory in
+	// bytes (state, and events in the reorder window); 0 means the default.
+	MaxStateBytes   int64         `yaml:"max_state_bytes"`
+	MaxPendingBytes int64         `yaml:"max_pending_bytes"`
+	HandleMaxAge    time.Duration `yaml:"handle_max_age"`
+	ProcessMaxAge   time.Duration `yaml:"process_max_age"`
 	// StatsInterval is how often the correlator's sizes are logged.
 	StatsInterval time.Duration `yaml:"stats_interval"`
 	Noise         HandleNoise   `yaml:"noise"`
@@ -302,6 +306,9 @@ func (c *Config) normalize() error {
 	if c.Handles.ExportObjectDeleted == nil {
 		on := true
 		c.Handles.ExportObjectDeleted = &on
+	}
+	if c.Handles.MaxStateBytes < 0 || c.Handles.MaxPendingBytes < 0 {
+		return errors.New("handles: max_state_bytes and max_pending_bytes must not be negative")
 	}
 	if c.Handles.StatsInterval == 0 {
 		c.Handles.StatsInterval = 5 * time.Minute

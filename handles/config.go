@@ -17,6 +17,15 @@ const (
 	DefaultProcessMaxAge   = 24 * time.Hour
 	DefaultSummaryInterval = time.Minute
 	DefaultMaxNoiseKeys    = 4096
+	// DefaultMaxStateBytes and DefaultMaxPendingBytes bound the memory of
+	// handle and process state, and of the reorder window, whatever the
+	// size of the events.
+	DefaultMaxStateBytes   = 256 << 20
+	DefaultMaxPendingBytes = 256 << 20
+	// MaxFieldBytes is the most the correlator keeps of one string of an
+	// event (an object name, an image path): longer values are cut at a
+	// UTF-8 boundary and end in "…". Windows paths rarely exceed 520 bytes.
+	MaxFieldBytes = 4096
 )
 
 // Config bounds the correlator. Every limit is hard: reaching it evicts
@@ -36,6 +45,12 @@ type Config struct {
 	// hosts; MaxProcesses caps process state.
 	MaxHandles   int
 	MaxProcesses int
+	// MaxStateBytes caps the estimated memory of handle and process state
+	// (bytes, over all hosts); beyond it the oldest entry is evicted.
+	// MaxPendingBytes caps the estimated memory of the events in the
+	// reorder window; beyond it the oldest is released early.
+	MaxStateBytes   int64
+	MaxPendingBytes int64
 	// HandleMaxAge and ProcessMaxAge evict state not closed (4658) or
 	// ended (4689) in time; a process entry's age restarts whenever the
 	// process is seen again.
@@ -139,6 +154,12 @@ func (cfg Config) withDefaults() Config {
 	setInt(&cfg.MaxPending, DefaultMaxPending)
 	setInt(&cfg.MaxHandles, DefaultMaxHandles)
 	setInt(&cfg.MaxProcesses, DefaultMaxProcesses)
+	if cfg.MaxStateBytes <= 0 {
+		cfg.MaxStateBytes = DefaultMaxStateBytes
+	}
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = DefaultMaxPendingBytes
+	}
 	setDur(&cfg.HandleMaxAge, DefaultHandleMaxAge)
 	setDur(&cfg.ProcessMaxAge, DefaultProcessMaxAge)
 	setDur(&cfg.Noise.SummaryInterval, DefaultSummaryInterval)

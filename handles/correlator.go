@@ -36,6 +36,10 @@ type Stats struct {
 	Pending    int // events in the reorder window
 	Waiting    int // of those, events still waiting for a partner
 	Hosts      int // hosts with a queue; idle ones are dropped by Tick
+	// StateBytes and PendingBytes are the estimated memory of the state
+	// and of the reorder window (see MaxStateBytes, MaxPendingBytes).
+	StateBytes   int64
+	PendingBytes int64
 
 	// Evictions: by a size bound, and by age.
 	HandlesEvicted   uint64
@@ -80,6 +84,7 @@ type Correlator struct {
 
 	// Totals over all hosts, for the bounds and Stats.
 	opens, dups, procs, waiting int
+	stateBytes, pendingBytes    int64
 
 	handleAge chain[handleEntry] // in insertion order, over all hosts
 	procAge   chain[procEntry]   // least recently seen first
@@ -132,7 +137,8 @@ func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) [
 	}
 	q.arrivals++
 	c.seq++
-	p := &pending{seq: c.seq, host: q, ev: ev, pos: pos, kind: kind, added: now, arrival: q.arrivals}
+	p := &pending{seq: c.seq, host: q, ev: ev, pos: pos, kind: kind, added: now, arrival: q.arrivals, bytes: eventSize(ev)}
+	c.pendingBytes += p.bytes
 	if ev.HasRecordID {
 		p.recordID, p.hasRecordID = ev.RecordID, true
 		q.lastRecordID = ev.RecordID
@@ -140,11 +146,12 @@ func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) [
 	q.push(p)
 	c.pending.pushBack(p)
 	c.apply(now, p)
+	c.boundStateBytes()
 
 	var out []Output
 	out = c.drain(q, now, out)
 	out = c.releaseAged(now, out)
-	for c.pending.n > c.cfg.MaxPending {
+	for c.pending.n > c.cfg.MaxPending || c.pendingBytes > c.cfg.MaxPendingBytes {
 		c.stats.PendingForced++
 		out = c.releaseFront(now, out)
 	}
@@ -198,6 +205,7 @@ func (c *Correlator) Stats() Stats {
 	s.Pending = c.pending.n
 	s.Waiting = c.waiting
 	s.Hosts = len(c.hosts)
+	s.StateBytes, s.PendingBytes = c.stateBytes, c.pendingBytes
 	return s
 }
 
@@ -274,7 +282,7 @@ func (c *Correlator) apply(now time.Time, p *pending) {
 			return
 		}
 		e.parentPID, e.hasParent = parent, true
-		e.parentImage = dataString(ev, "ParentProcessName")
+		c.setParentImage(e, dataString(ev, "ParentProcessName"))
 		if e.parentImage != "" && e.parentImage != "-" {
 			c.learnProcess(now, q, parent, e.parentImage)
 		}
@@ -290,9 +298,9 @@ func (c *Correlator) apply(now time.Time, p *pending) {
 
 func newObject(ev *event.Event, fromOpen bool) *object {
 	obj := &object{
-		objectType: dataString(ev, "ObjectType"),
-		objectName: dataString(ev, "ObjectName"),
-		image:      dataString(ev, "ProcessName"),
+		objectType: clip(dataString(ev, "ObjectType")),
+		objectName: clip(dataString(ev, "ObjectName")),
+		image:      clip(dataString(ev, "ProcessName")),
 	}
 	if !fromOpen {
 		// A 4663's AccessMask is the right used, not the rights granted.
@@ -332,7 +340,7 @@ func (c *Correlator) linkClose(p *pending, id handleID, closing bool) {
 		}
 		if dup.obj == nil {
 			if src := q.opens[dup.dup.source]; src != nil {
-				dup.obj = src.obj
+				c.setObject(dup, src.obj)
 			}
 		}
 		if dup.obj != nil {
@@ -381,7 +389,7 @@ func (c *Correlator) linkDuplicate(now time.Time, p *pending) {
 	if src := q.opens[source]; src != nil {
 		p.obj = src.obj
 		if p.entry != nil {
-			p.entry.obj = src.obj
+			c.setObject(p.entry, src.obj)
 		}
 		return
 	}
@@ -424,7 +432,7 @@ func (c *Correlator) resolve(q *hostState, id handleID, obj *object) {
 		p.waiting = false
 		p.obj = obj
 		if p.entry != nil && p.entry.obj == nil {
-			p.entry.obj = obj
+			c.setObject(p.entry, obj)
 		}
 	}
 }
@@ -444,6 +452,8 @@ func (c *Correlator) putHandle(now time.Time, q *hostState, id handleID, obj *ob
 		c.removeHandle(c.handleAge.front)
 	}
 	e := &handleEntry{host: q, id: id, obj: obj, dup: dup, seq: c.seq, added: now}
+	e.bytes = e.size()
+	c.stateBytes += e.bytes
 	c.handleAge.pushBack(e)
 	m[id] = e
 	if dup != nil {
@@ -459,6 +469,7 @@ func (c *Correlator) removeHandle(e *handleEntry) {
 		return
 	}
 	c.handleAge.remove(e)
+	c.stateBytes -= e.bytes
 	if e.dup != nil {
 		delete(e.host.dups, e.id)
 		c.dups--
@@ -479,7 +490,8 @@ func (c *Correlator) learnProcess(now time.Time, q *hostState, pid uint64, image
 		if !strings.EqualFold(e.image, image) {
 			// A different image under a known PID: the 4689 of the old
 			// process was missed, so nothing else about it holds either.
-			e.image, e.parentPID, e.hasParent, e.parentImage = image, 0, false, ""
+			e.parentPID, e.hasParent = 0, false
+			c.setImages(e, image, "")
 		}
 		e.added = now
 		c.procAge.moveToBack(e)
@@ -489,7 +501,9 @@ func (c *Correlator) learnProcess(now time.Time, q *hostState, pid uint64, image
 		c.stats.ProcessesEvicted++
 		c.removeProcess(c.procAge.front)
 	}
-	e = &procEntry{host: q, pid: pid, image: image, added: now}
+	e = &procEntry{host: q, pid: pid, image: clip(image), added: now}
+	e.bytes = e.size()
+	c.stateBytes += e.bytes
 	c.procAge.pushBack(e)
 	q.procs[pid] = e
 	c.procs++
@@ -498,9 +512,56 @@ func (c *Correlator) learnProcess(now time.Time, q *hostState, pid uint64, image
 
 func (c *Correlator) removeProcess(e *procEntry) {
 	c.procAge.remove(e)
+	c.stateBytes -= e.bytes
 	delete(e.host.procs, e.pid)
 	c.procs--
 	c.forgetIfIdle(e.host)
+}
+
+// setObject links a handle entry to its object, charging the object's
+// strings to the entry.
+func (c *Correlator) setObject(e *handleEntry, obj *object) {
+	e.obj = obj
+	if e.age.linked {
+		c.stateBytes -= e.bytes
+		e.bytes = e.size()
+		c.stateBytes += e.bytes
+	}
+}
+
+// setImages replaces a process entry's images by copies of them.
+func (c *Correlator) setImages(e *procEntry, image, parentImage string) {
+	e.image, e.parentImage = clip(image), clip(parentImage)
+	c.recharge(e)
+}
+
+func (c *Correlator) setParentImage(e *procEntry, parentImage string) {
+	e.parentImage = clip(parentImage)
+	c.recharge(e)
+}
+
+func (c *Correlator) recharge(e *procEntry) {
+	c.stateBytes -= e.bytes
+	e.bytes = e.size()
+	c.stateBytes += e.bytes
+}
+
+// boundStateBytes evicts the oldest handle or process state, whichever
+// was added first, until the state fits MaxStateBytes.
+func (c *Correlator) boundStateBytes() {
+	for c.stateBytes > c.cfg.MaxStateBytes {
+		h, p := c.handleAge.front, c.procAge.front
+		switch {
+		case h != nil && (p == nil || !p.added.Before(h.added)):
+			c.stats.HandlesEvicted++
+			c.removeHandle(h)
+		case p != nil:
+			c.stats.ProcessesEvicted++
+			c.removeProcess(p)
+		default:
+			return
+		}
+	}
 }
 
 // expireState forgets handles and processes older than their maximum age.
@@ -568,6 +629,7 @@ func (c *Correlator) release(p *pending, out []Output) []Output {
 	q := p.host
 	q.pop()
 	c.pending.remove(p)
+	c.pendingBytes -= p.bytes
 	if p.waiting {
 		c.stats.PendingExpired++
 		c.unwait(p)

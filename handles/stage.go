@@ -48,7 +48,7 @@ func (s *Stage) Tick(now time.Time) []pipeline.Staged {
 		s.lastStats = now
 		st := s.c.Stats()
 		s.logger.Info("handle correlator", "handles", st.Handles, "duplicates", st.Duplicates, "processes", st.Processes,
-			"pending", st.Pending, "hosts", st.Hosts, "matched", st.Matched, "partial", st.Partial, "unmatched", st.Unmatched,
+			"pending", st.Pending, "hosts", st.Hosts, "state_bytes", st.StateBytes, "pending_bytes", st.PendingBytes, "matched", st.Matched, "partial", st.Partial, "unmatched", st.Unmatched,
 			"noise_dropped", st.NoiseDropped, "handles_evicted", st.HandlesEvicted+st.HandlesExpired,
 			"processes_evicted", st.ProcessesEvicted+st.ProcessesExpired, "released_early", st.PendingForced)
 	}

@@ -45,6 +45,8 @@ type handleEntry struct {
 	seq   uint64
 	added time.Time
 	age   links[handleEntry]
+	// bytes is what the entry is charged against MaxStateBytes.
+	bytes int64
 }
 
 // duplicate describes the copy made by one 4690.
@@ -70,6 +72,7 @@ type procEntry struct {
 	parentImage string
 	added       time.Time
 	age         links[procEntry]
+	bytes       int64
 }
 
 // pending is one event in the reorder window.
@@ -81,6 +84,8 @@ type pending struct {
 	kind    EventKind
 	added   time.Time
 	arrival uint64
+	// bytes is what the event is charged against MaxPendingBytes.
+	bytes int64
 
 	recordID    uint64
 	hasRecordID bool

@@ -324,6 +324,7 @@ func handlesConfig(h *config.Handles) handles.Config {
 	c := handles.Config{
 		HoldRecords: h.ReorderRecords, HoldTime: h.ReorderTime,
 		MaxPending: h.MaxPending, MaxHandles: h.MaxHandles, MaxProcesses: h.MaxProcesses,
+		MaxStateBytes: h.MaxStateBytes, MaxPendingBytes: h.MaxPendingBytes,
 		HandleMaxAge: h.HandleMaxAge, ProcessMaxAge: h.ProcessMaxAge,
 		ExportHelperEvents: h.ExportHelperEvents, DropObjectDeleted: !*h.ExportObjectDeleted,
 	}
