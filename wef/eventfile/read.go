@@ -1,10 +1,13 @@
 // Package eventfile reads Windows event files into event XML strings, for
 // the forwarder simulator and tests. It understands XML exports (an
 // <Events> document, a single <Event>, or <Event> elements one after the
-// other) and JSON lines as shipped by nxlog or winlogbeat with the event
-// data flattened to top-level keys, which it turns into the XML a Windows
-// forwarder would send. Generate makes synthetic Security events for load
-// tests.
+// other) and JSON lines, which it turns into the XML a Windows forwarder
+// would send. The JSON shapes read are: nxlog im_msvistalog and OTRF
+// (Mordor) datasets, with the event data flattened to top-level keys or
+// under EventData; winlogbeat 6.x (System fields and event_data at the top
+// level, record_number, keyword names); winlogbeat 7.x, 8.x and 9.x
+// (System fields and event_data under winlog, ECS event.code). Generate
+// makes synthetic Security events for load tests.
 package eventfile
 
 import (
