@@ -223,7 +223,11 @@ func (d *Definition) Offer(baseURL string, auth soap.Auth, bookmark string) soap
 
 // DeliveryPath prefixes the delivery URL of every subscription; the
 // subscription UUID follows.
-const DeliveryPath = "/wsman/subscriptions/"
+const DeliveryPath = soap.DeliveryPath
+
+// Key returns the subscription's stable identifier (upper-case UUID) and
+// its name.
+func (d *Definition) Key() (id, name string) { return d.ID, d.Name }
 
 // Version derives the public subscription version from everything a
 // forwarder sees except the bookmark, so every node computes the same

@@ -153,9 +153,9 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		defs[i] = &cfg.Subscriptions[i]
 	}
 	srvCfg := &server.Config{
-		Subscriptions: defs,
-		Store:         store,
-		Sink:          sink,
+		Subscriptions: serverSubscriptions(defs),
+		State:         stateAdapter{store},
+		Sink:          sinkAdapter{sink},
 		Keep:          keep,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		SLDC:          sldc.Decompress,
@@ -194,7 +194,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 			Stats: func() map[string]any { return snapshot(stats, shipStats) },
 		}})
 	}
-	return server.Serve(ctx, logger, listeners, ready)
+	return server.ListenAndServe(ctx, logger, listeners, ready)
 }
 
 // statsInterval is how often the counters are logged.

@@ -30,8 +30,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/spnego"
 	"github.com/jcmturner/gokrb5/v8/types"
-
-	"wefgate/wef/multipart"
 )
 
 // HTTP authentication schemes.
@@ -151,15 +149,6 @@ type Context struct {
 	ChannelBinding [16]byte
 
 	sealer *sealer
-}
-
-// MultipartProtocol returns the multipart/encrypted protocol string for
-// messages of this context.
-func (c *Context) MultipartProtocol() string {
-	if c.Scheme == SchemeNegotiate {
-		return multipart.ProtocolSPNEGO
-	}
-	return multipart.ProtocolKerberos
 }
 
 // Unwrap verifies and decrypts a client message given as the signature

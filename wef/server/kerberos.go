@@ -57,7 +57,7 @@ func (s *KerberosSecurity) Authenticate(w http.ResponseWriter, r *http.Request, 
 	if authz := r.Header.Get("Authorization"); authz != "" {
 		// A new token replaces whatever the connection had: that is how a
 		// client re-authenticates a kept-alive connection.
-		conn.State = nil
+		conn.Kerberos = nil
 		scheme, b64, _ := strings.Cut(authz, " ")
 		if !strings.EqualFold(scheme, kerberos.SchemeKerberos) && !strings.EqualFold(scheme, kerberos.SchemeNegotiate) {
 			log.Warn("refused request", "status", http.StatusUnauthorized, "reason", "unsupported authorization scheme "+strconv.Quote(scheme))
@@ -76,18 +76,18 @@ func (s *KerberosSecurity) Authenticate(w http.ResponseWriter, r *http.Request, 
 			challenge(w, "authentication failed")
 			return Peer{}, true
 		}
-		conn.State = kctx
+		conn.Kerberos = kctx
 		w.Header().Set("WWW-Authenticate", kctx.Scheme+" "+base64.StdEncoding.EncodeToString(resp))
 		log.Info("host authenticated", "host", kctx.Principal, "scheme", kctx.Scheme, "service", kctx.Service)
 	}
-	kctx, ok := conn.State.(*kerberos.Context)
-	if !ok {
+	kctx := conn.Kerberos
+	if kctx == nil {
 		log.Info("refused request", "status", http.StatusUnauthorized, "reason", "no Kerberos security context on this connection")
 		challenge(w, "authentication required")
 		return Peer{}, true
 	}
 	if !kctx.Expiry.IsZero() && s.now().After(kctx.Expiry) {
-		conn.State = nil
+		conn.Kerberos = nil
 		log.Info("refused request", "status", http.StatusUnauthorized, "host", kctx.Principal, "reason", "Kerberos ticket expired; host must re-authenticate")
 		challenge(w, "ticket expired")
 		return Peer{}, true
@@ -98,7 +98,7 @@ func (s *KerberosSecurity) Authenticate(w http.ResponseWriter, r *http.Request, 
 // Open implements Security: only sealed bodies are accepted, because on
 // plain HTTP anything else would be readable and forgeable on the wire.
 func (s *KerberosSecurity) Open(r *http.Request, conn *Conn, body []byte) ([]byte, error) {
-	kctx, _ := conn.State.(*kerberos.Context)
+	kctx := conn.Kerberos
 	ct := r.Header.Get("Content-Type")
 	if !multipart.IsEncrypted(ct) {
 		return nil, refuse(http.StatusBadRequest, "unencrypted body on the Kerberos listener (Content-Type "+strconv.Quote(ct)+")", nil)
@@ -107,14 +107,14 @@ func (s *KerberosSecurity) Open(r *http.Request, conn *Conn, body []byte) ([]byt
 	if err != nil {
 		return nil, refuse(http.StatusBadRequest, "malformed multipart/encrypted body", err)
 	}
-	if m.Protocol != kctx.MultipartProtocol() {
+	if m.Protocol != multipartProtocol(kctx) {
 		return nil, refuse(http.StatusBadRequest, fmt.Sprintf("body sealed for %s on a %s context", m.Protocol, kctx.Scheme), nil)
 	}
 	plain, err := kctx.Unwrap(m.Header, m.Payload)
 	if err != nil {
 		// A message that does not unwrap (tampered, replayed, out of
 		// sequence) breaks the context: the host must authenticate again.
-		conn.State = nil
+		conn.Kerberos = nil
 		return nil, refuse(http.StatusUnauthorized, "message does not unwrap", err)
 	}
 	return plain, nil
@@ -122,8 +122,8 @@ func (s *KerberosSecurity) Open(r *http.Request, conn *Conn, body []byte) ([]byt
 
 // Seal implements Security.
 func (s *KerberosSecurity) Seal(w http.ResponseWriter, conn *Conn, status int, body []byte) error {
-	kctx, ok := conn.State.(*kerberos.Context)
-	if !ok {
+	kctx := conn.Kerberos
+	if kctx == nil {
 		return fmt.Errorf("seal: no security context")
 	}
 	sig, data, err := kctx.Wrap(body)
@@ -131,11 +131,20 @@ func (s *KerberosSecurity) Seal(w http.ResponseWriter, conn *Conn, status int, b
 		return fmt.Errorf("seal: %w", err)
 	}
 	ct, out := multipart.Encode(&multipart.Message{
-		Protocol: kctx.MultipartProtocol(), OriginalContentType: soap.ContentType, Header: sig, Payload: data,
+		Protocol: multipartProtocol(kctx), OriginalContentType: soap.ContentType, Header: sig, Payload: data,
 	})
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(status)
 	_, err = w.Write(out)
 	return err
+}
+
+// multipartProtocol returns the multipart/encrypted protocol of messages
+// sealed under kctx: MS-WSMV 2.2.9.1 names one per HTTP scheme.
+func multipartProtocol(kctx *kerberos.Context) string {
+	if kctx.Scheme == kerberos.SchemeNegotiate {
+		return multipart.ProtocolSPNEGO
+	}
+	return multipart.ProtocolKerberos
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 
+	"wefgate/wef/kerberos"
 	"wefgate/wef/soap"
 )
 
@@ -39,8 +40,10 @@ type Security interface {
 type Conn struct {
 	Remote string
 	mu     sync.Mutex
-	// State belongs to the listener's Security; it locks Lock around use.
-	State any
+	// Kerberos is the security context a KerberosSecurity established on
+	// this connection (nil before, or once it must be re-established).
+	// Used under Lock.
+	Kerberos *kerberos.Context
 	// warnedMachineID limits the MachineID mismatch warning to once per
 	// connection.
 	warnedMachineID bool

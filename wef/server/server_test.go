@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
-	"wefgate/pipeline"
-	"wefgate/subscriptions"
 	"wefgate/wef/event"
+	"wefgate/wef/kerberos"
+	"wefgate/wef/multipart"
 	"wefgate/wef/sldc"
 	"wefgate/wef/soap"
 )
@@ -63,28 +63,63 @@ func (trusting) Seal(w http.ResponseWriter, _ *Conn, status int, b []byte) error
 
 type countingSink struct{ events int }
 
-func (s *countingSink) Accept(_ context.Context, d *pipeline.Delivery) error {
-	s.events += len(d.Events)
+func (s *countingSink) Accept(_ context.Context, b *Batch) error {
+	s.events += len(b.Events)
 	return nil
 }
 
-func newTestHandler(t testing.TB) (*Handler, *countingSink, *subscriptions.Definition) {
-	store, err := subscriptions.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
+// testSubscription is a Subscription admitting every host.
+type testSubscription struct{ ID, Name string }
+
+func (s *testSubscription) Key() (string, string) { return s.ID, s.Name }
+func (*testSubscription) IsEnabled() bool         { return true }
+func (*testSubscription) Admits(string) bool      { return true }
+func (s *testSubscription) Offer(baseURL string, auth soap.Auth, bookmark string) soap.Subscription {
+	return soap.Subscription{ID: s.ID, Name: s.Name, Address: baseURL + soap.DeliveryPath + s.ID, Auth: auth, Bookmark: bookmark}
+}
+
+// memState is a State in memory.
+type memState struct {
+	mu        sync.Mutex
+	bookmarks map[string]string
+	contacts  []Contact
+}
+
+func (m *memState) Bookmark(_ context.Context, identity, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bookmarks[identity+"|"+id], nil
+}
+
+func (m *memState) CommitBatch(_ context.Context, bookmark string, c Contact) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if bookmark != "" {
+		m.bookmarks[c.Identity+"|"+c.SubscriptionID] = bookmark
 	}
-	t.Cleanup(func() { store.Close() })
-	def := &subscriptions.Definition{Name: "handles", XPath: "*"}
-	if err := def.Normalize(); err != nil {
-		t.Fatal(err)
-	}
+	m.contacts = append(m.contacts, c)
+	return nil
+}
+
+func newTestHandler(t testing.TB) (*Handler, *countingSink, *testSubscription) {
+	def := &testSubscription{ID: "5C1D3F4E-0000-4000-8000-000000000001", Name: "handles"}
 	sink := &countingSink{}
 	cfg := &Config{
-		Subscriptions: []*subscriptions.Definition{def}, Store: store, Sink: sink,
+		Subscriptions: []Subscription{def}, State: &memState{bookmarks: map[string]string{}}, Sink: sink,
 		Keep: func(ev *event.Event) bool { return ev.EventID == 4658 }, MaxBodyBytes: 1 << 20,
 		SLDC: sldc.Decompress, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	return NewHandler(cfg, "test", "https://wec:5986", trusting{}, &Stats{}), sink, def
+}
+
+func TestMultipartProtocol(t *testing.T) {
+	for scheme, want := range map[string]string{
+		kerberos.SchemeKerberos: multipart.ProtocolKerberos, kerberos.SchemeNegotiate: multipart.ProtocolSPNEGO,
+	} {
+		if got := multipartProtocol(&kerberos.Context{Scheme: scheme}); got != want {
+			t.Errorf("multipartProtocol(%s) = %q, want %q", scheme, got, want)
+		}
+	}
 }
 
 func post(h http.Handler, path string, body []byte, header http.Header) *httptest.ResponseRecorder {

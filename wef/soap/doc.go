@@ -47,3 +47,9 @@ const (
 	// ContentType is what Windows sends and expects for plain SOAP bodies.
 	ContentType = "application/soap+xml;charset=UTF-16"
 )
+
+// DeliveryPath prefixes wefgate's delivery addresses (the subscription
+// UUID follows). It is wefgate's choice, not the protocol's: the
+// subscription offers it and the endpoint tells deliveries from Enumerate
+// by it.
+const DeliveryPath = "/wsman/subscriptions/"

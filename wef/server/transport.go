@@ -1,0 +1,314 @@
+// Package server is wefgate's WS-Management endpoint: it serves the
+// subscription manager (Enumerate) and the delivery addresses (Events,
+// Heartbeat, End, SubscriptionEnd) over HTTP/1.1, authenticates each
+// forwarder through its listener's Security, hands selected events to a
+// Sink and acknowledges a batch only once it is durable and its bookmark
+// is stored.
+//
+// transport.go holds the HTTP side (listeners, connection state, body
+// limits, refusals); wsman.go the WS-Man actions; consumers.go the
+// interfaces the endpoint needs from the rest of wefgate.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"wefgate/wef/event"
+	"wefgate/wef/soap"
+)
+
+// Decompressor undoes Content-Encoding: SLDC (see package wef/sldc).
+type Decompressor func(src []byte, maxOut int) ([]byte, error)
+
+// Config is what the handler needs; one Config serves every listener.
+type Config struct {
+	// Subscriptions are the configured subscriptions in configuration
+	// order (disabled ones included, so their hosts get 404 rather than
+	// silence).
+	Subscriptions []Subscription
+	State         State
+	Sink          Sink
+	// Keep decides which parsed events go on to the sink; the rest are
+	// counted and dropped.
+	Keep func(*event.Event) bool
+	// MaxBodyBytes caps a request body as received (encrypted/compressed).
+	MaxBodyBytes int64
+	// SLDC decompresses SLDC-encoded bodies; nil refuses them.
+	SLDC   Decompressor
+	Logger *slog.Logger
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Stats counts what the endpoint did since start.
+type Stats struct {
+	Enumerates, Heartbeats, Batches          atomic.Uint64
+	EventsReceived, EventsKept, EventsDamage atomic.Uint64
+	Refused, Failed                          atomic.Uint64
+}
+
+// Handler serves one listener: the shared Config plus that listener's
+// Security and advertised base URL.
+type Handler struct {
+	cfg      *Config
+	subsByID map[string]Subscription
+	stats    *Stats
+	// baseURL is the advertised scheme://host:port of this listener.
+	baseURL  string
+	security Security
+	name     string
+}
+
+// NewHandler returns the handler of one listener. stats may be shared
+// between listeners.
+func NewHandler(cfg *Config, name, baseURL string, sec Security, stats *Stats) *Handler {
+	byID := make(map[string]Subscription, len(cfg.Subscriptions))
+	for _, s := range cfg.Subscriptions {
+		id, _ := s.Key()
+		byID[strings.ToUpper(id)] = s
+	}
+	return &Handler{cfg: cfg, subsByID: byID, stats: stats, baseURL: baseURL, security: sec, name: name}
+}
+
+// httpError is a refusal with the status to send and the reason to log.
+type httpError struct {
+	status int
+	reason string
+	err    error
+}
+
+func (e *httpError) Error() string {
+	if e.err != nil {
+		return e.reason + ": " + e.err.Error()
+	}
+	return e.reason
+}
+
+func refuse(status int, reason string, err error) *httpError {
+	return &httpError{status: status, reason: reason, err: err}
+}
+
+func (h *Handler) now() time.Time {
+	if h.cfg.Now != nil {
+		return h.cfg.Now()
+	}
+	return time.Now()
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	conn := connFrom(r)
+	log := h.cfg.Logger.With("listener", h.name, "remote", conn.Remote)
+	if r.Method != http.MethodPost {
+		// Windows only ever POSTs; anything else is not a WS-Man client.
+		log.Info("refused request", "status", http.StatusNotFound, "reason", "method "+r.Method+" is not POST", "path", r.URL.Path)
+		http.NotFound(w, r)
+		return
+	}
+	conn.Lock()
+	defer conn.Unlock()
+	sw := &statusWriter{ResponseWriter: w}
+	peer, handled := h.security.Authenticate(sw, r, conn)
+	if handled {
+		if sw.status >= 400 {
+			h.stats.Refused.Add(1)
+		}
+		return
+	}
+	log = log.With("host", peer.Identity)
+	status, body, err := h.handleMessage(r, log, conn, peer)
+	if err != nil {
+		var he *httpError
+		if !errors.As(err, &he) {
+			he = refuse(http.StatusInternalServerError, "internal error", err)
+		}
+		if he.status >= 500 {
+			h.stats.Failed.Add(1)
+			log.Warn("request failed", "status", he.status, "reason", he.Error(), "path", r.URL.Path)
+		} else {
+			h.stats.Refused.Add(1)
+			log.Warn("refused request", "status", he.status, "reason", he.Error(), "path", r.URL.Path)
+		}
+		if he.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "60")
+		}
+		if c, ok := h.security.(challenger); ok && he.status == http.StatusUnauthorized {
+			c.challengeHeaders(w)
+		}
+		http.Error(w, he.reason, he.status)
+		return
+	}
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	if err := h.security.Seal(w, conn, status, soap.EncodeUTF16LE(body)); err != nil {
+		log.Warn("could not send response", "error", err)
+	}
+}
+
+// handleMessage reads, opens and decodes one request body and dispatches
+// the SOAP message to its action. It returns the status and the SOAP
+// response (nil for none), or an *httpError refusal.
+func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, peer Peer) (int, []byte, error) {
+	raw, err := h.readBody(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(raw) == 0 {
+		// The authentication round trip Windows makes on a new connection.
+		return http.StatusOK, nil, nil
+	}
+	plain, err := h.security.Open(r, conn, raw)
+	if err != nil {
+		var he *httpError
+		if errors.As(err, &he) {
+			return 0, nil, he
+		}
+		return 0, nil, refuse(http.StatusBadRequest, "cannot open message", err)
+	}
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC") {
+		plain = h.decompress(log, plain)
+	}
+	text, replaced := soap.DecodeText(plain)
+	if replaced > 0 {
+		log.Warn("invalid text encoding replaced", "code_units", replaced)
+	}
+	msg, err := soap.Parse(text)
+	if err != nil {
+		return 0, nil, refuse(http.StatusBadRequest, "malformed SOAP envelope", err)
+	}
+	return h.dispatch(r, log, conn, peer, msg)
+}
+
+// readBody reads a request body within MaxBodyBytes; Windows always sends a
+// Content-Length, so a body without one is refused before it is read.
+func (h *Handler) readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength < 0 {
+		return nil, refuse(http.StatusLengthRequired, "request has no Content-Length", nil)
+	}
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		return nil, refuse(http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, h.cfg.MaxBodyBytes), nil)
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, "reading body", err)
+	}
+	if int64(len(raw)) > h.cfg.MaxBodyBytes {
+		return nil, refuse(http.StatusRequestEntityTooLarge, "body exceeds the limit", nil)
+	}
+	return raw, nil
+}
+
+// decompress undoes SLDC. Windows flags the End that follows a
+// SubscriptionEnd as SLDC without compressing it, so a body that does not
+// decode is taken as it is.
+func (h *Handler) decompress(log *slog.Logger, body []byte) []byte {
+	if h.cfg.SLDC == nil {
+		return body
+	}
+	out, err := h.cfg.SLDC(body, int(h.cfg.MaxBodyBytes)*16)
+	if err != nil {
+		log.Debug("body flagged SLDC does not decompress; using it as sent", "error", err)
+		return body
+	}
+	return out
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Listener is one network endpoint of the server.
+type Listener struct {
+	Name    string
+	Addr    string
+	Handler http.Handler
+	// TLS, when set, makes it an HTTPS listener.
+	TLS *tls.Config
+}
+
+// ListenAndServe binds every listener, serves them until ctx is cancelled,
+// then shuts them down gracefully (10 s, then closes). ready, when not nil,
+// receives each bound address. It returns the first bind or serve error.
+func ListenAndServe(ctx context.Context, logger *slog.Logger, listeners []Listener, ready func(name string, addr net.Addr)) error {
+	errc := make(chan error, len(listeners))
+	var servers []*http.Server
+	for _, l := range listeners {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			return fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err)
+		}
+		srv := &http.Server{
+			Handler:           l.Handler,
+			ReadHeaderTimeout: 30 * time.Second,
+			ReadTimeout:       2 * time.Minute,
+			WriteTimeout:      2 * time.Minute,
+			// Windows keeps the delivery connection open between batches
+			// and pays a Kerberos round trip for every new one.
+			IdleTimeout:    15 * time.Minute,
+			MaxHeaderBytes: 64 << 10,
+			ConnContext:    withConn,
+			// An empty map disables HTTP/2: WS-Man is HTTP/1.1 only.
+			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+			ErrorLog:     slog.NewLogLogger(logger.With("listener", l.Name).Handler(), slog.LevelDebug),
+		}
+		if l.TLS != nil {
+			ln = tls.NewListener(ln, l.TLS)
+		}
+		servers = append(servers, srv)
+		if ready != nil {
+			ready(l.Name, ln.Addr())
+		}
+		logger.Info("listening", "listener", l.Name, "address", ln.Addr().String(), "tls", l.TLS != nil)
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		for _, s := range servers {
+			s.Close()
+		}
+		return fmt.Errorf("serve: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			s.Close()
+		}
+	}
+	return nil
+}
+
+// statusWriter remembers the status a Security answered with, so that its
+// refusals are counted with the handler's own.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}

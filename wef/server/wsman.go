@@ -1,0 +1,171 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"wefgate/wef/event"
+	"wefgate/wef/soap"
+)
+
+// dispatch runs the WS-Man action of one parsed message (MS-WSMV 3.1.4:
+// Enumerate on the subscription manager, Events/Heartbeat/End/
+// SubscriptionEnd on a delivery address).
+func (h *Handler) dispatch(r *http.Request, log *slog.Logger, conn *Conn, peer Peer, msg *soap.Message) (int, []byte, error) {
+	if msg.MachineID != "" && !conn.warnedMachineID && !machineMatches(peer.Identity, msg.MachineID) {
+		conn.warnedMachineID = true
+		log.Warn("MachineID does not match the authenticated identity", "machine_id", msg.MachineID)
+	}
+	delivery := isDeliveryPath(r.URL.Path)
+	switch msg.Action {
+	case soap.ActionEnumerate:
+		if delivery {
+			return 0, nil, refuse(http.StatusBadRequest, "Enumerate sent to a delivery address", nil)
+		}
+		return h.enumerate(r.Context(), log, msg, peer)
+	case soap.ActionHeartbeat:
+		return h.heartbeat(r, log, msg, peer)
+	case soap.ActionEvents:
+		return h.events(r, log, msg, peer)
+	case soap.ActionEnd:
+		return http.StatusNoContent, nil, nil
+	case soap.ActionSubscriptionEnd:
+		log.Info("forwarder ended its subscription", "subscription_id", msg.Identifier, "status", msg.Status)
+		return http.StatusNoContent, nil, nil
+	default:
+		return 0, nil, refuse(http.StatusBadRequest, fmt.Sprintf("unsupported action %q", msg.Action), nil)
+	}
+}
+
+func (h *Handler) enumerate(ctx context.Context, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
+	h.stats.Enumerates.Add(1)
+	var offers []soap.Subscription
+	for _, s := range h.cfg.Subscriptions {
+		if !s.IsEnabled() || !s.Admits(peer.Identity) {
+			continue
+		}
+		id, _ := s.Key()
+		bm, err := h.cfg.State.Bookmark(ctx, peer.Identity, id)
+		if err != nil {
+			return 0, nil, refuse(http.StatusServiceUnavailable, "state store unavailable", err)
+		}
+		offers = append(offers, s.Offer(h.baseURL, peer.Auth, bm))
+	}
+	log.Info("enumerate", "machine_id", msg.MachineID, "subscriptions", len(offers))
+	return http.StatusOK, soap.EnumerateResponse(msg, offers), nil
+}
+
+// subscriptionFor finds the subscription a delivery message belongs to and
+// checks the host may use it. It returns the subscription's id and name.
+func (h *Handler) subscriptionFor(msg *soap.Message, peer Peer) (id, name string, err error) {
+	if msg.Identifier == "" {
+		return "", "", refuse(http.StatusBadRequest, "delivery message without e:Identifier", nil)
+	}
+	s, ok := h.subsByID[strings.ToUpper(msg.Identifier)]
+	if !ok || !s.IsEnabled() {
+		return "", "", refuse(http.StatusNotFound, fmt.Sprintf("unknown or disabled subscription %s", msg.Identifier), nil)
+	}
+	id, name = s.Key()
+	if !s.Admits(peer.Identity) {
+		return "", "", refuse(http.StatusForbidden, fmt.Sprintf("host is not allowed on subscription %q", name), nil)
+	}
+	return id, name, nil
+}
+
+func (h *Handler) heartbeat(r *http.Request, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
+	id, name, err := h.subscriptionFor(msg, peer)
+	if err != nil {
+		return 0, nil, err
+	}
+	h.stats.Heartbeats.Add(1)
+	c := Contact{
+		Identity: peer.Identity, SubscriptionID: id, Subscription: name, MachineID: msg.MachineID,
+		Address: remoteIP(r), At: h.now(), Heartbeat: true,
+	}
+	// A forwarder that drops the connection must not abort the commit.
+	if err := h.cfg.State.CommitBatch(context.WithoutCancel(r.Context()), "", c); err != nil {
+		return 0, nil, refuse(http.StatusServiceUnavailable, "state store unavailable", err)
+	}
+	log.Debug("heartbeat", "subscription", name)
+	return http.StatusOK, soap.Ack(msg), nil
+}
+
+func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
+	id, name, err := h.subscriptionFor(msg, peer)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx := context.WithoutCancel(r.Context())
+	now := h.now()
+	h.stats.Batches.Add(1)
+	h.stats.EventsReceived.Add(uint64(len(msg.Events)))
+	batch := &Batch{
+		Identity: peer.Identity, MachineID: msg.MachineID, Address: remoteIP(r),
+		Subscription: name, SubscriptionID: id, SubscriptionVersion: msg.Version, Received: now,
+		Events: make([]*event.Event, 0, len(msg.Events)),
+	}
+	for _, raw := range msg.Events {
+		ev := event.Parse(raw)
+		if ev.Problem != nil {
+			h.stats.EventsDamage.Add(1)
+			log.Warn("damaged event", "problem", string(ev.Problem.Kind), "detail", ev.Problem.Message,
+				"event_id", ev.EventID, "record_id", ev.RecordID)
+			// An event whose id could not be read may be one we want: keep
+			// it, with its problem recorded, rather than lose it.
+			if ev.Problem.Kind == event.ProblemUnparsable {
+				batch.Events = append(batch.Events, ev)
+				continue
+			}
+		}
+		if h.cfg.Keep(ev) {
+			batch.Events = append(batch.Events, ev)
+		}
+	}
+	kept := len(batch.Events)
+	if kept > 0 {
+		if err := h.cfg.Sink.Accept(ctx, batch); err != nil {
+			if errors.Is(err, ErrBackpressure) {
+				return 0, nil, refuse(http.StatusServiceUnavailable, "spool full, forwarder must retry later", err)
+			}
+			return 0, nil, refuse(http.StatusServiceUnavailable, "could not hand events on", err)
+		}
+	}
+	h.stats.EventsKept.Add(uint64(kept))
+	if msg.Bookmark == "" {
+		log.Warn("events batch without bookmark", "subscription", name)
+	}
+	c := Contact{
+		Identity: peer.Identity, SubscriptionID: id, Subscription: name, MachineID: msg.MachineID,
+		Address: batch.Address, At: now, Events: len(msg.Events),
+	}
+	if err := h.cfg.State.CommitBatch(ctx, msg.Bookmark, c); err != nil {
+		return 0, nil, refuse(http.StatusServiceUnavailable, "state store unavailable", err)
+	}
+	log.Debug("events", "subscription", name, "received", len(msg.Events), "kept", kept)
+	return http.StatusOK, soap.Ack(msg), nil
+}
+
+func isDeliveryPath(p string) bool {
+	return len(p) >= len(soap.DeliveryPath) &&
+		strings.EqualFold(p[:len(soap.DeliveryPath)], soap.DeliveryPath)
+}
+
+// machineMatches compares the client-asserted MachineID (an FQDN) with the
+// authenticated identity: a certificate CN (FQDN) or a Kerberos principal
+// (NAME$@REALM, whose NAME is the first DNS label).
+func machineMatches(identity, machineID string) bool {
+	id, mid := strings.ToLower(identity), strings.ToLower(machineID)
+	if id == mid {
+		return true
+	}
+	if at := strings.IndexByte(id, '@'); at >= 0 {
+		name := strings.TrimSuffix(id[:at], "$")
+		label, _, _ := strings.Cut(mid, ".")
+		return name == label
+	}
+	return false
+}
