@@ -37,6 +37,43 @@ type VerifierConfig struct {
 	// are examined for changes (on the handshake path, no goroutine);
 	// zero means DefaultFileCheckInterval.
 	FileCheckInterval time.Duration
+	// CipherSuites names the TLS 1.2 suites offered (Go names, as in
+	// crypto/tls CipherSuiteName); empty means AEADCipherSuites. TLS 1.3
+	// suites are not configurable and are all AEAD.
+	CipherSuites []string
+}
+
+// AEADCipherSuites are the TLS 1.2 suites offered by default: ECDHE with
+// AES-GCM or ChaCha20-Poly1305 only. CBC suites with SHA-1 MACs (AES128-SHA,
+// AES256-SHA) are left out; Windows 8.1/2012 R2 and later offer the GCM
+// ones (Microsoft, "TLS Cipher Suites in Windows 8.1").
+func AEADCipherSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}
+
+// ParseCipherSuites maps Go cipher suite names (secure and insecure lists
+// of crypto/tls) to their ids; empty names give AEADCipherSuites.
+func ParseCipherSuites(names []string) ([]uint16, error) {
+	if len(names) == 0 {
+		return AEADCipherSuites(), nil
+	}
+	known := map[string]uint16{}
+	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		known[cs.Name] = cs.ID
+	}
+	ids := make([]uint16, 0, len(names))
+	for _, n := range names {
+		id, ok := known[n]
+		if !ok {
+			return nil, fmt.Errorf("unknown cipher suite %q (use the crypto/tls names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)", n)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 // Identity is what a verified client certificate says about its host.
@@ -61,6 +98,7 @@ type Verifier struct {
 	crls          *crlSet
 	checkInterval time.Duration
 	chains        *chainCache
+	cipherSuites  []uint16
 }
 
 // NewVerifier loads the CA and CRL files. Self-signed CAs become roots,
@@ -71,6 +109,10 @@ func NewVerifier(cfg VerifierConfig, logger *slog.Logger) (*Verifier, error) {
 	}
 	if len(cfg.CAFiles) == 0 {
 		return nil, errors.New("new verifier: no CA files configured")
+	}
+	suites, err := ParseCipherSuites(cfg.CipherSuites)
+	if err != nil {
+		return nil, fmt.Errorf("new verifier: %w", err)
 	}
 	interval := cfg.FileCheckInterval
 	if interval <= 0 {
@@ -99,6 +141,7 @@ func NewVerifier(cfg VerifierConfig, logger *slog.Logger) (*Verifier, error) {
 		issuerHints:   x509.NewCertPool(),
 		checkInterval: interval,
 		chains:        newChainCache(),
+		cipherSuites:  suites,
 	}
 	var anchors, issuing []string
 	for _, c := range cas {
@@ -172,6 +215,7 @@ func (v *Verifier) ServerTLSConfig(certFile, keyFile string) (*tls.Config, error
 	}
 	base := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   v.cipherSuites,
 		NextProtos:     []string{"http/1.1"},
 		GetCertificate: keyPair.getCertificate,
 		// Verification is ours: Go's built-in check would neither

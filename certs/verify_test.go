@@ -499,6 +499,44 @@ func TestWindows2012R2CipherSuites(t *testing.T) {
 	}
 }
 
+// TestTLS12OffersAEADOnly: a TLS 1.2 client offering only CBC suites with
+// SHA-1 MACs is refused, unless the suites are configured.
+func TestTLS12OffersAEADOnly(t *testing.T) {
+	p := newPKI(t)
+	cas := []string{p.Path(RootCAFile), p.Path(IssuingCAFile)}
+	tests := []struct {
+		name       string
+		configured []string
+		offer      uint16
+		accepted   bool
+	}{
+		{"default refuses AES128-SHA", nil, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, false},
+		{"default refuses AES256-SHA", nil, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, false},
+		{"default accepts AES-GCM", nil, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, true},
+		{"default accepts ChaCha20", nil, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, true},
+		{"configured CBC accepted", []string{"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"}, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := startServer(t, p, VerifierConfig{CAFiles: cas, CipherSuites: tt.configured})
+			cfg := clientConfig(t, p, issue(t, p, "suite.example.test"))
+			cfg.MaxVersion = tls.VersionTLS12
+			cfg.CipherSuites = []uint16{tt.offer}
+			_, err := get(t, srv.url, cfg)
+			if tt.accepted && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tt.accepted && err == nil {
+				t.Fatalf("%s accepted", tls.CipherSuiteName(tt.offer))
+			}
+		})
+	}
+	if _, err := NewVerifier(VerifierConfig{CAFiles: cas, CipherSuites: []string{"AES128-SHA"}}, nil); err == nil ||
+		!strings.Contains(err.Error(), `"AES128-SHA"`) {
+		t.Errorf("unknown suite name: error %v, want one naming it", err)
+	}
+}
+
 // TestChainRevocationAndIdentityForm covers what a review found: every
 // link of the chain is checked against its parent's CRL, a renewed CA
 // certificate with the same key stays under its CRL, and a certificate

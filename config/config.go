@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"wefgate/certs"
 	"wefgate/subscriptions"
 )
 
@@ -59,6 +60,9 @@ type HTTPSListener struct {
 	// defaults to the development PKI's.
 	CAFiles  []string `yaml:"ca_files"`
 	CRLFiles []string `yaml:"crl_files"`
+	// CipherSuites are the TLS 1.2 suites offered (crypto/tls names);
+	// empty means AEAD suites only (certs.AEADCipherSuites).
+	CipherSuites []string `yaml:"cipher_suites"`
 }
 
 // HTTPListener is the Kerberos listener (GPO URL http://…).
@@ -271,6 +275,9 @@ func (c *Config) normalize() error {
 	}
 	if (c.HTTPS.ServerCert == "") != (c.HTTPS.ServerKey == "") {
 		return errors.New("https: set both server_cert and server_key, or neither")
+	}
+	if _, err := certs.ParseCipherSuites(c.HTTPS.CipherSuites); err != nil {
+		return fmt.Errorf("https.cipher_suites: %w", err)
 	}
 	if c.HTTPS.ServerCert != "" && len(c.HTTPS.CAFiles) == 0 {
 		return errors.New("https: ca_files is required with your own server certificate")

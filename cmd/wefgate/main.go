@@ -97,6 +97,9 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stdout, "warning:", w)
+	}
 	fmt.Fprintf(stdout, "configuration OK: %d subscription(s), data in %s\n", len(cfg.Subscriptions), cfg.DataDir)
 	return nil
 }

@@ -76,6 +76,31 @@ func TestCheckConfigAndErrors(t *testing.T) {
 	}
 }
 
+func TestCheckConfigWarnsAdminBeyondLoopback(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		address string
+		warn    bool
+	}{
+		{"127.0.0.1:5980", false},
+		{"[::1]:5980", false},
+		{"localhost:5980", false},
+		{":5980", true},
+		{"0.0.0.0:5980", true},
+		{"192.0.2.10:5980", true},
+	} {
+		path := filepath.Join(dir, "admin.yaml")
+		os.WriteFile(path, []byte("data_dir: "+dir+"\nadmin:\n  address: \""+tt.address+"\"\n"), 0o600)
+		out, err := runCLI(t, "check-config", "-config", path)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.address, err)
+		}
+		if got := strings.Contains(out, "warning: admin.address"); got != tt.warn {
+			t.Errorf("admin.address %s: warned %v, want %v:\n%s", tt.address, got, tt.warn, out)
+		}
+	}
+}
+
 func TestHostsOffline(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "wefgate.yaml")

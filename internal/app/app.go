@@ -183,6 +183,9 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		logger.Warn("hostname is not a fully qualified name; Windows hosts need the name of the GPO URL, which the server certificate and SPNs must carry: set hostname in the configuration",
 			"hostname", cfg.Hostname)
 	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
 	go reportStats(ctx, logger, stats, shipStats)
 	if cfg.Admin.Address != "" {
 		heartbeats := make(map[string]time.Duration, len(defs))
@@ -256,7 +259,7 @@ func httpsListener(cfg *config.Config, srvCfg *server.Config, stats *server.Stat
 	if len(cfg.HTTPS.CRLFiles) > 0 {
 		crls = cfg.HTTPS.CRLFiles
 	}
-	verifier, err := certs.NewVerifier(certs.VerifierConfig{CAFiles: mat.CAFiles, CRLFiles: crls}, logger)
+	verifier, err := certs.NewVerifier(certs.VerifierConfig{CAFiles: mat.CAFiles, CRLFiles: crls, CipherSuites: cfg.HTTPS.CipherSuites}, logger)
 	if err != nil {
 		return server.Listener{}, fmt.Errorf("https: %w", err)
 	}
