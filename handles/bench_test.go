@@ -47,7 +47,7 @@ func BenchmarkCorrelator(b *testing.B) {
 	start := time.Now()
 	added := 0
 	for b.Loop() {
-		c := NewCorrelator(Config{})
+		c := NewCorrelator[int](Config{})
 		now := replayStart
 		for i, ev := range evs {
 			if i%16 == 0 {
@@ -75,7 +75,7 @@ func BenchmarkCorrelatorPartnerless(b *testing.B) {
 	start := time.Now()
 	added := 0
 	for b.Loop() {
-		c := NewCorrelator(Config{MaxHandles: 50_000, MaxProcesses: 10_000, MaxPending: 4096})
+		c := NewCorrelator[int](Config{MaxHandles: 50_000, MaxProcesses: 10_000, MaxPending: 4096})
 		now := replayStart
 		for i, ev := range evs {
 			if i%20 == 0 {
@@ -114,7 +114,7 @@ func BenchmarkCorrelatorGenerated(b *testing.B) {
 	start := time.Now()
 	added := 0
 	for b.Loop() {
-		c := NewCorrelator(Config{})
+		c := NewCorrelator[int](Config{})
 		now := replayStart
 		for n, i := range order {
 			if n%16 == 0 {

@@ -65,7 +65,7 @@ func TestMemoryBound(t *testing.T) {
 	const heapLimit = 128 << 20
 	const hosts = 64
 
-	c := NewCorrelator(cfg)
+	c := NewCorrelator[int](cfg)
 	g := newPartnerless(hosts)
 	now := replayStart
 	released := 0

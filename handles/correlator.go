@@ -8,14 +8,16 @@ import (
 	"wefgate/wef/event"
 )
 
-// Output is one event leaving the correlator, or one noise summary.
-type Output struct {
+// Output is one event leaving the correlator, or one noise summary. P is
+// the type of the caller's cookie (for the pipeline, the spool position and
+// source of the event).
+type Output[P any] struct {
 	// Host is the host the event was added under.
 	Host string
 	// Event is the event as added; nil for a summary.
 	Event *event.Event
-	// Pos is the caller's cookie given to Add; nil for a summary.
-	Pos any
+	// Pos is the caller's cookie given to Add; the zero P for a summary.
+	Pos P
 	// Export is false for helper events (unless Config.ExportHelperEvents)
 	// and for noise dropped under NoiseDrop.
 	Export bool
@@ -75,19 +77,19 @@ type Stats struct {
 // returned by Add, Tick or Flush.
 //
 // A Correlator is not safe for concurrent use.
-type Correlator struct {
+type Correlator[P any] struct {
 	cfg Config
 	seq uint64
 
-	hosts   map[string]*hostState
-	pending chain[pending] // in Add order, over all hosts
+	hosts   map[string]*hostState[P]
+	pending chain[pending[P]] // in Add order, over all hosts
 
 	// Totals over all hosts, for the bounds and Stats.
 	opens, dups, procs, waiting int
 	stateBytes, pendingBytes    int64
 
-	handleAge chain[handleEntry] // in insertion order, over all hosts
-	procAge   chain[procEntry]   // least recently seen first
+	handleAge chain[handleEntry[P]] // in insertion order, over all hosts
+	procAge   chain[procEntry[P]]   // least recently seen first
 
 	noise       noiseCounter
 	lastSummary time.Time
@@ -98,16 +100,16 @@ type Correlator struct {
 
 // NewCorrelator returns a correlator bounded by cfg; zero fields take the
 // Default* values.
-func NewCorrelator(cfg Config) *Correlator {
+func NewCorrelator[P any](cfg Config) *Correlator[P] {
 	cfg = cfg.withDefaults()
-	return &Correlator{
+	return &Correlator[P]{
 		cfg:   cfg,
-		hosts: make(map[string]*hostState),
+		hosts: make(map[string]*hostState[P]),
 		noise: newNoiseCounter(cfg.Noise.MaxKeys),
 
-		pending:   chain[pending]{at: func(p *pending) *links[pending] { return &p.order }},
-		handleAge: chain[handleEntry]{at: func(e *handleEntry) *links[handleEntry] { return &e.age }},
-		procAge:   chain[procEntry]{at: func(e *procEntry) *links[procEntry] { return &e.age }},
+		pending:   chain[pending[P]]{at: func(p *pending[P]) *links[pending[P]] { return &p.order }},
+		handleAge: chain[handleEntry[P]]{at: func(e *handleEntry[P]) *links[handleEntry[P]] { return &e.age }},
+		procAge:   chain[procEntry[P]]{at: func(e *procEntry[P]) *links[procEntry[P]] { return &e.age }},
 	}
 }
 
@@ -117,7 +119,7 @@ func NewCorrelator(cfg Config) *Correlator {
 // package does not use (see Kind) come back with Export set and no
 // attributes, at once unless they must wait behind earlier events of their
 // host.
-func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) []Output {
+func (c *Correlator[P]) Add(now time.Time, host string, ev *event.Event, pos P) []Output[P] {
 	if ev == nil {
 		return nil
 	}
@@ -128,16 +130,16 @@ func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) [
 	if kind == KindOther && (q == nil || q.len() == 0) {
 		// Nothing to keep it behind: an event this package does not use
 		// goes straight back.
-		out := []Output{{Host: host, Event: ev, Pos: pos, Export: true}}
+		out := []Output[P]{{Host: host, Event: ev, Pos: pos, Export: true}}
 		return c.releaseAged(now, out)
 	}
 	if q == nil {
-		q = newHostState(host)
+		q = newHostState[P](host)
 		c.hosts[host] = q
 	}
 	q.arrivals++
 	c.seq++
-	p := &pending{seq: c.seq, host: q, ev: ev, pos: pos, kind: kind, added: now, arrival: q.arrivals, bytes: eventSize(ev)}
+	p := &pending[P]{seq: c.seq, host: q, ev: ev, pos: pos, kind: kind, added: now, arrival: q.arrivals, bytes: eventSize(ev)}
 	c.pendingBytes += p.bytes
 	if ev.HasRecordID {
 		p.recordID, p.hasRecordID = ev.RecordID, true
@@ -148,7 +150,7 @@ func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) [
 	c.apply(now, p)
 	c.boundStateBytes()
 
-	var out []Output
+	var out []Output[P]
 	out = c.drain(q, now, out)
 	out = c.releaseAged(now, out)
 	for c.pending.n > c.cfg.MaxPending || c.pendingBytes > c.cfg.MaxPendingBytes {
@@ -162,7 +164,7 @@ func (c *Correlator) Add(now time.Time, host string, ev *event.Event, pos any) [
 // maximum age, and emits noise summaries when their interval has passed.
 // Call it regularly (a fraction of HoldTime): a host that goes quiet
 // releases its waiting events only through Tick or another host's Add.
-func (c *Correlator) Tick(now time.Time) []Output {
+func (c *Correlator[P]) Tick(now time.Time) []Output[P] {
 	c.observe(now)
 	c.expireState(now)
 	out := c.releaseAged(now, nil)
@@ -172,32 +174,32 @@ func (c *Correlator) Tick(now time.Time) []Output {
 	}
 	if now.Sub(c.lastSummary) >= c.cfg.Noise.SummaryInterval {
 		c.lastSummary = now
-		out = append(out, c.noise.summaries(c.cfg.Noise.Mode, now)...)
+		out = append(out, summaries[P](&c.noise, c.cfg.Noise.Mode, now)...)
 	}
 	return out
 }
 
 // Flush releases every pending event, enriched with what is known, and the
 // noise counts not yet summarised. Call it at shutdown.
-func (c *Correlator) Flush() []Output {
-	var out []Output
+func (c *Correlator[P]) Flush() []Output[P] {
+	var out []Output[P]
 	for c.pending.n > 0 {
 		out = c.releaseFront(c.lastNow, out)
 	}
-	return append(out, c.noise.summaries(c.cfg.Noise.Mode, c.lastNow)...)
+	return append(out, summaries[P](&c.noise, c.cfg.Noise.Mode, c.lastNow)...)
 }
 
 // OldestPending returns the Pos of the earliest-added event not yet
 // released; ok is false when nothing is pending.
-func (c *Correlator) OldestPending() (pos any, ok bool) {
+func (c *Correlator[P]) OldestPending() (pos P, ok bool) {
 	if p := c.pending.front; p != nil {
 		return p.pos, true
 	}
-	return nil, false
+	return pos, false
 }
 
 // Stats returns current sizes and counters.
-func (c *Correlator) Stats() Stats {
+func (c *Correlator[P]) Stats() Stats {
 	s := c.stats
 	s.Handles = c.opens
 	s.Duplicates = c.dups
@@ -211,26 +213,26 @@ func (c *Correlator) Stats() Stats {
 
 // NoiseCounts returns the by-product events counted since the correlator
 // was created, sorted by host, image and object type.
-func (c *Correlator) NoiseCounts() []NoiseCount {
+func (c *Correlator[P]) NoiseCounts() []NoiseCount {
 	return sortedCounts(c.noise.total)
 }
 
 // forgetIfIdle drops a host that holds nothing any more, so that the
 // number of hosts is bounded by the state and pending bounds.
-func (c *Correlator) forgetIfIdle(q *hostState) {
+func (c *Correlator[P]) forgetIfIdle(q *hostState[P]) {
 	if q.idle() && c.hosts[q.name] == q {
 		delete(c.hosts, q.name)
 	}
 }
 
-func (c *Correlator) observe(now time.Time) {
+func (c *Correlator[P]) observe(now time.Time) {
 	if now.After(c.lastNow) {
 		c.lastNow = now
 	}
 }
 
 // apply updates state from p's event and links p to what it refers to.
-func (c *Correlator) apply(now time.Time, p *pending) {
+func (c *Correlator[P]) apply(now time.Time, p *pending[P]) {
 	ev, q := p.ev, p.host
 	switch p.kind {
 	case KindHandleRequested, KindDirectoryHandleRequested, KindObjectAccessed:
@@ -316,7 +318,7 @@ func newObject(ev *event.Event, fromOpen bool) *object {
 
 // linkClose links a 4658 (closing) or 4660 to the most recent handle
 // state under key: an open handle, or the copy a 4690 made.
-func (c *Correlator) linkClose(p *pending, id handleID, closing bool) {
+func (c *Correlator[P]) linkClose(p *pending[P], id handleID, closing bool) {
 	q := p.host
 	open, dup := q.opens[id], q.dups[id]
 	if open != nil && dup != nil {
@@ -353,7 +355,7 @@ func (c *Correlator) linkClose(p *pending, id handleID, closing bool) {
 
 // linkDuplicate records the copy a 4690 made and links the 4690 to the
 // open of its source handle, waiting for it when it is not logged yet.
-func (c *Correlator) linkDuplicate(now time.Time, p *pending) {
+func (c *Correlator[P]) linkDuplicate(now time.Time, p *pending[P]) {
 	ev, q := p.ev, p.host
 	srcPID, ok1 := dataHex(ev, "SourceProcessId")
 	srcH, ok2 := dataHex(ev, "SourceHandleId")
@@ -396,13 +398,13 @@ func (c *Correlator) linkDuplicate(now time.Time, p *pending) {
 	c.wait(p, source)
 }
 
-func (c *Correlator) wait(p *pending, id handleID) {
+func (c *Correlator[P]) wait(p *pending[P], id handleID) {
 	p.waiting, p.waitKey = true, id
 	p.host.waiters[id] = append(p.host.waiters[id], p)
 	c.waiting++
 }
 
-func (c *Correlator) unwait(p *pending) {
+func (c *Correlator[P]) unwait(p *pending[P]) {
 	waiters := p.host.waiters
 	ws := waiters[p.waitKey]
 	for i, w := range ws {
@@ -421,7 +423,7 @@ func (c *Correlator) unwait(p *pending) {
 }
 
 // resolve hands a newly seen open to the events waiting for it.
-func (c *Correlator) resolve(q *hostState, id handleID, obj *object) {
+func (c *Correlator[P]) resolve(q *hostState[P], id handleID, obj *object) {
 	ws, ok := q.waiters[id]
 	if !ok {
 		return
@@ -439,7 +441,7 @@ func (c *Correlator) resolve(q *hostState, id handleID, obj *object) {
 
 // putHandle stores an open handle (dup nil) or a copy, replacing older
 // state under the same key, and evicts the oldest entry beyond MaxHandles.
-func (c *Correlator) putHandle(now time.Time, q *hostState, id handleID, obj *object, dup *duplicate) *handleEntry {
+func (c *Correlator[P]) putHandle(now time.Time, q *hostState[P], id handleID, obj *object, dup *duplicate) *handleEntry[P] {
 	m := q.opens
 	if dup != nil {
 		m = q.dups
@@ -451,7 +453,7 @@ func (c *Correlator) putHandle(now time.Time, q *hostState, id handleID, obj *ob
 		c.stats.HandlesEvicted++
 		c.removeHandle(c.handleAge.front)
 	}
-	e := &handleEntry{host: q, id: id, obj: obj, dup: dup, seq: c.seq, added: now}
+	e := &handleEntry[P]{host: q, id: id, obj: obj, dup: dup, seq: c.seq, added: now}
 	e.bytes = e.size()
 	c.stateBytes += e.bytes
 	c.handleAge.pushBack(e)
@@ -464,7 +466,7 @@ func (c *Correlator) putHandle(now time.Time, q *hostState, id handleID, obj *ob
 	return e
 }
 
-func (c *Correlator) removeHandle(e *handleEntry) {
+func (c *Correlator[P]) removeHandle(e *handleEntry[P]) {
 	if !e.age.linked {
 		return
 	}
@@ -481,7 +483,7 @@ func (c *Correlator) removeHandle(e *handleEntry) {
 }
 
 // learnProcess records or refreshes the image of a process.
-func (c *Correlator) learnProcess(now time.Time, q *hostState, pid uint64, image string) *procEntry {
+func (c *Correlator[P]) learnProcess(now time.Time, q *hostState[P], pid uint64, image string) *procEntry[P] {
 	e := q.procs[pid]
 	if image == "" || image == "-" {
 		return e
@@ -501,7 +503,7 @@ func (c *Correlator) learnProcess(now time.Time, q *hostState, pid uint64, image
 		c.stats.ProcessesEvicted++
 		c.removeProcess(c.procAge.front)
 	}
-	e = &procEntry{host: q, pid: pid, image: clip(image), added: now}
+	e = &procEntry[P]{host: q, pid: pid, image: clip(image), added: now}
 	e.bytes = e.size()
 	c.stateBytes += e.bytes
 	c.procAge.pushBack(e)
@@ -510,7 +512,7 @@ func (c *Correlator) learnProcess(now time.Time, q *hostState, pid uint64, image
 	return e
 }
 
-func (c *Correlator) removeProcess(e *procEntry) {
+func (c *Correlator[P]) removeProcess(e *procEntry[P]) {
 	c.procAge.remove(e)
 	c.stateBytes -= e.bytes
 	delete(e.host.procs, e.pid)
@@ -520,7 +522,7 @@ func (c *Correlator) removeProcess(e *procEntry) {
 
 // setObject links a handle entry to its object, charging the object's
 // strings to the entry.
-func (c *Correlator) setObject(e *handleEntry, obj *object) {
+func (c *Correlator[P]) setObject(e *handleEntry[P], obj *object) {
 	e.obj = obj
 	if e.age.linked {
 		c.stateBytes -= e.bytes
@@ -530,17 +532,17 @@ func (c *Correlator) setObject(e *handleEntry, obj *object) {
 }
 
 // setImages replaces a process entry's images by copies of them.
-func (c *Correlator) setImages(e *procEntry, image, parentImage string) {
+func (c *Correlator[P]) setImages(e *procEntry[P], image, parentImage string) {
 	e.image, e.parentImage = clip(image), clip(parentImage)
 	c.recharge(e)
 }
 
-func (c *Correlator) setParentImage(e *procEntry, parentImage string) {
+func (c *Correlator[P]) setParentImage(e *procEntry[P], parentImage string) {
 	e.parentImage = clip(parentImage)
 	c.recharge(e)
 }
 
-func (c *Correlator) recharge(e *procEntry) {
+func (c *Correlator[P]) recharge(e *procEntry[P]) {
 	c.stateBytes -= e.bytes
 	e.bytes = e.size()
 	c.stateBytes += e.bytes
@@ -548,7 +550,7 @@ func (c *Correlator) recharge(e *procEntry) {
 
 // boundStateBytes evicts the oldest handle or process state, whichever
 // was added first, until the state fits MaxStateBytes.
-func (c *Correlator) boundStateBytes() {
+func (c *Correlator[P]) boundStateBytes() {
 	for c.stateBytes > c.cfg.MaxStateBytes {
 		h, p := c.handleAge.front, c.procAge.front
 		switch {
@@ -565,7 +567,7 @@ func (c *Correlator) boundStateBytes() {
 }
 
 // expireState forgets handles and processes older than their maximum age.
-func (c *Correlator) expireState(now time.Time) {
+func (c *Correlator[P]) expireState(now time.Time) {
 	for e := c.handleAge.front; e != nil; e = c.handleAge.front {
 		if now.Sub(e.added) < c.cfg.HandleMaxAge {
 			break
@@ -583,7 +585,7 @@ func (c *Correlator) expireState(now time.Time) {
 }
 
 // windowPassed reports whether p has been held as long as allowed.
-func (c *Correlator) windowPassed(q *hostState, p *pending, now time.Time) bool {
+func (c *Correlator[P]) windowPassed(q *hostState[P], p *pending[P], now time.Time) bool {
 	hold := uint64(c.cfg.HoldRecords)
 	// The newest record id, not the largest: after a log clear ids start
 	// again from 1 and must not make every waiting event look ancient.
@@ -594,7 +596,7 @@ func (c *Correlator) windowPassed(q *hostState, p *pending, now time.Time) bool 
 
 // drain releases q's events from the front while they are resolved or
 // their window has passed.
-func (c *Correlator) drain(q *hostState, now time.Time, out []Output) []Output {
+func (c *Correlator[P]) drain(q *hostState[P], now time.Time, out []Output[P]) []Output[P] {
 	for p := q.front(); p != nil; p = q.front() {
 		if p.waiting && !c.windowPassed(q, p, now) {
 			break
@@ -605,7 +607,7 @@ func (c *Correlator) drain(q *hostState, now time.Time, out []Output) []Output {
 }
 
 // releaseAged releases events held for HoldTime, oldest first.
-func (c *Correlator) releaseAged(now time.Time, out []Output) []Output {
+func (c *Correlator[P]) releaseAged(now time.Time, out []Output[P]) []Output[P] {
 	for p := c.pending.front; p != nil; p = c.pending.front {
 		if now.Sub(p.added) < c.cfg.HoldTime {
 			break
@@ -617,7 +619,7 @@ func (c *Correlator) releaseAged(now time.Time, out []Output) []Output {
 
 // releaseFront releases the oldest pending event, whatever its state, and
 // whatever its host can release after it.
-func (c *Correlator) releaseFront(now time.Time, out []Output) []Output {
+func (c *Correlator[P]) releaseFront(now time.Time, out []Output[P]) []Output[P] {
 	p := c.pending.front
 	// The oldest pending event overall is necessarily its host's front.
 	out = c.release(p, out)
@@ -625,7 +627,7 @@ func (c *Correlator) releaseFront(now time.Time, out []Output) []Output {
 }
 
 // release takes p, the front of its host queue, out of the window.
-func (c *Correlator) release(p *pending, out []Output) []Output {
+func (c *Correlator[P]) release(p *pending[P], out []Output[P]) []Output[P] {
 	q := p.host
 	q.pop()
 	c.pending.remove(p)

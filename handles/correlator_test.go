@@ -84,7 +84,7 @@ const exportKey = "(export)"
 
 type absent struct{}
 
-func checkOutputs(t *testing.T, outs map[*event.Event]Output, evs []*event.Event, want map[int]map[string]any) {
+func checkOutputs(t *testing.T, outs map[*event.Event]Output[int], evs []*event.Event, want map[int]map[string]any) {
 	t.Helper()
 	for i, checks := range want {
 		o := outs[evs[i]]
@@ -412,12 +412,12 @@ func TestReorderWindow(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := NewCorrelator(tt.cfg)
+			c := NewCorrelator[int](tt.cfg)
 			var got [][]int
-			positions := func(outs []Output) []int {
+			positions := func(outs []Output[int]) []int {
 				var ps []int
 				for _, o := range outs {
-					ps = append(ps, o.Pos.(int))
+					ps = append(ps, o.Pos)
 				}
 				return ps
 			}
@@ -438,7 +438,7 @@ func TestReorderWindow(t *testing.T) {
 }
 
 func TestOldestPending(t *testing.T) {
-	c := NewCorrelator(Config{})
+	c := NewCorrelator[string](Config{})
 	if _, ok := c.OldestPending(); ok {
 		t.Fatal("new correlator has something pending")
 	}
@@ -460,7 +460,7 @@ func TestOldestPending(t *testing.T) {
 }
 
 func TestStateBounds(t *testing.T) {
-	c := NewCorrelator(Config{MaxHandles: 3, MaxProcesses: 2, HandleMaxAge: time.Minute, ProcessMaxAge: time.Hour})
+	c := NewCorrelator[any](Config{MaxHandles: 3, MaxProcesses: 2, HandleMaxAge: time.Minute, ProcessMaxAge: time.Hour})
 	for i := uint64(1); i <= 5; i++ {
 		c.Add(replayStart, "a", openEv(i, 0x10*i, 0x20, "File", `C:\f`, 1, `C:\p`+strconv.FormatUint(i, 10)+`.exe`), nil)
 	}

@@ -23,11 +23,11 @@ func securityEvent(id uint32, rec uint64, data ...string) *event.Event {
 // A 4690 arrives before the 4656 of the handle it duplicates, as most do:
 // it is held until the open arrives, then both come out, the 4690 enriched.
 func ExampleCorrelator() {
-	c := handles.NewCorrelator(handles.Config{})
+	c := handles.NewCorrelator[int](handles.Config{})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const tool = `C:\Users\eve\dump.exe`
 
-	var outs []handles.Output
+	var outs []handles.Output[int]
 	for pos, ev := range []*event.Event{
 		securityEvent(4690, 100, "SourceHandleId", "0x2a8", "SourceProcessId", "0x1f44",
 			"TargetHandleId", "0x1a0c", "TargetProcessId", "0x4"),

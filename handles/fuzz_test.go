@@ -20,16 +20,16 @@ func FuzzCorrelator(f *testing.F) {
 		cfg := Config{HoldRecords: 4, HoldTime: 10 * time.Millisecond, MaxPending: 6,
 			MaxHandles: 5, MaxProcesses: 3,
 			Noise: NoiseConfig{Mode: NoiseDrop, Rules: []NoiseRule{{ObjectType: "Key"}}, SummaryInterval: 20 * time.Millisecond, MaxKeys: 2}}
-		c := NewCorrelator(cfg)
+		c := NewCorrelator[int](cfg)
 		now := replayStart
 		seen := make(map[int]bool)
 		last := make(map[string]int)
-		collect := func(outs []Output) {
+		collect := func(outs []Output[int]) {
 			for _, o := range outs {
 				if o.Summary != nil {
 					continue
 				}
-				pos := o.Pos.(int)
+				pos := o.Pos
 				if seen[pos] {
 					t.Fatalf("position %d released twice", pos)
 				}

@@ -31,7 +31,7 @@ func bigOpen(rec, pid, h uint64, pad int) *event.Event {
 // state of 2,000 handles must not keep 2,000 raw events alive.
 func TestStateKeepsNoRawEvent(t *testing.T) {
 	const n, pad = 2000, 64 << 10
-	c := NewCorrelator(Config{MaxHandles: 10 * n})
+	c := NewCorrelator[uint64](Config{MaxHandles: 10 * n})
 	before := heapInUse()
 	now := replayStart
 	for i := uint64(1); i <= n; i++ {
@@ -100,7 +100,7 @@ func TestByteBounds(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := NewCorrelator(tt.cfg)
+			c := NewCorrelator[uint64](tt.cfg)
 			cfg := c.cfg
 			for i := uint64(1); i <= 2000; i++ {
 				c.Add(replayStart, "h", tt.add(i), i)

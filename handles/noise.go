@@ -106,16 +106,16 @@ func sortedCounts(m map[noiseKey]*noiseTally) []NoiseCount {
 }
 
 // summaries turns the current period into Outputs and starts a new period.
-func (n *noiseCounter) summaries(mode NoiseMode, end time.Time) []Output {
+func summaries[P any](n *noiseCounter, mode NoiseMode, end time.Time) []Output[P] {
 	if len(n.period) == 0 {
 		n.periodStart = end
 		return nil
 	}
 	counts := sortedCounts(n.period)
-	out := make([]Output, 0, len(counts))
+	out := make([]Output[P], 0, len(counts))
 	for _, nc := range counts {
 		s := &NoiseSummary{NoiseCount: nc, Mode: mode, Start: n.periodStart, End: end}
-		out = append(out, Output{Host: nc.Host, Export: true, Summary: s, Attributes: s.attributes()})
+		out = append(out, Output[P]{Host: nc.Host, Export: true, Summary: s, Attributes: s.attributes()})
 	}
 	clear(n.period)
 	n.periodStart = end

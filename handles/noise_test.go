@@ -57,8 +57,8 @@ const drvinst = `C:\Windows\System32\drvinst.exe`
 func TestNoiseDropOnSamples(t *testing.T) {
 	capt := loadCapture(t, "xml/mdecrevoisier_systemnightmare_4656_4690_4658_4688.xml")
 	cfg := Config{Noise: NoiseConfig{Mode: NoiseDrop, Rules: ExampleNoiseRules()}}
-	c := NewCorrelator(cfg)
-	var outs []Output
+	c := NewCorrelator[int](cfg)
+	var outs []Output[int]
 	for i, ev := range capt.events {
 		outs = append(outs, c.Add(replayStart.Add(time.Duration(i)*time.Millisecond), ev.Computer, ev, i)...)
 	}
@@ -177,7 +177,7 @@ func TestNoiseModes(t *testing.T) {
 func TestNoiseSummaries(t *testing.T) {
 	cfg := Config{Noise: NoiseConfig{Mode: NoiseDrop, Rules: []NoiseRule{{ObjectType: "Key"}},
 		SummaryInterval: time.Minute, MaxKeys: 2}}
-	c := NewCorrelator(cfg)
+	c := NewCorrelator[any](cfg)
 	at := func(d time.Duration) time.Time { return replayStart.Add(d) }
 	c.Tick(at(0)) // starts the first period
 	pairFor := func(now time.Time, host, image string, rec uint64) {

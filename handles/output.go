@@ -8,8 +8,8 @@ import (
 
 // output builds p's Output: the export decision, noise accounting and the
 // enrichment attributes.
-func (c *Correlator) output(p *pending) Output {
-	o := Output{Host: p.host.name, Event: p.ev, Pos: p.pos}
+func (c *Correlator[P]) output(p *pending[P]) Output[P] {
+	o := Output[P]{Host: p.host.name, Event: p.ev, Pos: p.pos}
 	switch p.kind {
 	case KindHandleDuplicated:
 		c.completeImages(p)
@@ -45,7 +45,7 @@ func (c *Correlator) output(p *pending) Output {
 	return o
 }
 
-func (p *pending) status() string {
+func (p *pending[P]) status() string {
 	switch {
 	case p.obj != nil:
 		return StatusMatched
@@ -55,7 +55,7 @@ func (p *pending) status() string {
 	return StatusUnmatched
 }
 
-func (c *Correlator) countStatus(status string) {
+func (c *Correlator[P]) countStatus(status string) {
 	switch status {
 	case StatusMatched:
 		c.stats.Matched++
@@ -68,7 +68,7 @@ func (c *Correlator) countStatus(status string) {
 
 // completeImages fills the process images of a 4690 that were unknown when
 // it arrived, from its source open or from processes seen since.
-func (c *Correlator) completeImages(p *pending) {
+func (c *Correlator[P]) completeImages(p *pending[P]) {
 	q := p.host
 	if p.image == "" && p.obj != nil {
 		p.image = p.obj.image
@@ -86,7 +86,7 @@ func (c *Correlator) completeImages(p *pending) {
 	}
 }
 
-func (c *Correlator) duplicateFlags(p *pending) []any {
+func (c *Correlator[P]) duplicateFlags(p *pending[P]) []any {
 	var flags []any
 	flags = objectFlags(p.obj, flags)
 	if tgt, ok := dataHex(p.ev, "TargetProcessId"); ok && tgt != systemPID {
@@ -100,7 +100,7 @@ func (c *Correlator) duplicateFlags(p *pending) []any {
 
 // decideNoise decides, and counts, whether a 4690 is an audit by-product to
 // tag or drop; its copy's close inherits the decision.
-func (c *Correlator) decideNoise(p *pending, flags []any) bool {
+func (c *Correlator[P]) decideNoise(p *pending[P], flags []any) bool {
 	if c.cfg.Noise.Mode == NoiseOff || p.obj == nil || len(flags) > 0 || p.entry == nil {
 		return false
 	}
@@ -118,7 +118,7 @@ func (c *Correlator) decideNoise(p *pending, flags []any) bool {
 	return false
 }
 
-func (c *Correlator) duplicateAttributes(p *pending, flags []any, noise bool) []record.KV {
+func (c *Correlator[P]) duplicateAttributes(p *pending[P], flags []any, noise bool) []record.KV {
 	ev := p.ev
 	a := attrs{list: make([]record.KV, 0, 24)}
 	a.add(AttrStatus, p.status())
@@ -158,7 +158,7 @@ func (c *Correlator) duplicateAttributes(p *pending, flags []any, noise bool) []
 	return a.list
 }
 
-func (c *Correlator) closeAttributes(p *pending, noise bool) []record.KV {
+func (c *Correlator[P]) closeAttributes(p *pending[P], noise bool) []record.KV {
 	ev := p.ev
 	a := attrs{list: make([]record.KV, 0, 20)}
 	a.add(AttrStatus, p.status())
@@ -197,7 +197,7 @@ func (c *Correlator) closeAttributes(p *pending, noise bool) []record.KV {
 
 // helperAttributes decodes what a helper event carries itself, for
 // deployments that export them.
-func helperAttributes(p *pending) []record.KV {
+func helperAttributes[P any](p *pending[P]) []record.KV {
 	ev := p.ev
 	a := attrs{list: make([]record.KV, 0, 16)}
 	switch p.kind {

@@ -18,12 +18,12 @@ var replayStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // replay adds the events in order, one millisecond apart, flushes, and
 // returns the Outputs by event. It fails the test if an event comes out
 // twice or never, or if one host's events come out of order.
-func replay(t testing.TB, cfg Config, evs []*event.Event) (map[*event.Event]Output, *Correlator) {
+func replay(t testing.TB, cfg Config, evs []*event.Event) (map[*event.Event]Output[int], *Correlator[int]) {
 	t.Helper()
-	c := NewCorrelator(cfg)
-	byEvent := make(map[*event.Event]Output, len(evs))
+	c := NewCorrelator[int](cfg)
+	byEvent := make(map[*event.Event]Output[int], len(evs))
 	lastPos := make(map[string]int)
-	collect := func(outs []Output) {
+	collect := func(outs []Output[int]) {
 		for _, o := range outs {
 			if o.Summary != nil {
 				continue
@@ -32,7 +32,7 @@ func replay(t testing.TB, cfg Config, evs []*event.Event) (map[*event.Event]Outp
 				t.Fatalf("event %d released twice", o.Event.RecordID)
 			}
 			byEvent[o.Event] = o
-			if pos := o.Pos.(int); pos < lastPos[o.Host] {
+			if pos := o.Pos; pos < lastPos[o.Host] {
 				t.Fatalf("host %s: position %d released after %d", o.Host, pos, lastPos[o.Host])
 			} else {
 				lastPos[o.Host] = pos
@@ -52,7 +52,7 @@ func replay(t testing.TB, cfg Config, evs []*event.Event) (map[*event.Event]Outp
 	return byEvent, c
 }
 
-func attr(o Output, key string) any {
+func attr[P any](o Output[P], key string) any {
 	r := record.Record{Attributes: o.Attributes}
 	v, _ := r.Attribute(key)
 	return v
@@ -69,7 +69,7 @@ func TestReplayMimikatzLsass(t *testing.T) {
 	capt := loadCapture(t, "xml/mdecrevoisier_mimikatz_sekurlsa_lsass_4656_4663_4690_4658.xml")
 	outs, _ := replay(t, Config{}, capt.events)
 
-	var dup, copyClose *Output
+	var dup, copyClose *Output[int]
 	for _, ev := range capt.events {
 		o := outs[ev]
 		switch ev.EventID {
@@ -89,7 +89,7 @@ func TestReplayMimikatzLsass(t *testing.T) {
 	rights := []any{"PROCESS_VM_READ", "PROCESS_QUERY_LIMITED_INFORMATION"}
 	for _, tc := range []struct {
 		name string
-		o    *Output
+		o    *Output[int]
 		want map[string]any
 	}{
 		{"4690", dup, map[string]any{

@@ -18,10 +18,10 @@ const (
 	// objectAttrBytes is the cached attribute list of an object (about
 	// ten record.KV); its strings are the object's own.
 	objectAttrBytes  = 10 * 48
-	handleEntryBytes = int64(unsafe.Sizeof(handleEntry{})) + int64(unsafe.Sizeof(duplicate{})) + mapSlotBytes
+	handleEntryBytes = int64(unsafe.Sizeof(handleEntry[any]{})) + int64(unsafe.Sizeof(duplicate{})) + mapSlotBytes
 	objectBytes      = int64(unsafe.Sizeof(object{})) + objectAttrBytes
-	procEntryBytes   = int64(unsafe.Sizeof(procEntry{})) + mapSlotBytes
-	pendingBytes     = int64(unsafe.Sizeof(pending{})) + int64(unsafe.Sizeof(event.Event{})) + 16
+	procEntryBytes   = int64(unsafe.Sizeof(procEntry[any]{})) + mapSlotBytes
+	pendingBytes     = int64(unsafe.Sizeof(pending[any]{})) + int64(unsafe.Sizeof(event.Event{})) + 16
 	eventDataBytes   = int64(unsafe.Sizeof(event.Data{}))
 )
 
@@ -42,7 +42,7 @@ func clip(s string) string {
 
 // size estimates the memory of a handle entry, counting its object in
 // full even when other entries share it, so the sum is an upper bound.
-func (e *handleEntry) size() int64 {
+func (e *handleEntry[P]) size() int64 {
 	n := handleEntryBytes
 	if e.obj != nil {
 		n += objectBytes + int64(len(e.obj.objectType)+len(e.obj.objectName)+len(e.obj.image))
@@ -50,7 +50,7 @@ func (e *handleEntry) size() int64 {
 	return n
 }
 
-func (e *procEntry) size() int64 {
+func (e *procEntry[P]) size() int64 {
 	return procEntryBytes + int64(len(e.image)+len(e.parentImage))
 }
 

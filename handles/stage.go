@@ -14,7 +14,7 @@ import (
 // (pipeline.Stage). Hosts are keyed by their authenticated identity, which
 // unlike <Computer> cannot be forged by another host.
 type Stage struct {
-	c          *Correlator
+	c          *Correlator[stagedPos]
 	logger     *slog.Logger
 	statsEvery time.Duration
 	lastStats  time.Time
@@ -24,11 +24,8 @@ type Stage struct {
 // positive) a Tick logs the correlator's sizes and evictions, so operators
 // can see the memory bounds at work.
 func NewStage(cfg Config, logger *slog.Logger, statsEvery time.Duration) *Stage {
-	return &Stage{c: NewCorrelator(cfg), logger: logger, statsEvery: statsEvery}
+	return &Stage{c: NewCorrelator[stagedPos](cfg), logger: logger, statsEvery: statsEvery}
 }
-
-// Correlator exposes the correlator, for its Stats and NoiseCounts.
-func (s *Stage) Correlator() *Correlator { return s.c }
 
 // stagedPos is the cookie the correlator carries for the pipeline: the
 // delivery's Source travels with the event so the record can be mapped.
@@ -64,10 +61,10 @@ func (s *Stage) OldestPending() (pipeline.Position, bool) {
 	if !ok {
 		return 0, false
 	}
-	return p.(stagedPos).pos, true
+	return p.pos, true
 }
 
-func (s *Stage) convert(outs []Output) []pipeline.Staged {
+func (s *Stage) convert(outs []Output[stagedPos]) []pipeline.Staged {
 	if len(outs) == 0 {
 		return nil
 	}
@@ -77,15 +74,14 @@ func (s *Stage) convert(outs []Output) []pipeline.Staged {
 			staged[i] = pipeline.Staged{Export: true, Record: summaryRecord(o)}
 			continue
 		}
-		sp := o.Pos.(stagedPos)
-		staged[i] = pipeline.Staged{Source: sp.src, Event: o.Event, Pos: sp.pos, Export: o.Export, Attributes: o.Attributes}
+		staged[i] = pipeline.Staged{Source: o.Pos.src, Event: o.Event, Pos: o.Pos.pos, Export: o.Export, Attributes: o.Attributes}
 	}
 	return staged
 }
 
 // summaryRecord turns a noise summary into a record, so counts of what
 // noise control tagged or dropped reach the backend instead of vanishing.
-func summaryRecord(o Output) *record.Record {
+func summaryRecord(o Output[stagedPos]) *record.Record {
 	s := o.Summary
 	return &record.Record{
 		Timestamp:      s.End,

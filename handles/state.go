@@ -36,15 +36,15 @@ type object struct {
 // handleEntry is one piece of handle state: an open handle (dup == nil) or
 // the copy a 4690 made (dup != nil), keyed by the (process, handle) under
 // which its close will be logged.
-type handleEntry struct {
-	host *hostState
+type handleEntry[P any] struct {
+	host *hostState[P]
 	id   handleID
 	// obj is nil for a copy whose source open has not been seen yet.
 	obj   *object
 	dup   *duplicate
 	seq   uint64
 	added time.Time
-	age   links[handleEntry]
+	age   links[handleEntry[P]]
 	// bytes is what the entry is charged against MaxStateBytes.
 	bytes int64
 }
@@ -63,24 +63,24 @@ type duplicate struct {
 }
 
 // procEntry is what is known about one running process.
-type procEntry struct {
-	host        *hostState
+type procEntry[P any] struct {
+	host        *hostState[P]
 	pid         uint64
 	image       string
 	parentPID   uint64
 	hasParent   bool
 	parentImage string
 	added       time.Time
-	age         links[procEntry]
+	age         links[procEntry[P]]
 	bytes       int64
 }
 
 // pending is one event in the reorder window.
-type pending struct {
+type pending[P any] struct {
 	seq     uint64
-	host    *hostState
+	host    *hostState[P]
 	ev      *event.Event
-	pos     any
+	pos     P
 	kind    EventKind
 	added   time.Time
 	arrival uint64
@@ -96,7 +96,7 @@ type pending struct {
 
 	// entry is the copy entry this event made (4690) or closed (4658/4660
 	// of a duplicated handle).
-	entry *handleEntry
+	entry *handleEntry[P]
 	// obj is the object behind the handle, once known.
 	obj  *object
 	link linkKind
@@ -108,7 +108,7 @@ type pending struct {
 	hasParent          bool
 	parentImage        string
 
-	order links[pending]
+	order links[pending[P]]
 }
 
 type linkKind uint8
@@ -121,47 +121,47 @@ const (
 
 // hostState is everything known about one host: its pending events in
 // the order they were added, and its handle and process state.
-type hostState struct {
+type hostState[P any] struct {
 	name string
 
-	items []*pending
+	items []*pending[P]
 	head  int
 	// arrivals counts events added for this host; lastRecordID is the
 	// EventRecordID of the newest one that had one.
 	arrivals     uint64
 	lastRecordID uint64
 
-	opens   map[handleID]*handleEntry
-	dups    map[handleID]*handleEntry
-	procs   map[uint64]*procEntry
-	waiters map[handleID][]*pending
+	opens   map[handleID]*handleEntry[P]
+	dups    map[handleID]*handleEntry[P]
+	procs   map[uint64]*procEntry[P]
+	waiters map[handleID][]*pending[P]
 }
 
-func newHostState(name string) *hostState {
-	return &hostState{
+func newHostState[P any](name string) *hostState[P] {
+	return &hostState[P]{
 		name:    name,
-		opens:   make(map[handleID]*handleEntry),
-		dups:    make(map[handleID]*handleEntry),
-		procs:   make(map[uint64]*procEntry),
-		waiters: make(map[handleID][]*pending),
+		opens:   make(map[handleID]*handleEntry[P]),
+		dups:    make(map[handleID]*handleEntry[P]),
+		procs:   make(map[uint64]*procEntry[P]),
+		waiters: make(map[handleID][]*pending[P]),
 	}
 }
 
 // idle reports whether the host holds nothing and can be forgotten.
-func (q *hostState) idle() bool {
+func (q *hostState[P]) idle() bool {
 	return q.len() == 0 && len(q.opens) == 0 && len(q.dups) == 0 && len(q.procs) == 0
 }
 
-func (q *hostState) push(p *pending) { q.items = append(q.items, p) }
+func (q *hostState[P]) push(p *pending[P]) { q.items = append(q.items, p) }
 
-func (q *hostState) front() *pending {
+func (q *hostState[P]) front() *pending[P] {
 	if q.head == len(q.items) {
 		return nil
 	}
 	return q.items[q.head]
 }
 
-func (q *hostState) pop() {
+func (q *hostState[P]) pop() {
 	q.items[q.head] = nil
 	q.head++
 	if q.head == len(q.items) {
@@ -177,4 +177,4 @@ func (q *hostState) pop() {
 	}
 }
 
-func (q *hostState) len() int { return len(q.items) - q.head }
+func (q *hostState[P]) len() int { return len(q.items) - q.head }
