@@ -38,6 +38,9 @@ type Message struct {
 	// Events holds the content of each w:Events/w:Event: the event XML as
 	// the forwarder rendered it.
 	Events [][]byte
+	// EmptyEvents counts w:Event elements with no content (or only white
+	// space): counted, never in Events, since there is nothing to export.
+	EmptyEvents int
 	// Status is e:SubscriptionEnd/e:Status.
 	Status string
 }
@@ -115,7 +118,7 @@ func Parse(text []byte) (*Message, error) {
 				m.AckRequested = true
 			}
 			if inEvent && len(path) == 4 {
-				m.Events = append(m.Events, nil)
+				m.EmptyEvents++
 				inEvent = false
 			}
 			path = path[:len(path)-1]
@@ -136,9 +139,11 @@ func Parse(text []byte) (*Message, error) {
 			case len(path) == 4 && inBody && path[2] == "SubscriptionEnd" && name == "Status":
 				m.Status = value
 			case len(path) == 4 && inEvent:
-				ev := make([]byte, len(eventBuf))
-				copy(ev, eventBuf)
-				m.Events = append(m.Events, bytes.TrimSpace(ev))
+				if ev := bytes.TrimSpace(eventBuf); len(ev) > 0 {
+					m.Events = append(m.Events, bytes.Clone(ev))
+				} else {
+					m.EmptyEvents++
+				}
 				inEvent = false
 			}
 			textBuf = textBuf[:0]

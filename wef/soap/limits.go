@@ -1,0 +1,67 @@
+package soap
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// ActionFault is the action of a WS-Management fault (DSP0226 §14.1).
+const ActionFault = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
+
+// FaultDetailMaxEnvelopeSize is the wsman:FaultDetail of an EncodingLimit
+// fault raised because an envelope exceeds MaxEnvelopeSize (DSP0226
+// §14.6.8, wsman:EncodingLimit).
+const FaultDetailMaxEnvelopeSize = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/MaxEnvelopeSize"
+
+// EnvelopeSize is the size of an envelope the way Windows measures it
+// against MaxEnvelopeSize: in UTF-16 code units, the encoding it sends
+// (MS-WSMV 2.2.4.20; a 512000 envelope holds 512,000 characters). text is
+// the envelope as DecodeText returned it (UTF-8).
+func EnvelopeSize(text []byte) int {
+	n := 0
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			n++
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(text[i:])
+		if r > 0xFFFF {
+			n += 2 // a surrogate pair
+		} else {
+			n++
+		}
+		i += size
+	}
+	return n
+}
+
+// EventElements is how many w:Event elements the envelope carried, empty
+// ones included: what a subscription's MaxElements (MaxItems) limits.
+func (m *Message) EventElements() int { return len(m.Events) + m.EmptyEvents }
+
+// EncodingLimitFault builds the SOAP 1.2 fault wsman:EncodingLimit (DSP0226
+// §14.6.8) answering req, sent with HTTP 400 because the sender must change
+// the message. detail is a FaultDetail URI or ""; reason is the English text
+// operators and Windows' ForwardingPlugin log see. req may be empty when
+// the envelope could not be read.
+func EncodingLimitFault(req *Message, detail, reason string) []byte {
+	b := make([]byte, 0, 1024)
+	b = responseHeader(b, req, ActionFault)
+	b = append(b, `<s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>w:EncodingLimit</s:Value></s:Subcode></s:Code>`...)
+	b = append(b, `<s:Reason><s:Text xml:lang="en-US">`...)
+	b = escapeText(b, reason)
+	b = append(b, `</s:Text></s:Reason>`...)
+	if detail != "" {
+		b = append(b, `<s:Detail><w:FaultDetail>`...)
+		b = escapeText(b, detail)
+		b = append(b, `</w:FaultDetail></s:Detail>`...)
+	}
+	return append(b, `</s:Fault></s:Body></s:Envelope>`...)
+}
+
+// TooLarge formats "what n exceeds the limit": the reason of a fault.
+func TooLarge(what string, n, limit int) string {
+	return what + " " + strconv.Itoa(n) + " exceeds the subscription's limit of " + strconv.Itoa(limit)
+}
