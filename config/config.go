@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"wefgate/certs"
+	"wefgate/exporters/mapping"
 	"wefgate/subscriptions"
 )
 
@@ -139,6 +140,8 @@ type Exporters struct {
 	OTLP OTLPExporter `yaml:"otlp"`
 	// IncludeOriginal adds the original event XML (log.record.original).
 	IncludeOriginal bool `yaml:"include_original"`
+	// Mapping is the record mapping's own configuration (exporters.schema).
+	Mapping mapping.Config `yaml:",inline"`
 }
 
 // FileExporter writes JSON lines.
@@ -348,6 +351,9 @@ func (c *Config) normalize() error {
 	case "", "grpc", "http/protobuf":
 	default:
 		return fmt.Errorf("exporters.otlp.protocol %q is neither grpc nor http/protobuf", c.Exporters.OTLP.Protocol)
+	}
+	if err := c.Exporters.Mapping.Validate(); err != nil {
+		return fmt.Errorf("exporters: %w", err)
 	}
 	if c.Exporters.File.Enabled == nil {
 		on := !*c.Exporters.OTLP.Enabled

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"wefgate/exporters/mapping"
 )
 
 func TestDefaults(t *testing.T) {
@@ -104,5 +106,34 @@ func TestBaseURL(t *testing.T) {
 	}
 	if got := cfg.HTTPBaseURL(); got != "http://wec.corp.example:5985" {
 		t.Errorf("HTTPBaseURL = %s", got)
+	}
+}
+
+func TestExportersSchema(t *testing.T) {
+	tests := []struct {
+		yaml    string
+		want    mapping.Schema
+		wantErr string
+	}{
+		{"", mapping.SchemaOTel, ""},
+		{"exporters: {schema: otel}", mapping.SchemaOTel, ""},
+		{"exporters: {schema: ecs}", mapping.SchemaECS, ""},
+		{"exporters: {schema: elastic}", "", "exporters: schema"},
+	}
+	for _, tt := range tests {
+		cfg, err := Parse([]byte(tt.yaml))
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%q: error %v, want one naming %q", tt.yaml, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.yaml, err)
+			continue
+		}
+		if cfg.Exporters.Mapping.Schema != tt.want {
+			t.Errorf("%q: schema %q, want %q", tt.yaml, cfg.Exporters.Mapping.Schema, tt.want)
+		}
 	}
 }

@@ -36,8 +36,11 @@ import (
 
 // Options tunes Map.
 type Options struct {
-	// IncludeOriginal adds the event XML as attribute log.record.original.
+	// IncludeOriginal adds the event XML as attribute log.record.original
+	// (event.original in the ecs schema).
 	IncludeOriginal bool
+	// Schema selects the attribute set; empty means SchemaOTel.
+	Schema Schema
 }
 
 // Severity numbers and texts as the OpenTelemetry log data model defines
@@ -72,11 +75,15 @@ const (
 	AttrParseProblem   = "wef.parse_problem"
 )
 
-// Map builds the record for ev as delivered by src. extra (enrichment) is
-// appended after the attributes Map sets itself. Map never fails: fields the
-// event lacks are left out, and a damaged event is flagged with
-// wef.parse_problem rather than dropped.
+// Map builds the record for ev as delivered by src, in opts.Schema. extra
+// (enrichment) is appended after the attributes Map sets itself, except a
+// key Map already set: enrichment never overwrites a field read from the
+// event. Map never fails: fields the event lacks are left out, and a
+// damaged event is flagged with wef.parse_problem rather than dropped.
 func Map(src record.Source, ev *event.Event, extra []record.KV, opts Options) record.Record {
+	if opts.Schema == SchemaECS {
+		return mapECS(src, ev, extra, opts)
+	}
 	rec := record.Record{
 		Timestamp: ev.TimeCreated,
 		Observed:  src.Received,
@@ -91,8 +98,7 @@ func Map(src record.Source, ev *event.Event, extra []record.KV, opts Options) re
 		rec.HostName = src.Identity
 	}
 	rec.SeverityNumber, rec.SeverityText = severity(ev)
-	rec.Attributes = attributes(src, ev, opts, len(extra))
-	rec.Attributes = append(rec.Attributes, extra...)
+	rec.Attributes = appendExtra(attributes(src, ev, opts, len(extra)), extra, nil)
 	return rec
 }
 

@@ -100,7 +100,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 			}
 		}
 	}()
-	mapOpts := mapping.Options{IncludeOriginal: cfg.Exporters.IncludeOriginal}
+	mapOpts := mapping.Options{IncludeOriginal: cfg.Exporters.IncludeOriginal, Schema: cfg.Exporters.Mapping.Schema}
 	mapFn := func(src pipeline.Source, ev *event.Event, extra []record.KV) record.Record {
 		return mapping.Map(src, ev, extra, mapOpts)
 	}

@@ -1,0 +1,39 @@
+package mapping
+
+import "fmt"
+
+// Schema names the attribute set a record carries.
+type Schema string
+
+const (
+	// SchemaOTel is wefgate's own attribute set: OpenTelemetry semantic
+	// conventions where one exists, the windowseventlogreceiver body.
+	SchemaOTel Schema = "otel"
+	// SchemaECS carries the Elastic Common Schema and winlog.* fields that
+	// winlogbeat and Elastic's Windows security ingest pipeline produce,
+	// so Elastic's rules and dashboards work unchanged.
+	SchemaECS Schema = "ecs"
+)
+
+// Config is the mapping's part of the exporters section; config.Config
+// inlines it there, so its keys read exporters.<key>.
+type Config struct {
+	// Schema is otel (the default) or ecs; it applies to every exporter.
+	Schema Schema `yaml:"schema"`
+}
+
+// DefaultConfig returns the defaults: the otel schema.
+func DefaultConfig() Config { return Config{Schema: SchemaOTel} }
+
+// Validate checks the values and fills in the defaults left empty. Errors
+// name the offending key.
+func (c *Config) Validate() error {
+	switch c.Schema {
+	case "":
+		c.Schema = SchemaOTel
+	case SchemaOTel, SchemaECS:
+	default:
+		return fmt.Errorf("schema: %q is neither %q nor %q", c.Schema, SchemaOTel, SchemaECS)
+	}
+	return nil
+}
