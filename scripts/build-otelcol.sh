@@ -23,6 +23,14 @@ if [[ -x "$binary" ]]; then
 fi
 
 mkdir -p "$dest_dir"
+# Several test runs may start at once on a fresh machine: one builds, the
+# others wait for it instead of building the same binary in parallel.
+exec 8>"$dest_dir/.build.lock"
+flock 8
+if [[ -x "$binary" ]]; then
+	echo "$binary"
+	exit 0
+fi
 work_dir="$(mktemp -d "$dest_dir/build.XXXXXX")"
 trap 'rm -rf "$work_dir"' EXIT
 
