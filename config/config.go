@@ -20,6 +20,8 @@ import (
 
 	"wefgate/certs"
 	"wefgate/exporters/mapping"
+	"wefgate/internal/accesslog"
+	"wefgate/internal/admin"
 	"wefgate/subscriptions"
 )
 
@@ -40,11 +42,12 @@ type Config struct {
 
 	Subscriptions []subscriptions.Definition `yaml:"subscriptions"`
 
-	Handles   Handles   `yaml:"handles"`
-	Exporters Exporters `yaml:"exporters"`
-	Spool     Spool     `yaml:"spool"`
-	Log       Log       `yaml:"log"`
-	Admin     Admin     `yaml:"admin"`
+	Handles   Handles          `yaml:"handles"`
+	Exporters Exporters        `yaml:"exporters"`
+	Spool     Spool            `yaml:"spool"`
+	Log       Log              `yaml:"log"`
+	Admin     admin.Config     `yaml:"admin"`
+	AccessLog accesslog.Config `yaml:"access_log"`
 }
 
 // HTTPSListener is the client-certificate listener (GPO URL https://…,IssuerCA=…).
@@ -182,13 +185,6 @@ type Spool struct {
 	MaxBytes     int64  `yaml:"max_bytes"`
 	SegmentBytes int64  `yaml:"segment_bytes"`
 	Compression  string `yaml:"compression"`
-}
-
-// Admin is the read-only status endpoint (/healthz, /hosts, /stats) that
-// 'wefgate hosts' reads. Keep it on a loopback or management address.
-type Admin struct {
-	// Address is host:port; empty disables the endpoint.
-	Address string `yaml:"address"`
 }
 
 // Log configures wefgate's own logging.
@@ -391,10 +387,11 @@ func (c *Config) normalize() error {
 	if c.Exporters.OTLP.Timeout < 0 || c.Exporters.OTLP.MaxRequestBytes < 0 {
 		return errors.New("exporters.otlp: timeout and max_request_bytes must not be negative")
 	}
-	if c.Admin.Address != "" {
-		if _, _, err := net.SplitHostPort(c.Admin.Address); err != nil {
-			return fmt.Errorf("admin: address %q: %w", c.Admin.Address, err)
-		}
+	if err := c.Admin.Validate(); err != nil {
+		return err
+	}
+	if err := c.AccessLog.Validate(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "":

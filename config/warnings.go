@@ -10,8 +10,10 @@ import (
 // operator wants; check-config prints them and run logs them at start.
 func (c *Config) Warnings() []string {
 	var w []string
-	if c.Admin.Address != "" && !isLoopback(c.Admin.Address) {
-		w = append(w, fmt.Sprintf("admin.address %q listens beyond loopback: /hosts shows every host's identity and address, without authentication; bind it to 127.0.0.1 or ::1, or restrict it with a firewall", c.Admin.Address))
+	// Validate refuses an unprotected admin listener beyond loopback; basic
+	// authentication without TLS still sends the password in clear.
+	if c.Admin.Address != "" && !isLoopback(c.Admin.Address) && c.Admin.BasicAuth.Username != "" && c.Admin.CertFile == "" {
+		w = append(w, fmt.Sprintf("admin.address %q listens beyond loopback with basic_auth over plain HTTP: the password crosses the network in clear; set admin.cert_file and admin.key_file", c.Admin.Address))
 	}
 	return w
 }

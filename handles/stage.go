@@ -3,6 +3,7 @@ package handles
 import (
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"wefgate/pipeline"
@@ -18,6 +19,9 @@ type Stage struct {
 	logger     *slog.Logger
 	statsEvery time.Duration
 	lastStats  time.Time
+	// snapshot is the correlator's Stats as of the last Tick: the
+	// correlator belongs to the shipper's goroutine, readers take this.
+	snapshot atomic.Pointer[Stats]
 }
 
 // NewStage returns a Stage over a new Correlator. Every statsEvery (when
@@ -39,8 +43,18 @@ func (s *Stage) Add(now time.Time, src pipeline.Source, ev *event.Event, pos pip
 	return s.convert(s.c.Add(now, strings.ToLower(src.Identity), ev, stagedPos{src: src, pos: pos}))
 }
 
+// Stats returns the correlator's sizes and counters as of the last Tick
+// (at most the shipper's tick interval old). Safe for concurrent use.
+func (s *Stage) Stats() Stats {
+	if p := s.snapshot.Load(); p != nil {
+		return *p
+	}
+	return Stats{}
+}
+
 // Tick implements pipeline.Stage.
 func (s *Stage) Tick(now time.Time) []pipeline.Staged {
+	defer func() { st := s.c.Stats(); s.snapshot.Store(&st) }()
 	if s.statsEvery > 0 && s.logger != nil && now.Sub(s.lastStats) >= s.statsEvery {
 		s.lastStats = now
 		st := s.c.Stats()

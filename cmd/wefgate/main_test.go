@@ -76,24 +76,36 @@ func TestCheckConfigAndErrors(t *testing.T) {
 	}
 }
 
-func TestCheckConfigWarnsAdminBeyondLoopback(t *testing.T) {
+func TestCheckConfigAdminBeyondLoopback(t *testing.T) {
 	dir := t.TempDir()
+	pw := filepath.Join(dir, "admin.password")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	basicAuth := "\n  basic_auth: {username: ops, password_file: " + pw + "}"
 	for _, tt := range []struct {
-		address string
-		warn    bool
+		address, extra string
+		refused, warn  bool
 	}{
-		{"127.0.0.1:5980", false},
-		{"[::1]:5980", false},
-		{"localhost:5980", false},
-		{":5980", true},
-		{"0.0.0.0:5980", true},
-		{"192.0.2.10:5980", true},
+		{"127.0.0.1:5980", "", false, false},
+		{"[::1]:5980", "", false, false},
+		{"localhost:5980", "", false, false},
+		{":5980", "", false, false}, // a bare port binds to loopback
+		{"0.0.0.0:5980", "", true, false},
+		{"192.0.2.10:5980", "", true, false},
+		{"192.0.2.10:5980", basicAuth, false, true},
 	} {
 		path := filepath.Join(dir, "admin.yaml")
-		os.WriteFile(path, []byte("data_dir: "+dir+"\nadmin:\n  address: \""+tt.address+"\"\n"), 0o600)
+		os.WriteFile(path, []byte("data_dir: "+dir+"\nadmin:\n  address: \""+tt.address+"\""+tt.extra+"\n"), 0o600)
 		out, err := runCLI(t, "check-config", "-config", path)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.address, err)
+		if (err != nil) != tt.refused {
+			t.Fatalf("%s%s: error %v, want refused=%v", tt.address, tt.extra, err, tt.refused)
+		}
+		if tt.refused {
+			if !strings.Contains(err.Error(), "admin.basic_auth or admin.client_ca_file") {
+				t.Errorf("%s: refusal does not say how to protect it: %v", tt.address, err)
+			}
+			continue
 		}
 		if got := strings.Contains(out, "warning: admin.address"); got != tt.warn {
 			t.Errorf("admin.address %s: warned %v, want %v:\n%s", tt.address, got, tt.warn, out)

@@ -21,30 +21,55 @@ type Host struct {
 	State string `json:"state"`
 }
 
-// Handler serves /healthz, /hosts and /stats.
+// Handler serves the status page (/), /metrics, /healthz, /hosts and
+// /stats.
 type Handler struct {
 	Store subscriptions.Store
-	// Heartbeats maps subscription ids to their heartbeat intervals.
-	Heartbeats map[string]time.Duration
+	// Heartbeats returns the heartbeat interval of each subscription id
+	// (it changes on reload).
+	Heartbeats func() map[string]time.Duration
+	// Subscriptions names the configured subscriptions, so that one without
+	// hosts still shows on the page.
+	Subscriptions func() []string
 	// Stats returns the counters to publish.
-	Stats  func() map[string]any
-	Logger *slog.Logger
-	Now    func() time.Time
+	Stats func() map[string]any
+	// Health returns the spool and exporter state for the page.
+	Health func() Health
+	// Metrics serves /metrics; nil answers 404.
+	Metrics http.Handler
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+func (h *Handler) heartbeats() map[string]time.Duration {
+	if h.Heartbeats == nil {
+		return nil
+	}
+	return h.Heartbeats()
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		http.Error(w, "GET only", http.StatusMethodNotAllowed)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "read-only: GET only", http.StatusMethodNotAllowed)
 		return
 	}
 	switch r.URL.Path {
+	case "/":
+		h.servePage(w, r)
+	case "/metrics":
+		if h.Metrics == nil {
+			http.NotFound(w, r)
+			return
+		}
+		h.Metrics.ServeHTTP(w, r)
 	case "/healthz":
 		w.Write([]byte("ok\n"))
 	case "/stats":
 		writeJSON(w, h.Stats())
 	case "/hosts":
-		hosts, err := Hosts(r.Context(), h.Store, h.Heartbeats, h.now(), r.URL.Query().Get("state"))
+		hosts, err := Hosts(r.Context(), h.Store, h.heartbeats(), h.now(), r.URL.Query().Get("state"))
 		if err != nil {
 			h.Logger.Warn("admin: list hosts", "error", err)
 			http.Error(w, "state store unavailable", http.StatusServiceUnavailable)

@@ -33,7 +33,7 @@ func TestHostsAndStats(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h := &Handler{Store: store, Heartbeats: map[string]time.Duration{sub: time.Hour},
+	h := &Handler{Store: store, Heartbeats: func() map[string]time.Duration { return map[string]time.Duration{sub: time.Hour} },
 		Stats: func() map[string]any { return map[string]any{"batches": 3} }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now: func() time.Time { return now }}
 

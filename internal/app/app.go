@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,7 +24,9 @@ import (
 	"wefgate/exporters/mapping"
 	"wefgate/exporters/otlp"
 	"wefgate/handles"
+	"wefgate/internal/accesslog"
 	"wefgate/internal/admin"
+	"wefgate/internal/metrics"
 	"wefgate/pipeline"
 	"wefgate/record"
 	"wefgate/spool"
@@ -111,6 +114,8 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	}
 	var sink pipeline.Sink = &pipeline.DirectSink{Map: mapFn, Exporters: outs}
 	var shipStats func() pipeline.ShipperStats
+	var spoolStats func() spool.Stats
+	var corrStats func() handles.Stats
 	// The shipper outlives the listeners: on shutdown the server stops
 	// taking batches first, then the shipper flushes what it holds.
 	shipCtx, stopShipper := context.WithCancel(context.WithoutCancel(ctx))
@@ -123,9 +128,11 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 			return err
 		}
 		defer sp.Close()
+		spoolStats = sp.Stats
 		var stage pipeline.Stage = pipeline.PassThrough{}
 		if cfg.Handles.Enriched {
-			stage = handles.NewStage(handlesConfig(&cfg.Handles), logger, cfg.Handles.StatsInterval)
+			hs := handles.NewStage(handlesConfig(&cfg.Handles), logger, cfg.Handles.StatsInterval)
+			stage, corrStats = hs, hs.Stats
 		}
 		shipper, err := pipeline.NewShipper(sp, stage, mapFn, outs, pipeline.ShipperOptions{}, logger)
 		if err != nil {
@@ -162,6 +169,39 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		Logger:        logger,
 	}
 	stats := &server.Stats{}
+	heartbeats := make(map[string]time.Duration, len(defs))
+	names := make([]string, len(defs))
+	for i, d := range defs {
+		heartbeats[d.ID] = d.HeartbeatInterval
+		names[i] = d.Name
+	}
+	hostList := func(ctx context.Context) ([]admin.Host, error) {
+		return admin.Hosts(ctx, store, heartbeats, time.Now(), "")
+	}
+	var observers accesslog.Observers
+	var met *metrics.Metrics
+	if cfg.Admin.Address != "" {
+		met = metrics.New(metrics.Sources{
+			Spool: spoolStats, Shipper: shipStats, Correlator: corrStats, Hosts: hostList,
+			Subscriptions: func() []string { return names }, Logger: logger,
+		})
+		observers = append(observers, met)
+	}
+	if cfg.AccessLog.Enabled {
+		al, err := accesslog.Open(cfg.AccessLog, logger)
+		if err != nil {
+			return err
+		}
+		defer al.Close()
+		observers = append(observers, al)
+	}
+	switch len(observers) {
+	case 0:
+	case 1:
+		srvCfg.Observer = observers[0]
+	default:
+		srvCfg.Observer = observers
+	}
 	var listeners []server.Listener
 	if *cfg.HTTPS.Enabled {
 		l, err := httpsListener(cfg, srvCfg, stats, logger)
@@ -188,16 +228,50 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	}
 	go reportStats(ctx, logger, stats, shipStats)
 	if cfg.Admin.Address != "" {
-		heartbeats := make(map[string]time.Duration, len(defs))
-		for _, d := range defs {
-			heartbeats[d.ID] = d.HeartbeatInterval
+		exporterNames := make([]string, len(outs))
+		for i, e := range outs {
+			exporterNames[i] = e.Name()
 		}
-		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Address, Handler: &admin.Handler{
-			Store: store, Heartbeats: heartbeats, Logger: logger,
-			Stats: func() map[string]any { return snapshot(stats, shipStats) },
-		}})
+		var h http.Handler = &admin.Handler{
+			Store: store, Logger: logger, Metrics: met.Handler(),
+			Heartbeats:    func() map[string]time.Duration { return heartbeats },
+			Subscriptions: func() []string { return names },
+			Stats:         func() map[string]any { return snapshot(stats, shipStats) },
+			Health:        func() admin.Health { return health(exporterNames, spoolStats, shipStats) },
+		}
+		h, err := cfg.Admin.Protect(h)
+		if err != nil {
+			return err
+		}
+		tlsCfg, err := cfg.Admin.TLSConfig()
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Address, Handler: h, TLS: tlsCfg})
 	}
 	return server.ListenAndServe(ctx, logger, listeners, ready)
+}
+
+// health is what the status page shows at the top.
+func health(exporters []string, spoolStats func() spool.Stats, shipStats func() pipeline.ShipperStats) admin.Health {
+	var h admin.Health
+	for _, n := range exporters {
+		h.Exporters = append(h.Exporters, admin.ExporterHealth{Name: n})
+	}
+	if spoolStats != nil {
+		st := spoolStats()
+		h.Spool = &admin.SpoolHealth{Bytes: st.BytesOnDisk, MaxBytes: st.MaxBytes, PendingDeliveries: st.PendingEntries}
+	}
+	if shipStats != nil {
+		st := shipStats()
+		h.ExportersFailing, h.ExportLag = st.FailingExporters, st.Lag.Round(time.Millisecond)
+		if st.FailingExporters == 0 {
+			for i := range h.Exporters {
+				h.Exporters[i].State = "ok"
+			}
+		}
+	}
+	return h
 }
 
 // statsInterval is how often the counters are logged.

@@ -61,18 +61,21 @@ func (s *KerberosSecurity) Authenticate(w http.ResponseWriter, r *http.Request, 
 		scheme, b64, _ := strings.Cut(authz, " ")
 		if !strings.EqualFold(scheme, kerberos.SchemeKerberos) && !strings.EqualFold(scheme, kerberos.SchemeNegotiate) {
 			log.Warn("refused request", "status", http.StatusUnauthorized, "reason", "unsupported authorization scheme "+strconv.Quote(scheme))
+			refusedFor(w, RefusalUnsupportedScheme)
 			challenge(w, "unsupported authorization scheme")
 			return Peer{}, true
 		}
 		token, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
 		if err != nil {
 			log.Warn("refused request", "status", http.StatusUnauthorized, "reason", "authorization token is not base64")
+			refusedFor(w, RefusalMalformedToken)
 			challenge(w, "malformed authorization token")
 			return Peer{}, true
 		}
 		kctx, resp, err := s.Acceptor.Accept(scheme, token, conn.Remote)
 		if err != nil {
 			// The acceptor logs the precise reason with the remote address.
+			refusedFor(w, RefusalKerberos)
 			challenge(w, "authentication failed")
 			return Peer{}, true
 		}
@@ -83,12 +86,14 @@ func (s *KerberosSecurity) Authenticate(w http.ResponseWriter, r *http.Request, 
 	kctx := conn.Kerberos
 	if kctx == nil {
 		log.Info("refused request", "status", http.StatusUnauthorized, "reason", "no Kerberos security context on this connection")
+		refusedFor(w, RefusalNoSecurityContext)
 		challenge(w, "authentication required")
 		return Peer{}, true
 	}
 	if !kctx.Expiry.IsZero() && s.now().After(kctx.Expiry) {
 		conn.Kerberos = nil
 		log.Info("refused request", "status", http.StatusUnauthorized, "host", kctx.Principal, "reason", "Kerberos ticket expired; host must re-authenticate")
+		refusedFor(w, RefusalTicketExpired)
 		challenge(w, "ticket expired")
 		return Peer{}, true
 	}

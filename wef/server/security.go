@@ -84,6 +84,7 @@ type TLSSecurity struct {
 func (s TLSSecurity) Authenticate(w http.ResponseWriter, r *http.Request, conn *Conn) (Peer, bool) {
 	if r.TLS == nil {
 		s.Logger.Warn("refused request", "listener", "https", "remote", conn.Remote, "status", http.StatusUnauthorized, "reason", "no TLS")
+		refusedFor(w, RefusalNoTLS)
 		http.Error(w, "client certificate required", http.StatusUnauthorized)
 		return Peer{}, true
 	}
@@ -94,6 +95,7 @@ func (s TLSSecurity) Authenticate(w http.ResponseWriter, r *http.Request, conn *
 			attrs = append(attrs, "subject", r.TLS.PeerCertificates[0].Subject.String())
 		}
 		s.Logger.Warn("refused request", attrs...)
+		refusedFor(w, RefusalCertificate)
 		http.Error(w, "client certificate not accepted", http.StatusUnauthorized)
 		return Peer{}, true
 	}

@@ -46,6 +46,9 @@ type Config struct {
 	// SLDC decompresses SLDC-encoded bodies; nil refuses them.
 	SLDC   Decompressor
 	Logger *slog.Logger
+	// Observer, when set, is told about every answered request (metrics,
+	// access log).
+	Observer Observer
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -108,16 +111,21 @@ func (h *Handler) now() time.Time {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn := connFrom(r)
+	sw := &statusWriter{ResponseWriter: w}
+	if h.cfg.Observer != nil {
+		var ri *RequestInfo
+		r, ri = withRequestInfo(r, h.name, conn.Remote)
+		defer h.observe(ri, sw, time.Now())
+	}
 	log := h.cfg.Logger.With("listener", h.name, "remote", conn.Remote)
 	if r.Method != http.MethodPost {
 		// Windows only ever POSTs; anything else is not a WS-Man client.
 		log.Info("refused request", "status", http.StatusNotFound, "reason", "method "+r.Method+" is not POST", "path", r.URL.Path)
-		http.NotFound(w, r)
+		http.NotFound(sw, r)
 		return
 	}
 	conn.Lock()
 	defer conn.Unlock()
-	sw := &statusWriter{ResponseWriter: w}
 	peer, handled := h.security.Authenticate(sw, r, conn)
 	if handled {
 		if sw.status >= 400 {
@@ -125,6 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	requestInfo(r).Identity = peer.Identity
 	log = log.With("host", peer.Identity)
 	status, body, err := h.handleMessage(r, log, conn, peer)
 	if err != nil {
@@ -140,19 +149,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			log.Warn("refused request", "status", he.status, "reason", he.Error(), "path", r.URL.Path)
 		}
 		if he.status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "60")
+			sw.Header().Set("Retry-After", "60")
 		}
 		if c, ok := h.security.(challenger); ok && he.status == http.StatusUnauthorized {
-			c.challengeHeaders(w)
+			c.challengeHeaders(sw)
 		}
-		http.Error(w, he.reason, he.status)
+		http.Error(sw, he.reason, he.status)
 		return
 	}
 	if body == nil {
-		w.WriteHeader(status)
+		sw.WriteHeader(status)
 		return
 	}
-	if err := h.security.Seal(w, conn, status, soap.EncodeUTF16LE(body)); err != nil {
+	if err := h.security.Seal(sw, conn, status, soap.EncodeUTF16LE(body)); err != nil {
 		log.Warn("could not send response", "error", err)
 	}
 }
@@ -162,17 +171,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // response (nil for none), or an *httpError refusal.
 func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, peer Peer) (int, []byte, error) {
 	raw, err := h.readBody(r)
+	ri := requestInfo(r)
+	ri.BytesIn = int64(len(raw))
 	if err != nil {
 		return 0, nil, err
 	}
 	if len(raw) == 0 {
 		// The authentication round trip Windows makes on a new connection.
+		ri.Action = ActionAuthenticate
 		return http.StatusOK, nil, nil
 	}
 	plain, err := h.security.Open(r, conn, raw)
 	if err != nil {
 		var he *httpError
 		if errors.As(err, &he) {
+			if he.status == http.StatusUnauthorized {
+				ri.AuthRefusal = RefusalMessageUnwrap
+			}
 			return 0, nil, he
 		}
 		return 0, nil, refuse(http.StatusBadRequest, "cannot open message", err)
@@ -188,6 +203,7 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 	if err != nil {
 		return 0, nil, refuse(http.StatusBadRequest, "malformed SOAP envelope", err)
 	}
+	ri.Action = actionName(msg.Action)
 	return h.dispatch(r, log, conn, peer, msg)
 }
 
@@ -297,18 +313,4 @@ func ListenAndServe(ctx context.Context, logger *slog.Logger, listeners []Listen
 		}
 	}
 	return nil
-}
-
-// statusWriter remembers the status a Security answered with, so that its
-// refusals are counted with the handler's own.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
 }

@@ -61,7 +61,7 @@ func (h *Handler) enumerate(ctx context.Context, log *slog.Logger, msg *soap.Mes
 
 // subscriptionFor finds the subscription a delivery message belongs to and
 // checks the host may use it. It returns the subscription's id and name.
-func (h *Handler) subscriptionFor(msg *soap.Message, peer Peer) (id, name string, err error) {
+func (h *Handler) subscriptionFor(msg *soap.Message, peer Peer, ri *RequestInfo) (id, name string, err error) {
 	if msg.Identifier == "" {
 		return "", "", refuse(http.StatusBadRequest, "delivery message without e:Identifier", nil)
 	}
@@ -70,14 +70,16 @@ func (h *Handler) subscriptionFor(msg *soap.Message, peer Peer) (id, name string
 		return "", "", refuse(http.StatusNotFound, fmt.Sprintf("unknown or disabled subscription %s", msg.Identifier), nil)
 	}
 	id, name = s.Key()
+	ri.Subscription = name
 	if !s.Admits(peer.Identity) {
+		ri.AuthRefusal = RefusalHostNotAllowed
 		return "", "", refuse(http.StatusForbidden, fmt.Sprintf("host is not allowed on subscription %q", name), nil)
 	}
 	return id, name, nil
 }
 
 func (h *Handler) heartbeat(r *http.Request, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
-	id, name, err := h.subscriptionFor(msg, peer)
+	id, name, err := h.subscriptionFor(msg, peer, requestInfo(r))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -95,7 +97,7 @@ func (h *Handler) heartbeat(r *http.Request, log *slog.Logger, msg *soap.Message
 }
 
 func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
-	id, name, err := h.subscriptionFor(msg, peer)
+	id, name, err := h.subscriptionFor(msg, peer, requestInfo(r))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -103,6 +105,8 @@ func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, p
 	now := h.now()
 	h.stats.Batches.Add(1)
 	h.stats.EventsReceived.Add(uint64(len(msg.Events)))
+	ri := requestInfo(r)
+	ri.EventsReceived = len(msg.Events)
 	batch := &Batch{
 		Identity: peer.Identity, MachineID: msg.MachineID, Address: remoteIP(r),
 		Subscription: name, SubscriptionID: id, SubscriptionVersion: msg.Version, Received: now,
@@ -112,6 +116,7 @@ func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, p
 		ev := event.Parse(raw)
 		if ev.Problem != nil {
 			h.stats.EventsDamage.Add(1)
+			ri.EventsDamaged++
 			log.Warn("damaged event", "problem", string(ev.Problem.Kind), "detail", ev.Problem.Message,
 				"event_id", ev.EventID, "record_id", ev.RecordID)
 			// An event whose id could not be read may be one we want: keep
@@ -135,6 +140,7 @@ func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, p
 		}
 	}
 	h.stats.EventsKept.Add(uint64(kept))
+	ri.EventsKept = kept
 	if msg.Bookmark == "" {
 		log.Warn("events batch without bookmark", "subscription", name)
 	}
