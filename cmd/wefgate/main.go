@@ -27,6 +27,7 @@ Usage:
   wefgate hosts [-config FILE]        list the hosts with their state (active, alive, dead)
   wefgate load [flags]                measure: run a gateway and drive it with simulated hosts (events/s, CPU, memory)
   wefgate check-config [-config FILE] validate a configuration file
+  wefgate sigma [-rules DIR] FILE...  evaluate Sigma rules over exported JSON lines (exporters.schema: ecs)
 
 Run 'wefgate <subcommand> -h' for the flags of each.
 `
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdLoad(ctx, args, stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(args, stdout, stderr)
+	case "sigma":
+		return cmdSigma(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
