@@ -10,6 +10,10 @@ import (
 const (
 	DefaultHoldRecords     = 256
 	DefaultHoldTime        = 2 * time.Second
+	// DefaultLateOpenFactor sets LateOpenWait to this many HoldTimes
+	// (10 s by default): 2× the latest open seen in real captures, a 4656
+	// logged about 5 s (1,423 records) after its 4690.
+	DefaultLateOpenFactor = 5
 	DefaultMaxPending      = 65536
 	DefaultMaxHandles      = 262144
 	DefaultMaxProcesses    = 65536
@@ -38,6 +42,16 @@ type Config struct {
 	// HoldTime passed since it was added, whichever comes first.
 	HoldRecords int
 	HoldTime    time.Duration
+	// LateOpenWait extends the window of an event whose open is not known
+	// yet (a 4690, or the close of the copy it made): after the reorder
+	// window it is held on until its host has logged LateOpenWait of later
+	// events (by TimeCreated), or it has been held LateOpenWait in all, or
+	// the window is half full (MaxPending or MaxPendingBytes), whichever
+	// comes first. Windows logs the open late when the opening process is
+	// pre-empted. Events of the same host wait behind it, so this is their
+	// latency bound too. Zero: DefaultLateOpenFactor × HoldTime; a value
+	// not above HoldTime turns the extension off.
+	LateOpenWait time.Duration
 	// MaxPending caps events buffered over all hosts; beyond it the oldest
 	// is released early.
 	MaxPending int
@@ -151,6 +165,7 @@ func (cfg Config) withDefaults() Config {
 	}
 	setInt(&cfg.HoldRecords, DefaultHoldRecords)
 	setDur(&cfg.HoldTime, DefaultHoldTime)
+	setDur(&cfg.LateOpenWait, DefaultLateOpenFactor*cfg.HoldTime)
 	setInt(&cfg.MaxPending, DefaultMaxPending)
 	setInt(&cfg.MaxHandles, DefaultMaxHandles)
 	setInt(&cfg.MaxProcesses, DefaultMaxProcesses)

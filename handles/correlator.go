@@ -55,6 +55,16 @@ type Stats struct {
 	PendingExpired uint64
 	PendingForced  uint64
 
+	// Late opens (Config.LateOpenWait): LateWaiting events are now held
+	// past the reorder window; LateHeld counts every event that was,
+	// LateMatched those of them whose open came in time, and LateWait is
+	// the total time they were held past the window (the latency the
+	// extension cost, not counting their host's events behind them).
+	LateWaiting int
+	LateHeld    uint64
+	LateMatched uint64
+	LateWait    time.Duration
+
 	// Outcome of every released 4658, 4660 and 4690, by AttrStatus.
 	Matched   uint64
 	Partial   uint64
@@ -85,7 +95,7 @@ type Correlator[P any] struct {
 	pending chain[pending[P]] // in Add order, over all hosts
 
 	// Totals over all hosts, for the bounds and Stats.
-	opens, dups, procs, waiting int
+	opens, dups, procs, waiting, lateWaiting int
 	stateBytes, pendingBytes    int64
 
 	handleAge chain[handleEntry[P]] // in insertion order, over all hosts
@@ -145,6 +155,9 @@ func (c *Correlator[P]) Add(now time.Time, host string, ev *event.Event, pos P) 
 		p.recordID, p.hasRecordID = ev.RecordID, true
 		q.lastRecordID = ev.RecordID
 	}
+	if ev.TimeCreated.After(q.newestLogged) {
+		q.newestLogged = ev.TimeCreated
+	}
 	q.push(p)
 	c.pending.pushBack(p)
 	c.apply(now, p)
@@ -168,6 +181,7 @@ func (c *Correlator[P]) Tick(now time.Time) []Output[P] {
 	c.observe(now)
 	c.expireState(now)
 	out := c.releaseAged(now, nil)
+	out = c.releaseBehindLate(now, out)
 	if c.lastSummary.IsZero() {
 		c.lastSummary = now
 		c.noise.periodStart = now
@@ -206,6 +220,7 @@ func (c *Correlator[P]) Stats() Stats {
 	s.Processes = c.procs
 	s.Pending = c.pending.n
 	s.Waiting = c.waiting
+	s.LateWaiting = c.lateWaiting
 	s.Hosts = len(c.hosts)
 	s.StateBytes, s.PendingBytes = c.stateBytes, c.pendingBytes
 	return s
@@ -584,7 +599,39 @@ func (c *Correlator[P]) expireState(now time.Time) {
 	}
 }
 
-// windowPassed reports whether p has been held as long as allowed.
+// due reports whether p, waiting for a partner, has been held as long as
+// allowed: the reorder window, then the late-open extension while it
+// lasts (see Config.LateOpenWait).
+func (c *Correlator[P]) due(q *hostState[P], p *pending[P], now time.Time) bool {
+	if !c.windowPassed(q, p, now) {
+		return false
+	}
+	wait := c.cfg.LateOpenWait
+	if wait <= c.cfg.HoldTime {
+		return true
+	}
+	over := now.Sub(p.added) >= wait ||
+		(!p.ev.TimeCreated.IsZero() && q.newestLogged.Sub(p.ev.TimeCreated) >= wait) ||
+		2*c.pending.n >= c.cfg.MaxPending || 2*c.pendingBytes >= c.cfg.MaxPendingBytes
+	if !p.late {
+		// The window passed by time at added+HoldTime, or by records at
+		// the latest now; the extension is counted from there.
+		since := p.added.Add(c.cfg.HoldTime)
+		if now.Before(since) {
+			since = now
+		}
+		if over && !now.After(since) {
+			return true // not held past the window at all
+		}
+		p.late, p.lateSince = true, since
+		c.lateWaiting++
+		c.stats.LateHeld++
+	}
+	return over
+}
+
+// windowPassed reports whether p has been held as long as the reorder
+// window allows.
 func (c *Correlator[P]) windowPassed(q *hostState[P], p *pending[P], now time.Time) bool {
 	hold := uint64(c.cfg.HoldRecords)
 	// The newest record id, not the largest: after a log clear ids start
@@ -598,21 +645,46 @@ func (c *Correlator[P]) windowPassed(q *hostState[P], p *pending[P], now time.Ti
 // their window has passed.
 func (c *Correlator[P]) drain(q *hostState[P], now time.Time, out []Output[P]) []Output[P] {
 	for p := q.front(); p != nil; p = q.front() {
-		if p.waiting && !c.windowPassed(q, p, now) {
+		if p.waiting && !c.due(q, p, now) {
 			break
 		}
-		out = c.release(p, out)
+		out = c.release(p, now, out)
 	}
 	return out
 }
 
-// releaseAged releases events held for HoldTime, oldest first.
+// releaseAged releases events held for HoldTime, oldest first, up to an
+// event held on for a late open.
 func (c *Correlator[P]) releaseAged(now time.Time, out []Output[P]) []Output[P] {
 	for p := c.pending.front; p != nil; p = c.pending.front {
-		if now.Sub(p.added) < c.cfg.HoldTime {
+		if now.Sub(p.added) < c.cfg.HoldTime || p.waiting && !c.due(p.host, p, now) {
 			break
 		}
 		out = c.releaseFront(now, out)
+	}
+	return out
+}
+
+// releaseBehindLate drains the hosts whose oldest event is older than
+// HoldTime but lies behind another host's event held for a late open,
+// which releaseAged stops at. Only Tick pays for this walk: Add drains its
+// own host, and a quiet host is released here.
+func (c *Correlator[P]) releaseBehindLate(now time.Time, out []Output[P]) []Output[P] {
+	first := c.pending.front
+	if first == nil || !first.late {
+		return out
+	}
+	var fronts []*pending[P]
+	for p := first; p != nil && now.Sub(p.added) >= c.cfg.HoldTime; p = p.order.next {
+		if p.host.front() == p && p.host != first.host {
+			fronts = append(fronts, p)
+		}
+	}
+	for _, p := range fronts {
+		// An earlier drain in this loop may have released it already.
+		if p.order.linked && p.host.front() == p {
+			out = c.drain(p.host, now, out)
+		}
 	}
 	return out
 }
@@ -622,16 +694,23 @@ func (c *Correlator[P]) releaseAged(now time.Time, out []Output[P]) []Output[P] 
 func (c *Correlator[P]) releaseFront(now time.Time, out []Output[P]) []Output[P] {
 	p := c.pending.front
 	// The oldest pending event overall is necessarily its host's front.
-	out = c.release(p, out)
+	out = c.release(p, now, out)
 	return c.drain(p.host, now, out)
 }
 
-// release takes p, the front of its host queue, out of the window.
-func (c *Correlator[P]) release(p *pending[P], out []Output[P]) []Output[P] {
+// release takes p, the front of its host queue, out of the window at now.
+func (c *Correlator[P]) release(p *pending[P], now time.Time, out []Output[P]) []Output[P] {
 	q := p.host
 	q.pop()
 	c.pending.remove(p)
 	c.pendingBytes -= p.bytes
+	if p.late {
+		c.lateWaiting--
+		c.stats.LateWait += max(now.Sub(p.lateSince), 0) // Flush may use an older now
+		if !p.waiting {
+			c.stats.LateMatched++
+		}
+	}
 	if p.waiting {
 		c.stats.PendingExpired++
 		c.unwait(p)

@@ -320,6 +320,15 @@ func TestKind(t *testing.T) {
 	}
 }
 
+// noLateOpen turns the late-open extension off (not above HoldTime).
+const noLateOpen = time.Nanosecond
+
+// loggedAt sets ev's TimeCreated to d after the replay start.
+func loggedAt(ev *event.Event, d time.Duration) *event.Event {
+	ev.TimeCreated = replayStart.Add(d)
+	return ev
+}
+
 func TestReorderWindow(t *testing.T) {
 	t0 := replayStart
 	type add struct {
@@ -338,8 +347,8 @@ func TestReorderWindow(t *testing.T) {
 		released [][]int
 		stats    func(Stats) bool
 	}{{
-		name: "released after HoldRecords later events of its host",
-		cfg:  Config{HoldRecords: 2},
+		name: "released after HoldRecords later events of its host (no late-open extension)",
+		cfg:  Config{HoldRecords: 2, LateOpenWait: noLateOpen},
 		adds: []add{
 			{0, "a", dupEv(0, 1, 2, 4, 3)},
 			{0, "a", createdEv(0, 5, 1, `C:\x.exe`, "")},
@@ -349,8 +358,8 @@ func TestReorderWindow(t *testing.T) {
 		released: [][]int{nil, nil, {2}, {0, 1, 3}},
 		stats:    func(s Stats) bool { return s.PendingExpired == 1 && s.Unmatched == 1 },
 	}, {
-		name: "released when its EventRecordID falls HoldRecords behind",
-		cfg:  Config{HoldRecords: 100},
+		name: "released when its EventRecordID falls HoldRecords behind (no late-open extension)",
+		cfg:  Config{HoldRecords: 100, LateOpenWait: noLateOpen},
 		adds: []add{
 			{0, "a", dupEv(10, 1, 2, 4, 3)},
 			{0, "a", createdEv(50, 5, 1, `C:\x.exe`, "")},
@@ -369,14 +378,16 @@ func TestReorderWindow(t *testing.T) {
 		released: [][]int{{0}, nil, nil, {1, 2, 3}},
 		stats:    func(s Stats) bool { return s.Matched == 1 && s.PendingExpired == 0 },
 	}, {
-		name: "released after HoldTime by Add of any host",
+		name: "released after HoldTime by Add of any host (no late-open extension)",
+		cfg:  Config{LateOpenWait: noLateOpen},
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
 			{DefaultHoldTime, "b", secEvent(4624, 1)},
 		},
 		released: [][]int{nil, {1, 0}},
 	}, {
-		name: "released after HoldTime by Tick, each after its own HoldTime",
+		name: "released after HoldTime by Tick, each after its own HoldTime (no late-open extension)",
+		cfg:  Config{LateOpenWait: noLateOpen},
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
 			{time.Second, "a", closeEv(2, 1, 3, `C:\x.exe`)},
@@ -384,6 +395,65 @@ func TestReorderWindow(t *testing.T) {
 		tick:     DefaultHoldTime + time.Second,
 		released: [][]int{nil, nil, {0, 1}},
 		stats:    func(s Stats) bool { return s.Unmatched == 1 && s.Partial == 1 && s.PendingExpired == 2 },
+	}, {
+		name: "an open logged after the window is still waited for",
+		cfg:  Config{HoldRecords: 2},
+		adds: []add{
+			{0, "a", dupEv(1, 1, 2, 4, 3)},
+			{0, "a", closeEv(2, 1, 3, `C:\x.exe`)},
+			{0, "a", createdEv(3, 5, 1, `C:\x.exe`, "")},
+			{0, "a", createdEv(4, 6, 1, `C:\x.exe`, "")},
+			{0, "a", createdEv(5, 7, 1, `C:\x.exe`, "")},
+			{3 * time.Second, "a", openEv(6, 1, 2, "File", `C:\f`, 1, `C:\x.exe`)},
+		},
+		released: [][]int{nil, nil, nil, nil, nil, {0, 1, 2, 3, 4, 5}},
+		stats: func(s Stats) bool {
+			// The close waited behind the 4690, not at the front: one late wait.
+			return s.Matched == 2 && s.PendingExpired == 0 && s.LateHeld == 1 && s.LateMatched == 1 &&
+				s.LateWait == 3*time.Second && s.LateWaiting == 0
+		},
+	}, {
+		name: "a late open is waited for LateOpenWait, then Tick releases",
+		adds: []add{
+			{0, "a", dupEv(1, 1, 2, 4, 3)},
+		},
+		tick:     5 * DefaultHoldTime,
+		released: [][]int{nil, {0}},
+		stats: func(s Stats) bool {
+			return s.Unmatched == 1 && s.LateHeld == 1 && s.LateMatched == 0 && s.LateWait == 4*DefaultHoldTime
+		},
+	}, {
+		name: "a late open is not waited for once the host logged LateOpenWait more",
+		cfg:  Config{HoldRecords: 2},
+		adds: []add{
+			{0, "a", dupEv(1, 1, 2, 4, 3)},
+			{0, "a", createdEv(2, 5, 1, `C:\x.exe`, "")},
+			{0, "a", createdEv(3, 6, 1, `C:\x.exe`, "")},
+			{0, "a", loggedAt(createdEv(4, 7, 1, `C:\x.exe`, ""), 5*DefaultHoldTime+time.Millisecond)},
+		},
+		released: [][]int{nil, nil, nil, {0, 1, 2, 3}},
+		stats:    func(s Stats) bool { return s.Unmatched == 1 && s.LateHeld == 1 && s.LateWait == 0 },
+	}, {
+		name: "a late open is not waited for once the window is half full",
+		cfg:  Config{HoldRecords: 2, MaxPending: 8},
+		adds: []add{
+			{0, "a", dupEv(1, 1, 2, 4, 3)},
+			{0, "a", createdEv(2, 5, 1, `C:\x.exe`, "")},
+			{0, "a", createdEv(3, 6, 1, `C:\x.exe`, "")},
+			{0, "a", createdEv(4, 7, 1, `C:\x.exe`, "")},
+		},
+		released: [][]int{nil, nil, nil, {0, 1, 2, 3}},
+		stats:    func(s Stats) bool { return s.Unmatched == 1 && s.LateHeld == 1 && s.PendingForced == 0 },
+	}, {
+		name: "Tick releases a host queued behind another host's late wait",
+		adds: []add{
+			{0, "a", dupEv(1, 1, 2, 4, 3)},
+			{500 * time.Millisecond, "b", dupEv(1, 1, 2, 4, 3)},
+			{600 * time.Millisecond, "b", loggedAt(createdEv(2, 5, 1, `C:\x.exe`, ""), 5*DefaultHoldTime+time.Millisecond)},
+		},
+		tick:     DefaultHoldTime + 600*time.Millisecond,
+		released: [][]int{nil, nil, nil, {1, 2}},
+		stats:    func(s Stats) bool { return s.Pending == 1 && s.LateWaiting == 1 && s.Unmatched == 1 },
 	}, {
 		name: "MaxPending releases the oldest early",
 		cfg:  Config{MaxPending: 2},

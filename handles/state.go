@@ -93,6 +93,10 @@ type pending[P any] struct {
 	// waiting is set while the event waits for the open of waitKey.
 	waiting bool
 	waitKey handleID
+	// late is set once the event is held past the reorder window for an
+	// open logged late (Config.LateOpenWait), from lateSince.
+	late      bool
+	lateSince time.Time
 
 	// entry is the copy entry this event made (4690) or closed (4658/4660
 	// of a duplicated handle).
@@ -130,6 +134,9 @@ type hostState[P any] struct {
 	// EventRecordID of the newest one that had one.
 	arrivals     uint64
 	lastRecordID uint64
+	// newestLogged is the latest TimeCreated of its events: how far the
+	// host's log has moved on, whatever the delivery pace.
+	newestLogged time.Time
 
 	opens   map[handleID]*handleEntry[P]
 	dups    map[handleID]*handleEntry[P]
