@@ -8,12 +8,12 @@ import (
 
 // Defaults applied by NewCorrelator to zero (or negative) Config fields.
 const (
-	DefaultHoldRecords     = 256
-	DefaultHoldTime        = 2 * time.Second
+	DefaultHoldRecords = 256
+	DefaultHoldTime    = 2 * time.Second
 	// DefaultLateOpenFactor sets LateOpenWait to this many HoldTimes
 	// (10 s by default): 2× the latest open seen in real captures, a 4656
 	// logged about 5 s (1,423 records) after its 4690.
-	DefaultLateOpenFactor = 5
+	DefaultLateOpenFactor  = 5
 	DefaultMaxPending      = 65536
 	DefaultMaxHandles      = 262144
 	DefaultMaxProcesses    = 65536

@@ -96,7 +96,7 @@ type Correlator[P any] struct {
 
 	// Totals over all hosts, for the bounds and Stats.
 	opens, dups, procs, waiting, lateWaiting int
-	stateBytes, pendingBytes    int64
+	stateBytes, pendingBytes                 int64
 
 	handleAge chain[handleEntry[P]] // in insertion order, over all hosts
 	procAge   chain[procEntry[P]]   // least recently seen first

@@ -40,7 +40,13 @@
 // released, enriched with what is known, once Config.HoldRecords later
 // events of its host arrived or its EventRecordID fell that far behind, or
 // after Config.HoldTime, whichever comes first (HoldTime is checked on
-// every Add and Tick, so Tick must be called regularly). Flush releases
+// every Add and Tick, so Tick must be called regularly). An event whose
+// open is still unknown then (a 4690, or the close of its copy) waits on
+// for an open logged late, up to Config.LateOpenWait (5 × HoldTime) of
+// its host's log or of holding, and only while the window is less than
+// half full; Stats counts these waits (LateHeld, LateMatched, LateWait).
+// Windows logs the open late when the opening process is pre-empted: a
+// 4656 logged 1,423 records (5 s) after its 4690 was seen. Flush releases
 // everything at shutdown. Events of one host leave in the order they were
 // added; OldestPending tells a caller which position it may commit up to.
 // Time is always passed in, never read from a clock.
