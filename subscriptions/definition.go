@@ -221,6 +221,13 @@ func (d *Definition) Offer(baseURL string, auth soap.Auth, bookmark string) soap
 	return s
 }
 
+// BatchLimits returns what the subscription announces about the size of a
+// batch: MaxEnvelopeSize (UTF-16 code units of the whole envelope) and
+// MaxItems (w:Event elements; 0 when none is announced).
+func (d *Definition) BatchLimits() (maxEnvelopeSize, maxItems int) {
+	return d.MaxEnvelopeSize, d.MaxItems
+}
+
 // DeliveryPath prefixes the delivery URL of every subscription; the
 // subscription UUID follows.
 const DeliveryPath = soap.DeliveryPath

@@ -283,7 +283,8 @@ func snapshot(st *server.Stats, shipStats func() pipeline.ShipperStats) map[stri
 	m := map[string]any{
 		"enumerates": st.Enumerates.Load(), "heartbeats": st.Heartbeats.Load(), "batches": st.Batches.Load(),
 		"events_received": received, "events_kept": kept, "events_dropped": received - kept,
-		"events_damaged": st.EventsDamage.Load(), "refused": st.Refused.Load(), "failed": st.Failed.Load(),
+		"events_damaged": st.EventsDamage.Load(), "events_empty": st.EventsEmpty.Load(),
+		"batches_over_limit": st.BatchesOverLimit.Load(), "refused": st.Refused.Load(), "failed": st.Failed.Load(),
 	}
 	if shipStats != nil {
 		ss := shipStats()

@@ -26,6 +26,10 @@ type Subscription interface {
 	// scheme://host:port, auth the listener's delivery policy, bookmark the
 	// host's stored BookmarkList XML ("" when none).
 	Offer(baseURL string, auth soap.Auth, bookmark string) soap.Subscription
+	// BatchLimits returns what the subscription announced to hosts:
+	// MaxEnvelopeSize in UTF-16 code units and MaxItems in w:Event
+	// elements (0: none announced). A batch beyond them is refused.
+	BatchLimits() (maxEnvelopeSize, maxItems int)
 }
 
 // State keeps each host's bookmark and its last contact. Implementations

@@ -69,7 +69,19 @@ func (s *countingSink) Accept(_ context.Context, b *Batch) error {
 }
 
 // testSubscription is a Subscription admitting every host.
-type testSubscription struct{ ID, Name string }
+type testSubscription struct {
+	ID, Name string
+	// MaxEnvelopeSize and MaxItems are its batch limits (0: the default
+	// envelope, no item limit).
+	MaxEnvelopeSize, MaxItems int
+}
+
+func (s *testSubscription) BatchLimits() (int, int) {
+	if s.MaxEnvelopeSize == 0 {
+		return 512000, s.MaxItems
+	}
+	return s.MaxEnvelopeSize, s.MaxItems
+}
 
 func (s *testSubscription) Key() (string, string) { return s.ID, s.Name }
 func (*testSubscription) IsEnabled() bool         { return true }
@@ -102,14 +114,24 @@ func (m *memState) CommitBatch(_ context.Context, bookmark string, c Contact) er
 }
 
 func newTestHandler(t testing.TB) (*Handler, *countingSink, *testSubscription) {
-	def := &testSubscription{ID: "5C1D3F4E-0000-4000-8000-000000000001", Name: "handles"}
+	h, sink, def, _ := newTestHandlerWith(t, &testSubscription{}, io.Discard)
+	return h, sink, def
+}
+
+// newTestHandlerWith serves def (given an id and name when it has none),
+// logging to logs; the Stats are returned.
+func newTestHandlerWith(t testing.TB, def *testSubscription, logs io.Writer) (*Handler, *countingSink, *testSubscription, *Stats) {
+	if def.ID == "" {
+		def.ID, def.Name = "5C1D3F4E-0000-4000-8000-000000000001", "handles"
+	}
 	sink := &countingSink{}
 	cfg := &Config{
 		Subscriptions: []Subscription{def}, State: &memState{bookmarks: map[string]string{}}, Sink: sink,
 		Keep: func(ev *event.Event) bool { return ev.EventID == 4658 }, MaxBodyBytes: 1 << 20,
-		SLDC: sldc.Decompress, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		SLDC: sldc.Decompress, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	}
-	return NewHandler(cfg, "test", "https://wec:5986", trusting{}, &Stats{}), sink, def
+	stats := &Stats{}
+	return NewHandler(cfg, "test", "https://wec:5986", trusting{}, stats), sink, def, stats
 }
 
 func TestMultipartProtocol(t *testing.T) {
@@ -138,7 +160,7 @@ func TestEventsBatchKeepsSelectedAndAcks(t *testing.T) {
 		return []byte(`<Event><System><EventID>` + id + `</EventID><EventRecordID>1</EventRecordID><Channel>Security</Channel><Computer>h</Computer></System></Event>`)
 	}
 	req := soap.Request{Action: soap.ActionEvents, To: "x", MessageID: "uuid:1", Identifier: def.ID, Version: "V",
-		Bookmark: "<BookmarkList/>", Body: soap.EventsBody([][]byte{ev("4658"), ev("4624"), ev("4658"), []byte("<Event><Sys")})}
+		Bookmark: "<BookmarkList/>", Body: soap.EventsBody([][]byte{ev("4658"), ev("4624"), ev("4658"), []byte("<Event><System><EventRecordID>7</EventRecordID><Sys")})}
 	for _, compress := range []bool{false, true} {
 		sink.events = 0
 		body := soap.EncodeUTF16LE(req.Build())
@@ -155,7 +177,8 @@ func TestEventsBatchKeepsSelectedAndAcks(t *testing.T) {
 		if ack, err := soap.Parse(text); err != nil || ack.Action != soap.ActionAck {
 			t.Fatalf("not an Ack: %v", err)
 		}
-		// Two 4658s kept, the 4624 dropped, the unparsable event kept.
+		// Two 4658s kept, the 4624 dropped, the unparsable event (its
+		// record id read) kept.
 		if sink.events != 3 {
 			t.Errorf("compress=%v: sink got %d events, want 3", compress, sink.events)
 		}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"wefgate/wef/event"
+	"wefgate/wef/sldc"
 	"wefgate/wef/soap"
 )
 
@@ -57,7 +58,11 @@ type Config struct {
 type Stats struct {
 	Enumerates, Heartbeats, Batches          atomic.Uint64
 	EventsReceived, EventsKept, EventsDamage atomic.Uint64
-	Refused, Failed                          atomic.Uint64
+	// EventsEmpty counts w:Event elements with nothing readable (empty,
+	// or content-free), dropped; BatchesOverLimit counts batches refused
+	// for exceeding their subscription's MaxEnvelopeSize or MaxItems.
+	EventsEmpty, BatchesOverLimit atomic.Uint64
+	Refused, Failed               atomic.Uint64
 }
 
 // Handler serves one listener: the shared Config plus that listener's
@@ -65,6 +70,9 @@ type Stats struct {
 type Handler struct {
 	cfg      *Config
 	subsByID map[string]Subscription
+	// maxEnvelope is the largest MaxEnvelopeSize of any subscription, in
+	// UTF-16 code units: no decompressed body may exceed its encoding.
+	maxEnvelope int
 	stats    *Stats
 	// baseURL is the advertised scheme://host:port of this listener.
 	baseURL  string
@@ -76,11 +84,14 @@ type Handler struct {
 // between listeners.
 func NewHandler(cfg *Config, name, baseURL string, sec Security, stats *Stats) *Handler {
 	byID := make(map[string]Subscription, len(cfg.Subscriptions))
+	maxEnvelope := 0
 	for _, s := range cfg.Subscriptions {
 		id, _ := s.Key()
 		byID[strings.ToUpper(id)] = s
+		size, _ := s.BatchLimits()
+		maxEnvelope = max(maxEnvelope, size)
 	}
-	return &Handler{cfg: cfg, subsByID: byID, stats: stats, baseURL: baseURL, security: sec, name: name}
+	return &Handler{cfg: cfg, subsByID: byID, maxEnvelope: maxEnvelope, stats: stats, baseURL: baseURL, security: sec, name: name}
 }
 
 // httpError is a refusal with the status to send and the reason to log.
@@ -88,6 +99,8 @@ type httpError struct {
 	status int
 	reason string
 	err    error
+	// fault, when set, is the SOAP fault sent (sealed) instead of text.
+	fault []byte
 }
 
 func (e *httpError) Error() string {
@@ -154,6 +167,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if c, ok := h.security.(challenger); ok && he.status == http.StatusUnauthorized {
 			c.challengeHeaders(sw)
 		}
+		if he.fault != nil {
+			if err := h.security.Seal(sw, conn, he.status, soap.EncodeUTF16LE(he.fault)); err != nil {
+				log.Warn("could not send fault", "error", err)
+			}
+			return
+		}
 		http.Error(sw, he.reason, he.status)
 		return
 	}
@@ -193,7 +212,9 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 		return 0, nil, refuse(http.StatusBadRequest, "cannot open message", err)
 	}
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC") {
-		plain = h.decompress(log, plain)
+		if plain, err = h.decompress(log, plain); err != nil {
+			return 0, nil, err
+		}
 	}
 	text, replaced := soap.DecodeText(plain)
 	if replaced > 0 {
@@ -229,17 +250,35 @@ func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 
 // decompress undoes SLDC. Windows flags the End that follows a
 // SubscriptionEnd as SLDC without compressing it, so a body that does not
-// decode is taken as it is.
-func (h *Handler) decompress(log *slog.Logger, body []byte) []byte {
+// decode is taken as it is. A body that decodes beyond the largest
+// envelope any subscription allows is refused with an EncodingLimit fault:
+// no host may send it, and it is how a small request becomes a huge one.
+func (h *Handler) decompress(log *slog.Logger, body []byte) ([]byte, error) {
 	if h.cfg.SLDC == nil {
-		return body
+		return body, nil
 	}
-	out, err := h.cfg.SLDC(body, int(h.cfg.MaxBodyBytes)*16)
+	limit := h.maxDecompressed()
+	out, err := h.cfg.SLDC(body, limit)
+	if errors.Is(err, sldc.ErrTooLarge) {
+		h.stats.BatchesOverLimit.Add(1)
+		he := refuse(http.StatusBadRequest, fmt.Sprintf("SLDC body decompresses beyond %d bytes (%d compressed)", limit, len(body)), nil)
+		he.fault = soap.EncodingLimitFault(&soap.Message{}, soap.FaultDetailMaxEnvelopeSize,
+			fmt.Sprintf("The decompressed envelope exceeds the MaxEnvelopeSize of %d.", h.maxEnvelope))
+		return nil, he
+	}
 	if err != nil {
 		log.Debug("body flagged SLDC does not decompress; using it as sent", "error", err)
-		return body
+		return body, nil
 	}
-	return out
+	return out, nil
+}
+
+// maxDecompressed is the most a decompressed body may hold: the largest
+// envelope of any subscription in UTF-16 (two bytes a code unit, plus a
+// BOM), or in UTF-8 (at most three bytes a code unit), whichever the body
+// uses; never less than the body cap itself.
+func (h *Handler) maxDecompressed() int {
+	return max(3*h.maxEnvelope+3, int(h.cfg.MaxBodyBytes))
 }
 
 func remoteIP(r *http.Request) string {

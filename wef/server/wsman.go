@@ -101,24 +101,32 @@ func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, p
 	if err != nil {
 		return 0, nil, err
 	}
+	if err := h.checkBatchLimits(msg, h.subsByID[strings.ToUpper(msg.Identifier)]); err != nil {
+		return 0, nil, err
+	}
 	ctx := context.WithoutCancel(r.Context())
 	now := h.now()
 	h.stats.Batches.Add(1)
-	h.stats.EventsReceived.Add(uint64(len(msg.Events)))
+	h.stats.EventsReceived.Add(uint64(msg.EventElements()))
 	ri := requestInfo(r)
-	ri.EventsReceived = len(msg.Events)
+	ri.EventsReceived = msg.EventElements()
 	batch := &Batch{
 		Identity: peer.Identity, MachineID: msg.MachineID, Address: remoteIP(r),
 		Subscription: name, SubscriptionID: id, SubscriptionVersion: msg.Version, Received: now,
 		Events: make([]*event.Event, 0, len(msg.Events)),
 	}
+	damage := batchDamage{empty: msg.EmptyEvents}
 	for _, raw := range msg.Events {
 		ev := event.Parse(raw)
+		if ev.ContentFree() {
+			// Nothing to export: every such element would become the same
+			// empty record.
+			damage.empty++
+			continue
+		}
 		if ev.Problem != nil {
-			h.stats.EventsDamage.Add(1)
+			damage.add(ev)
 			ri.EventsDamaged++
-			log.Warn("damaged event", "problem", string(ev.Problem.Kind), "detail", ev.Problem.Message,
-				"event_id", ev.EventID, "record_id", ev.RecordID)
 			// An event whose id could not be read may be one we want: keep
 			// it, with its problem recorded, rather than lose it.
 			if ev.Problem.Kind == event.ProblemUnparsable {
@@ -130,6 +138,9 @@ func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, p
 			batch.Events = append(batch.Events, ev)
 		}
 	}
+	h.stats.EventsEmpty.Add(uint64(damage.empty))
+	h.stats.EventsDamage.Add(uint64(damage.damaged))
+	damage.log(log, name, msg.EventElements())
 	kept := len(batch.Events)
 	if kept > 0 {
 		if err := h.cfg.Sink.Accept(ctx, batch); err != nil {
@@ -151,8 +162,75 @@ func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, p
 	if err := h.cfg.State.CommitBatch(ctx, msg.Bookmark, c); err != nil {
 		return 0, nil, refuse(http.StatusServiceUnavailable, "state store unavailable", err)
 	}
-	log.Debug("events", "subscription", name, "received", len(msg.Events), "kept", kept)
+	log.Debug("events", "subscription", name, "received", msg.EventElements(), "kept", kept)
 	return http.StatusOK, soap.Ack(msg), nil
+}
+
+// checkBatchLimits refuses, with a wsman:EncodingLimit fault, a batch larger
+// than its subscription announced: more w:Event elements than MaxItems, or
+// an envelope beyond MaxEnvelopeSize (both counted as Windows counts them,
+// see soap.EnvelopeSize). Windows sends a single event larger than the
+// envelope on its own (Policy="Notify"), so a one-event batch passes.
+func (h *Handler) checkBatchLimits(msg *soap.Message, s Subscription) error {
+	maxEnvelope, maxItems := s.BatchLimits()
+	n := msg.EventElements()
+	var reason, detail string
+	switch {
+	case maxItems > 0 && n > maxItems:
+		reason = soap.TooLarge("batch of events", n, maxItems) + " (MaxItems)"
+	case maxEnvelope > 0 && msg.Size > maxEnvelope && n > 1:
+		reason = soap.TooLarge("envelope of characters", msg.Size, maxEnvelope) + " (MaxEnvelopeSize)"
+		detail = soap.FaultDetailMaxEnvelopeSize
+	default:
+		return nil
+	}
+	h.stats.BatchesOverLimit.Add(1)
+	he := refuse(http.StatusBadRequest, reason, nil)
+	he.fault = soap.EncodingLimitFault(msg, detail, reason+".")
+	return he
+}
+
+// batchDamage sums up the damaged and empty events of one batch, so that a
+// host sending thousands of them costs one log line, not thousands.
+type batchDamage struct {
+	empty, damaged int
+	byKind         map[event.ProblemKind]int
+	// first is the first damaged event, as an example.
+	first *event.Event
+}
+
+func (d *batchDamage) add(ev *event.Event) {
+	d.damaged++
+	if d.byKind == nil {
+		d.byKind = make(map[event.ProblemKind]int, 3)
+	}
+	d.byKind[ev.Problem.Kind]++
+	if d.first == nil {
+		d.first = ev
+	}
+}
+
+// maxLoggedDetail bounds the example problem text in a log line.
+const maxLoggedDetail = 200
+
+func (d *batchDamage) log(log *slog.Logger, subscription string, elements int) {
+	if d.empty == 0 && d.damaged == 0 {
+		return
+	}
+	attrs := []any{"subscription", subscription, "events", elements, "empty", d.empty, "damaged", d.damaged}
+	for _, k := range []event.ProblemKind{event.ProblemRecovered, event.ProblemPartial, event.ProblemUnparsable} {
+		if n := d.byKind[k]; n > 0 {
+			attrs = append(attrs, string(k), n)
+		}
+	}
+	if d.first != nil {
+		detail := d.first.Problem.Message
+		if len(detail) > maxLoggedDetail {
+			detail = detail[:maxLoggedDetail] + "…"
+		}
+		attrs = append(attrs, "example", detail, "example_event_id", d.first.EventID, "example_record_id", d.first.RecordID)
+	}
+	log.Warn("damaged or empty events in batch", attrs...)
 }
 
 func isDeliveryPath(p string) bool {

@@ -23,6 +23,9 @@ type Message struct {
 	SessionID       string
 	OperationID     string
 	MaxEnvelopeSize int
+	// Size is the envelope's size in UTF-16 code units, what Windows
+	// counts against a subscription's MaxEnvelopeSize (see EnvelopeSize).
+	Size int
 	// Identifier, Version and Revision are the subscription reference
 	// parameters the forwarder echoes back as headers.
 	Identifier string
@@ -61,7 +64,7 @@ func Parse(text []byte) (*Message, error) {
 	defer in.Restore()
 	lx := xml.NewLexer(in)
 
-	m := &Message{}
+	m := &Message{Size: EnvelopeSize(text)}
 	var (
 		path        []string // local names of open elements
 		textBuf     []byte
