@@ -38,7 +38,7 @@ func TestBatchLimits(t *testing.T) {
 		wantStatus: http.StatusBadRequest, wantFault: "MaxEnvelopeSize",
 	}, {
 		name: "more elements than MaxItems, empty ones counted", sub: testSubscription{MaxItems: 10},
-		events: strings.Repeat(handle, 5) + strings.Repeat(`<w:Event/>`, 6),
+		events:     strings.Repeat(handle, 5) + strings.Repeat(`<w:Event/>`, 6),
 		wantStatus: http.StatusBadRequest, wantFault: "MaxItems",
 	}, {
 		name: "MaxItems reached exactly", sub: testSubscription{MaxItems: 10},

@@ -73,7 +73,7 @@ type Handler struct {
 	// maxEnvelope is the largest MaxEnvelopeSize of any subscription, in
 	// UTF-16 code units: no decompressed body may exceed its encoding.
 	maxEnvelope int
-	stats    *Stats
+	stats       *Stats
 	// baseURL is the advertised scheme://host:port of this listener.
 	baseURL  string
 	security Security
