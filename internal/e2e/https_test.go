@@ -142,7 +142,7 @@ func TestHTTPSEnrollAndDeliver(t *testing.T) {
 	if recs[2].Attributes["wef.parse_problem"] == nil {
 		t.Errorf("damaged event not flagged: %v", recs[2].Attributes)
 	}
-	if !f.gw.logs.contains("damaged event", "host=host1.example.test") {
+	if !f.gw.logs.contains("damaged or empty events in batch", "host=host1.example.test") {
 		t.Error("no log line names the damaged event and its host")
 	}
 
