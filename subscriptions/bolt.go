@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,8 +15,8 @@ var (
 	bucketHosts     = []byte("hosts")
 )
 
-// BoltStore is the embedded Store, one bbolt file. Concurrent CommitBatch
-// calls share fsyncs through bbolt's batching.
+// BoltStore is the embedded Backend, one bbolt file, for a single node.
+// Put it behind Grouped so that concurrent commits share fsyncs.
 type BoltStore struct {
 	db *bolt.DB
 }
@@ -67,7 +66,7 @@ func initBolt(db *bolt.DB, path string) (*BoltStore, error) {
 // stateKey keys per-host records. Identities are lower-cased so that a
 // principal's case (WIN10$ vs win10$) never splits a host's bookmark.
 func stateKey(identity, subscriptionID string) []byte {
-	return []byte(strings.ToLower(identity) + "\x00" + strings.ToUpper(subscriptionID))
+	return []byte(identityKey(identity) + "\x00" + subscriptionKey(subscriptionID))
 }
 
 // Bookmark implements Store.
@@ -85,53 +84,95 @@ func (s *BoltStore) Bookmark(_ context.Context, identity, subscriptionID string)
 
 // CommitBatch implements Store.
 func (s *BoltStore) CommitBatch(ctx context.Context, bookmark string, c Contact) error {
+	return s.CommitBatches(ctx, []Commit{{Bookmark: bookmark, Contact: c}})
+}
+
+// CommitBatches implements Backend: one bbolt transaction, one fsync.
+func (s *BoltStore) CommitBatches(ctx context.Context, commits []Commit) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i := range commits {
+			if err := commitBolt(tx, &commits[i]); err != nil {
+				return fmt.Errorf("%s: %w", commits[i].Contact.Identity, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store batch state: %w", err)
+	}
+	return nil
+}
+
+func commitBolt(tx *bolt.Tx, cm *Commit) error {
+	c := &cm.Contact
 	key := stateKey(c.Identity, c.SubscriptionID)
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		if bookmark != "" {
-			if err := tx.Bucket(bucketBookmarks).Put(key, []byte(bookmark)); err != nil {
+	if cm.Bookmark != "" {
+		bms := tx.Bucket(bucketBookmarks)
+		if !boltBookmarkStale(bms.Get(key), cm.Bookmark) {
+			if err := bms.Put(key, []byte(cm.Bookmark)); err != nil {
 				return err
 			}
 		}
-		hosts := tx.Bucket(bucketHosts)
-		var st HostState
-		if raw := hosts.Get(key); raw != nil {
-			if err := json.Unmarshal(raw, &st); err != nil {
-				return fmt.Errorf("decode host state: %w", err)
-			}
-		}
-		if st.FirstSeen.IsZero() {
-			st.FirstSeen = c.At
-		}
-		st.Identity, st.SubscriptionID = c.Identity, c.SubscriptionID
-		if c.Subscription != "" {
-			st.Subscription = c.Subscription
-		}
-		if c.MachineID != "" {
-			st.MachineID = c.MachineID
-		}
-		st.Address = c.Address
-		if c.At.After(st.LastSeen) {
-			st.LastSeen = c.At
-		}
-		if c.Heartbeat {
-			st.LastHeartbeat = c.At
-		} else {
-			st.LastEvent = c.At
-			st.Events += uint64(c.Events)
-		}
-		raw, err := json.Marshal(&st)
-		if err != nil {
-			return err
-		}
-		return hosts.Put(key, raw)
-	})
-	if err != nil {
-		return fmt.Errorf("store batch state of %s: %w", c.Identity, err)
 	}
-	return nil
+	hosts := tx.Bucket(bucketHosts)
+	var st HostState
+	if raw := hosts.Get(key); raw != nil {
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return fmt.Errorf("decode host state: %w", err)
+		}
+	}
+	if st.FirstSeen.IsZero() || c.At.Before(st.FirstSeen) {
+		st.FirstSeen = c.At
+	}
+	st.Identity, st.SubscriptionID = c.Identity, c.SubscriptionID
+	if c.Subscription != "" {
+		st.Subscription = c.Subscription
+	}
+	if c.MachineID != "" {
+		st.MachineID = c.MachineID
+	}
+	if !c.At.Before(st.LastSeen) {
+		st.LastSeen = c.At
+		st.Address = c.Address
+		if c.Node != "" {
+			st.Node = c.Node
+		}
+	}
+	if c.Heartbeat {
+		if c.At.After(st.LastHeartbeat) {
+			st.LastHeartbeat = c.At
+		}
+	} else {
+		if c.At.After(st.LastEvent) {
+			st.LastEvent = c.At
+		}
+		st.Events += uint64(c.Events)
+	}
+	raw, err := json.Marshal(&st)
+	if err != nil {
+		return err
+	}
+	return hosts.Put(key, raw)
+}
+
+// boltBookmarkStale reports whether next would move the stored bookmark
+// backwards (see BookmarkIsStale).
+func boltBookmarkStale(stored []byte, next string) bool {
+	if len(stored) == 0 {
+		return false
+	}
+	old, err := BookmarkPositions(string(stored))
+	if err != nil {
+		return false
+	}
+	nw, err := BookmarkPositions(next)
+	if err != nil {
+		return false
+	}
+	return BookmarkIsStale(old, nw)
 }
 
 // Hosts implements Store.

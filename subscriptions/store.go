@@ -19,6 +19,8 @@ type HostState struct {
 	LastHeartbeat time.Time `json:"last_heartbeat,omitzero"`
 	LastEvent     time.Time `json:"last_event,omitzero"`
 	Events        uint64    `json:"events"`
+	// Node is the wefgate node that last heard from the host (node.name).
+	Node string `json:"node,omitempty"`
 }
 
 // Contact is one message from a host, for its HostState.
@@ -32,6 +34,15 @@ type Contact struct {
 	// Events is the number of events in the batch; 0 for a heartbeat.
 	Events    int
 	Heartbeat bool
+	// Node is the wefgate node that took the message; Grouped fills it in.
+	Node string
+}
+
+// Commit is one CommitBatch call: the bookmark of a batch ("" for a
+// heartbeat) and the contact it records.
+type Commit struct {
+	Bookmark string
+	Contact  Contact
 }
 
 // Store keeps bookmarks and host states. Implementations must be safe for
@@ -48,4 +59,15 @@ type Store interface {
 	// DeleteBookmark forgets a host's bookmark (the host then starts afresh).
 	DeleteBookmark(ctx context.Context, identity, subscriptionID string) error
 	Close() error
+}
+
+// Backend is a Store that can also commit many hosts' batches at once, in
+// one transaction. Grouped puts concurrent CommitBatch calls through it.
+type Backend interface {
+	Store
+	// CommitBatches stores every commit in one transaction: all of them
+	// are durable when it returns nil, none of them when it fails. A
+	// bookmark older than the stored one (see BookmarkIsStale) is not
+	// written; its contact still is.
+	CommitBatches(ctx context.Context, commits []Commit) error
 }
