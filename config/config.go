@@ -48,6 +48,19 @@ type Config struct {
 	Log       Log              `yaml:"log"`
 	Admin     admin.Config     `yaml:"admin"`
 	AccessLog accesslog.Config `yaml:"access_log"`
+
+	// State is where bookmarks and host states live (bolt or postgres).
+	State subscriptions.StateConfig `yaml:"state"`
+	// Node names this wefgate among several sharing one state store.
+	Node Node `yaml:"node"`
+}
+
+// Node identifies one wefgate node: its name goes into the logs, the
+// service.instance.id of exported records and the host states it writes
+// ("the node that last saw the host").
+type Node struct {
+	// Name defaults to the machine's host name.
+	Name string `yaml:"name"`
 }
 
 // HTTPSListener is the client-certificate listener (GPO URL https://…,IssuerCA=…).
@@ -237,6 +250,19 @@ func DefaultSubscription() subscriptions.Definition {
 func (c *Config) normalize() error {
 	if c.DataDir == "" {
 		c.DataDir = "wefgate-data"
+	}
+	if c.Node.Name == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		c.Node.Name = h
+	}
+	if c.State.Backend == "" {
+		c.State.Backend = subscriptions.DefaultState().Backend
+	}
+	if err := c.State.Validate(); err != nil {
+		return err
 	}
 	if c.Hostname == "" {
 		h, err := os.Hostname()

@@ -54,10 +54,10 @@ func cmdHosts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return enc.Encode(hosts)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tSUBSCRIPTION\tSTATE\tADDRESS\tMACHINE ID\tLAST SEEN\tLAST EVENT\tEVENTS")
+	fmt.Fprintln(tw, "HOST\tSUBSCRIPTION\tSTATE\tADDRESS\tMACHINE ID\tNODE\tLAST SEEN\tLAST EVENT\tEVENTS")
 	for _, h := range hosts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", h.Identity, h.Subscription, h.State, h.Address, h.MachineID,
-			ago(h.LastSeen), ago(h.LastEvent), h.Events)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", h.Identity, h.Subscription, h.State, h.Address, h.MachineID,
+			h.Node, ago(h.LastSeen), ago(h.LastEvent), h.Events)
 	}
 	return tw.Flush()
 }
@@ -94,7 +94,14 @@ func hostsFromAdmin(ctx context.Context, addr, state string) ([]admin.Host, erro
 }
 
 func hostsFromStore(ctx context.Context, cfg *config.Config, state string) ([]admin.Host, error) {
-	store, err := subscriptions.OpenBoltReadOnly(filepath.Join(cfg.DataDir, "state.db"))
+	var store subscriptions.Store
+	var err error
+	if cfg.State.Backend == subscriptions.BackendPostgres {
+		// Shared by every node: readable while they run.
+		store, err = subscriptions.OpenPostgres(ctx, cfg.State.Postgres)
+	} else {
+		store, err = subscriptions.OpenBoltReadOnly(filepath.Join(cfg.DataDir, "state.db"))
+	}
 	if errors.Is(err, subscriptions.ErrStoreLocked) {
 		return nil, fmt.Errorf("hosts: %w; set admin.address in the configuration to query it live", err)
 	}

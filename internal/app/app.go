@@ -86,10 +86,12 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	store, err := subscriptions.OpenBolt(filepath.Join(cfg.DataDir, "state.db"))
+	logger = logger.With("node", cfg.Node.Name)
+	store, err := subscriptions.OpenState(ctx, cfg.State, filepath.Join(cfg.DataDir, "state.db"), cfg.Node.Name)
 	if err != nil {
 		return err
 	}
+	logger.Info("state store open", "backend", cfg.State.Backend)
 	defer store.Close()
 
 	outs, err := openExporters(ctx, cfg, logger)
@@ -368,7 +370,7 @@ func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		e, err := otlp.New(ctx, otlp.Config{
 			Protocol: o.Protocol, Endpoint: o.Endpoint, Insecure: o.Insecure, Headers: o.Headers,
 			CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile, Compression: o.Compression,
-			Timeout: o.Timeout, MaxRequestBytes: o.MaxRequestBytes,
+			Timeout: o.Timeout, MaxRequestBytes: o.MaxRequestBytes, ServiceInstanceID: cfg.Node.Name,
 		}, logger)
 		if err != nil {
 			for _, o := range outs {
