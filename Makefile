@@ -7,6 +7,8 @@ GOFLAGS   ?=
 # The test OpenTelemetry Collector is built once into a cache outside the
 # repository (see scripts/build-otelcol.sh).
 OTELCOL    = $(shell scripts/build-otelcol.sh)
+# staticcheck, pinned, installed once into the same cache.
+STATICCHECK = $(shell scripts/install-staticcheck.sh)
 
 .PHONY: all build run test test-deps lint bench fuzz load clean
 
@@ -21,11 +23,13 @@ run: build
 test-deps:
 	scripts/install-test-deps.sh
 	scripts/build-otelcol.sh >/dev/null
+	scripts/install-staticcheck.sh >/dev/null
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 test: test-deps lint build
 	WEFGATE_REQUIRE_KDC=1 WEFGATE_REQUIRE_OTELCOL=1 WEFGATE_REQUIRE_POSTGRES=1 WEFGATE_OTELCOL=$(OTELCOL) WEFGATE_BIN=$(CURDIR)/$(BIN) \

@@ -6,10 +6,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"go/build"
 	"io"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -32,7 +32,9 @@ type goPackage struct {
 // reports them.
 func listModule(t *testing.T) (string, map[string]goPackage) {
 	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// The go on PATH is what make and developers run; else the toolchain
+	// this test was built with.
+	goBin := filepath.Join(build.Default.GOROOT, "bin", "go")
 	if p, err := exec.LookPath("go"); err == nil {
 		goBin = p
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -38,7 +39,7 @@ var ErrStoreLocked = errors.New("state store is in use by a running wefgate")
 // run while wefgate is stopped.
 func OpenBoltReadOnly(path string) (*BoltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, ErrStoreLocked
 	}
 	if err != nil {
@@ -207,7 +208,7 @@ func (s *BoltStore) DeleteBookmark(_ context.Context, identity, subscriptionID s
 
 // Close implements Store.
 func (s *BoltStore) Close() error {
-	if err := s.db.Close(); err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if err := s.db.Close(); err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return fmt.Errorf("close state store: %w", err)
 	}
 	return nil

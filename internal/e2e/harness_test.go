@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -205,10 +204,6 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func dataDirFile(dir string, elem ...string) string {
-	return filepath.Join(append([]string{dir}, elem...)...)
 }
 
 func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

@@ -79,11 +79,11 @@ func TestOTLPFieldByField(t *testing.T) {
 				t.FailNow()
 			}
 
-			recs := col.WaitForRecords(t, len(want), 30*time.Second)
+			col.WaitForRecords(t, len(want), 30*time.Second)
 			// Anything else (a filtered event let through, a duplicate) would
 			// come in the same requests; give it a moment to show up.
 			time.Sleep(300 * time.Millisecond)
-			recs = col.Records(t)
+			recs := col.Records(t)
 			if len(recs) != len(want) {
 				var names []string
 				for _, r := range recs {
