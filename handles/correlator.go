@@ -56,13 +56,15 @@ type Stats struct {
 	PendingForced  uint64
 
 	// Late opens (Config.LateOpenWait): LateWaiting events are now held
-	// past the reorder window; LateHeld counts every event that was,
-	// LateMatched those of them whose open came in time, and LateWait is
-	// the total time they were held past the window (the latency the
-	// extension cost, not counting their host's events behind them).
+	// past the reorder window; LateHeld counts every event that was, and,
+	// once released, LateMatched those whose open came in time and
+	// LateExpired the others. LateWait is the total time released ones
+	// were held past the window (the latency the extension cost, not
+	// counting their host's events behind them).
 	LateWaiting int
 	LateHeld    uint64
 	LateMatched uint64
+	LateExpired uint64
 	LateWait    time.Duration
 
 	// Outcome of every released 4658, 4660 and 4690, by AttrStatus.
@@ -707,7 +709,9 @@ func (c *Correlator[P]) release(p *pending[P], now time.Time, out []Output[P]) [
 	if p.late {
 		c.lateWaiting--
 		c.stats.LateWait += max(now.Sub(p.lateSince), 0) // Flush may use an older now
-		if !p.waiting {
+		if p.waiting {
+			c.stats.LateExpired++
+		} else {
 			c.stats.LateMatched++
 		}
 	}

@@ -420,7 +420,7 @@ func TestReorderWindow(t *testing.T) {
 		tick:     5 * DefaultHoldTime,
 		released: [][]int{nil, {0}},
 		stats: func(s Stats) bool {
-			return s.Unmatched == 1 && s.LateHeld == 1 && s.LateMatched == 0 && s.LateWait == 4*DefaultHoldTime
+			return s.Unmatched == 1 && s.LateHeld == 1 && s.LateMatched == 0 && s.LateExpired == 1 && s.LateWait == 4*DefaultHoldTime
 		},
 	}, {
 		name: "a late open is not waited for once the host logged LateOpenWait more",

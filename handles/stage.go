@@ -62,7 +62,7 @@ func (s *Stage) Tick(now time.Time) []pipeline.Staged {
 			"pending", st.Pending, "hosts", st.Hosts, "state_bytes", st.StateBytes, "pending_bytes", st.PendingBytes, "matched", st.Matched, "partial", st.Partial, "unmatched", st.Unmatched,
 			"noise_dropped", st.NoiseDropped, "handles_evicted", st.HandlesEvicted+st.HandlesExpired,
 			"processes_evicted", st.ProcessesEvicted+st.ProcessesExpired, "released_early", st.PendingForced,
-			"late_waiting", st.LateWaiting, "late_held", st.LateHeld, "late_matched", st.LateMatched, "late_wait", st.LateWait)
+			"late_waiting", st.LateWaiting, "late_held", st.LateHeld, "late_matched", st.LateMatched, "late_expired", st.LateExpired, "late_wait", st.LateWait)
 	}
 	return s.convert(s.c.Tick(now))
 }

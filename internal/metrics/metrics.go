@@ -171,6 +171,8 @@ var (
 	descCorrExpired  = desc("correlator_wait_expired_total", "Events released while still waiting for a partner.")
 	descCorrOutcome  = desc("correlator_events_total", "Released 4658, 4660 and 4690 events, by enrichment status.", "status")
 	descCorrNoise    = desc("correlator_noise_dropped_total", "Audit by-product events not exported (handles.noise.mode: drop).")
+	descCorrLate     = desc("correlator_late_waits_total", "Events held past the reorder window for an open logged late, by outcome when released (matched, expired).", "outcome")
+	descCorrLateWait = desc("correlator_late_wait_seconds_total", "Time events were held past the reorder window for an open logged late.")
 )
 
 // snapshotCollector reads the components' Stats at scrape time.
@@ -215,7 +217,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range []struct {
 			kind string
 			n    int
-		}{{"handles", st.Handles}, {"duplicates", st.Duplicates}, {"processes", st.Processes}, {"pending", st.Pending}, {"waiting", st.Waiting}, {"hosts", st.Hosts}} {
+		}{{"handles", st.Handles}, {"duplicates", st.Duplicates}, {"processes", st.Processes}, {"pending", st.Pending}, {"waiting", st.Waiting}, {"late_waiting", st.LateWaiting}, {"hosts", st.Hosts}} {
 			gauge(descCorrSize, float64(s.n), s.kind)
 		}
 		counter(descCorrEvicted, float64(st.HandlesEvicted), "handle", "limit")
@@ -228,6 +230,9 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descCorrOutcome, float64(st.Partial), handles.StatusPartial)
 		counter(descCorrOutcome, float64(st.Unmatched), handles.StatusUnmatched)
 		counter(descCorrNoise, float64(st.NoiseDropped))
+		counter(descCorrLate, float64(st.LateMatched), "matched")
+		counter(descCorrLate, float64(st.LateExpired), "expired")
+		counter(descCorrLateWait, st.LateWait.Seconds())
 	}
 }
 
