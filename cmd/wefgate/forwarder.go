@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"wefgate/certs"
@@ -77,13 +76,16 @@ type fleetOptions struct {
 	Generate                              uint64
 	Rate                                  float64
 	Duration, Refresh                     time.Duration
+	// Stagger spreads the hosts' starts over this long.
+	Stagger time.Duration
+	// Host, when set, adjusts each host's configuration (load driver).
+	Host func(*forwarder.HostConfig)
 }
 
 // fleetResult sums what the hosts did.
 type fleetResult struct {
-	Hosts                                     int
-	EventsAcked, Batches, Heartbeats, Retries uint64
-	Elapsed                                   time.Duration
+	forwarder.FleetStats
+	Elapsed time.Duration
 }
 
 func (r fleetResult) String() string {
@@ -91,43 +93,64 @@ func (r fleetResult) String() string {
 		r.Hosts, r.EventsAcked, r.Batches, r.Heartbeats, r.Retries, r.Elapsed.Round(time.Millisecond), float64(r.EventsAcked)/r.Elapsed.Seconds())
 }
 
-// runFleet runs the simulated hosts until their events are delivered, the
-// duration is over, or ctx ends.
+// runFleet builds the simulated hosts and runs them as a forwarder.Fleet
+// until their events are delivered, the duration is over, or ctx ends.
 func runFleet(ctx context.Context, o fleetOptions, logger *slog.Logger) (fleetResult, error) {
-	u, err := url.Parse(o.ManagerURL)
-	if err != nil || u.Host == "" {
-		return fleetResult{}, fmt.Errorf("forwarder: bad subscription manager URL %q", o.ManagerURL)
+	fleet, closeFleet, err := buildFleet(o, logger)
+	if err != nil {
+		return fleetResult{}, err
 	}
-	caFiles := stringList(o.CAFiles)
-	var replay []string
-	if o.EventsFile != "" {
-		if replay, err = eventfile.ReadFile(o.EventsFile); err != nil {
-			return fleetResult{}, fmt.Errorf("forwarder: %w", err)
-		}
-	}
-	endless := o.EventsFile == "" && o.Generate == 0
+	defer closeFleet()
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
+	start := time.Now()
+	err = fleet.Run(ctx)
+	res := fleetResult{FleetStats: fleet.Stats(), Elapsed: time.Since(start)}
+	if err != nil {
+		return res, fmt.Errorf("forwarder: %w", err)
+	}
+	return res, nil
+}
 
+// buildFleet turns the options into hosts; the returned function releases
+// what they hold (Kerberos initiators), also after a failure.
+func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, release func(), err error) {
+	var closers []func()
+	release = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	u, err := url.Parse(o.ManagerURL)
+	if err != nil || u.Host == "" {
+		return nil, nil, fmt.Errorf("forwarder: bad subscription manager URL %q", o.ManagerURL)
+	}
+	caFiles := stringList(o.CAFiles)
+	var replay []string
+	if o.EventsFile != "" {
+		if replay, err = eventfile.ReadFile(o.EventsFile); err != nil {
+			return nil, nil, fmt.Errorf("forwarder: %w", err)
+		}
+	}
+	endless := o.EventsFile == "" && o.Generate == 0
 	var pki *certs.PKI
 	if o.PKIDir != "" {
 		if pki, err = certs.LoadPKI(o.PKIDir); err != nil {
-			return fleetResult{}, fmt.Errorf("forwarder: %w", err)
+			return nil, nil, fmt.Errorf("forwarder: %w", err)
 		}
 		if len(caFiles) == 0 {
 			caFiles = stringList{pki.Path(certs.RootCAFile)}
 		}
 	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		errs  []error
-		fleet []*forwarder.Host
-		start = time.Now()
-	)
+	fleet := &forwarder.Fleet{Stagger: o.Stagger}
 	for i := 1; i <= o.Hosts; i++ {
 		name := o.Machine
 		if rePrintfInt.MatchString(name) {
@@ -140,29 +163,29 @@ func runFleet(ctx context.Context, o fleetOptions, logger *slog.Logger) (fleetRe
 				p = fmt.Sprintf(p, i)
 			}
 			if o.Keytab == "" || o.Krb5Conf == "" {
-				return fleetResult{}, fmt.Errorf("forwarder: an http:// URL needs Kerberos: give -keytab and -krb5conf")
+				return nil, nil, fmt.Errorf("forwarder: an http:// URL needs Kerberos: give -keytab and -krb5conf")
 			}
 			ini, err := kerberos.NewInitiatorWithKeytab(o.Krb5Conf, p, o.Keytab, logger)
 			if err != nil {
-				return fleetResult{}, fmt.Errorf("forwarder: %s: %w", p, err)
+				return nil, nil, fmt.Errorf("forwarder: %s: %w", p, err)
 			}
-			defer ini.Close()
+			closers = append(closers, ini.Close)
 			sec = forwarder.KerberosSecurity{Initiator: ini, Scheme: o.Scheme, SPNPrefix: o.SPNPrefix}
 		} else {
 			cert, key := o.CertFile, o.KeyFile
 			if pki != nil {
 				cc, err := pki.IssueClient(name)
 				if err != nil {
-					return fleetResult{}, fmt.Errorf("forwarder: issue certificate for %s: %w", name, err)
+					return nil, nil, fmt.Errorf("forwarder: issue certificate for %s: %w", name, err)
 				}
 				cert, key = cc.CertFile, cc.KeyFile
 			}
 			if cert == "" || key == "" || len(caFiles) == 0 {
-				return fleetResult{}, fmt.Errorf("forwarder: give -pki, or -cert, -key and -ca")
+				return nil, nil, fmt.Errorf("forwarder: give -pki, or -cert, -key and -ca")
 			}
 			tlsCfg, err := certs.ClientTLSConfig(cert, key, caFiles, u.Hostname())
 			if err != nil {
-				return fleetResult{}, fmt.Errorf("forwarder: %w", err)
+				return nil, nil, fmt.Errorf("forwarder: %w", err)
 			}
 			sec = forwarder.TLSSecurity{Config: tlsCfg}
 		}
@@ -173,7 +196,7 @@ func runFleet(ctx context.Context, o fleetOptions, logger *slog.Logger) (fleetRe
 		default:
 			log = generatedLog(name, int64(i), o.Generate, o.Rate)
 		}
-		h := forwarder.NewHost(forwarder.HostConfig{
+		cfg := forwarder.HostConfig{
 			MachineID:       name,
 			ManagerURL:      o.ManagerURL,
 			Client:          &forwarder.Client{Security: sec, Compress: sldc.Compress},
@@ -182,30 +205,13 @@ func runFleet(ctx context.Context, o fleetOptions, logger *slog.Logger) (fleetRe
 			Refresh:         o.Refresh,
 			StopWhenDrained: !endless,
 			MaxRetryWait:    5 * time.Second,
-		})
-		fleet = append(fleet, h)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := h.Run(ctx); err != nil && ctx.Err() == nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-				mu.Unlock()
-			}
-		}()
+		}
+		if o.Host != nil {
+			o.Host(&cfg)
+		}
+		fleet.Hosts = append(fleet.Hosts, forwarder.NewHost(cfg))
 	}
-	wg.Wait()
-	res := fleetResult{Hosts: len(fleet), Elapsed: time.Since(start)}
-	for _, h := range fleet {
-		res.EventsAcked += h.Stats.EventsAcked.Load()
-		res.Batches += h.Stats.Batches.Load()
-		res.Heartbeats += h.Stats.Heartbeats.Load()
-		res.Retries += h.Stats.Retries.Load()
-	}
-	if len(errs) > 0 {
-		return res, fmt.Errorf("forwarder: %d host(s) failed, first: %w", len(errs), errs[0])
-	}
-	return res, nil
+	return fleet, release, nil
 }
 
 var (

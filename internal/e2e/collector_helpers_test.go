@@ -172,7 +172,11 @@ func ackingHost(t *testing.T, pki *certs.PKI, cc *certs.ClientCert, managerURL s
 		Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		StopWhenDrained: true,
 		MaxRetryWait:    500 * time.Millisecond,
-		OnAck:           rec.onAck(cc.FQDN),
+		// A steady stream of small batches rather than one per
+		// subscription MaxTime (30 s): the tests count acknowledgements
+		// while they crash and restart things.
+		MaxTime: 10 * time.Millisecond,
+		OnAck:   rec.onAck(cc.FQDN),
 	})
 }
 

@@ -1,9 +1,3 @@
-// Package forwarder is a WEF client that behaves like a Windows host
-// configured by GPO: it enumerates its subscriptions at the subscription
-// manager, follows each one (batching by MaxTime, MaxItems and envelope
-// size, heartbeats when idle, bookmarks echoed), re-enumerates on refresh,
-// and retries refused batches. Tests and load runs use it to exercise
-// wefgate exactly the way Windows does.
 package forwarder
 
 import (
@@ -44,6 +38,21 @@ type HostConfig struct {
 	MaxRetryWait time.Duration
 	// OnAck, when set, is called with each acknowledged batch.
 	OnAck func(sub soap.Subscription, records []Record)
+	// Replay makes the host re-send the encoded (UTF-16LE, SLDC) bytes of
+	// its first batch of each size instead of building a new one: the load
+	// driver's mode, where the host's cost per batch is sealing and
+	// writing. Event contents, MessageIDs and bookmarks then repeat.
+	Replay bool
+	// AckLatency, when set, records the time from sending each Events
+	// batch to reading its Ack.
+	AckLatency *Histogram
+	// MaxTime, when set, replaces the subscriptions' MaxTime: how long the
+	// host gathers events after the first pending one before it sends the
+	// batch. Tests that want a steady stream of small batches use it.
+	MaxTime time.Duration
+	// DeliverTo, when set, replaces the host:port of every subscription's
+	// delivery address (the load driver points hosts at its floor server).
+	DeliverTo string
 }
 
 // Stats counts what a host did.
@@ -55,7 +64,19 @@ type Stats struct {
 type Host struct {
 	cfg   HostConfig
 	Stats Stats
+
+	mu     sync.Mutex
+	replay map[replayKey][]byte // Replay: encoded batch per subscription and size
 }
+
+type replayKey struct {
+	sub    string
+	events int
+}
+
+// maxReplaySizes bounds the encoded batches a replaying host keeps per
+// subscription; a steady rate needs two sizes (⌊r·MaxTime⌋ and ⌈r·MaxTime⌉).
+const maxReplaySizes = 4
 
 // NewHost returns a host; call Run.
 func NewHost(cfg HostConfig) *Host {
@@ -104,22 +125,50 @@ func (h *Host) Enumerate(ctx context.Context) ([]soap.Subscription, error) {
 	if _, err := h.cfg.Client.Send(ctx, u, end.Build(), false); err != nil {
 		return nil, fmt.Errorf("end after enumerate: %w", err)
 	}
-	h.cfg.Client.CloseAll()
+	h.cfg.Client.Close(u)
 	h.Stats.Enumerates.Add(1)
 	return subs, nil
 }
 
 // Deliver sends one Events batch and waits for its Ack.
 func (h *Host) Deliver(ctx context.Context, sub soap.Subscription, records []Record, bookmark string) error {
-	events := make([][]byte, len(records))
-	for i, r := range records {
-		events[i] = r.XML
+	compress := sub.Compression == "SLDC" && h.cfg.Client.Compress != nil
+	key := replayKey{sub.ID, len(records)}
+	var body []byte
+	if h.cfg.Replay {
+		h.mu.Lock()
+		body = h.replay[key]
+		h.mu.Unlock()
 	}
-	req := h.deliveryRequest(sub, soap.ActionEvents)
-	req.Bookmark = bookmark
-	req.Body = soap.EventsBody(events)
-	if err := h.sendAcked(ctx, sub, &req); err != nil {
+	if body == nil {
+		events := make([][]byte, len(records))
+		for i, r := range records {
+			events[i] = r.XML
+		}
+		req := h.deliveryRequest(sub, soap.ActionEvents)
+		req.Bookmark = bookmark
+		req.Body = soap.EventsBody(events)
+		body = soap.EncodeUTF16LE(req.Build())
+		if compress {
+			body = h.cfg.Client.Compress(body)
+		}
+		if h.cfg.Replay {
+			h.mu.Lock()
+			if h.replay == nil {
+				h.replay = map[replayKey][]byte{}
+			}
+			if len(h.replay) < maxReplaySizes {
+				h.replay[key] = body
+			}
+			h.mu.Unlock()
+		}
+	}
+	start := time.Now()
+	if err := h.sendEncoded(ctx, sub, body, compress); err != nil {
 		return err
+	}
+	if h.cfg.AckLatency != nil {
+		h.cfg.AckLatency.Observe(time.Since(start))
 	}
 	h.Stats.Batches.Add(1)
 	h.Stats.EventsAcked.Add(uint64(len(records)))
@@ -139,9 +188,9 @@ func (h *Host) Heartbeat(ctx context.Context, sub soap.Subscription) error {
 
 // SubscriptionEnd tells the collector the host gives the subscription up.
 func (h *Host) SubscriptionEnd(ctx context.Context, sub soap.Subscription, reason string) error {
-	u, err := url.Parse(sub.Address)
+	u, err := h.deliveryURL(sub)
 	if err != nil {
-		return fmt.Errorf("delivery address: %w", err)
+		return err
 	}
 	req := h.deliveryRequest(sub, soap.ActionSubscriptionEnd)
 	req.Body = soap.SubscriptionEndBody(sub.Address, sub.ID, h.cfg.MachineID, reason)
@@ -158,11 +207,35 @@ func (h *Host) deliveryRequest(sub soap.Subscription, action string) soap.Reques
 }
 
 func (h *Host) sendAcked(ctx context.Context, sub soap.Subscription, req *soap.Request) error {
+	body := soap.EncodeUTF16LE(req.Build())
+	compress := sub.Compression == "SLDC" && h.cfg.Client.Compress != nil
+	if compress {
+		body = h.cfg.Client.Compress(body)
+	}
+	return h.sendEncoded(ctx, sub, body, compress)
+}
+
+// deliveryURL is the subscription's delivery address, with DeliverTo's
+// host:port when set.
+func (h *Host) deliveryURL(sub soap.Subscription) (*url.URL, error) {
 	u, err := url.Parse(sub.Address)
 	if err != nil {
-		return fmt.Errorf("delivery address: %w", err)
+		return nil, fmt.Errorf("delivery address: %w", err)
 	}
-	resp, err := h.cfg.Client.Send(ctx, u, req.Build(), sub.Compression == "SLDC")
+	if h.cfg.DeliverTo != "" {
+		u.Host = h.cfg.DeliverTo
+	}
+	return u, nil
+}
+
+// sendEncoded sends an encoded Events or Heartbeat body and checks that
+// the answer is an Ack.
+func (h *Host) sendEncoded(ctx context.Context, sub soap.Subscription, body []byte, compressed bool) error {
+	u, err := h.deliveryURL(sub)
+	if err != nil {
+		return err
+	}
+	resp, err := h.cfg.Client.SendEncoded(ctx, u, body, compressed)
 	if err != nil {
 		return err
 	}
@@ -181,6 +254,7 @@ func (h *Host) sendAcked(ctx context.Context, sub soap.Subscription, req *soap.R
 // Refresh and re-subscribing when a subscription's version changes.
 func (h *Host) Run(ctx context.Context) error {
 	log := h.cfg.Logger.With("host", h.cfg.MachineID)
+	defer h.cfg.Client.CloseAll()
 	backoff := newBackoff(200*time.Millisecond, h.maxRetryWait(time.Minute))
 	for {
 		subs, err := h.Enumerate(ctx)
@@ -293,6 +367,10 @@ func (h *Host) followOne(ctx context.Context, log *slog.Logger, sub soap.Subscri
 		envelope = 512000
 	}
 	backoff := newBackoff(100*time.Millisecond, h.maxRetryWait(sub.ConnectionRetryInterval))
+	maxTime := sub.MaxTime
+	if h.cfg.MaxTime > 0 {
+		maxTime = h.cfg.MaxTime
+	}
 	q := parseQuery(sub.Query)
 	lastSent := time.Now()
 	for {
@@ -302,7 +380,8 @@ func (h *Host) followOne(ctx context.Context, log *slog.Logger, sub soap.Subscri
 		if h.cfg.StopWhenDrained && h.cfg.Log.Drained(bookmark) {
 			return nil
 		}
-		wait := min(sub.MaxTime, time.Until(lastSent.Add(sub.Heartbeat)))
+		// Idle: wait for the first pending event until a heartbeat is due.
+		wait := time.Until(lastSent.Add(sub.Heartbeat))
 		if h.cfg.StopWhenDrained {
 			wait = min(wait, 50*time.Millisecond)
 		}
@@ -320,6 +399,17 @@ func (h *Host) followOne(ctx context.Context, log *slog.Logger, sub soap.Subscri
 			}
 			lastSent = time.Now()
 			continue
+		}
+		if !slices.ContainsFunc(recs, q.matches) {
+			// Nothing the query selects is pending: move on without
+			// starting a batch.
+			for _, r := range recs {
+				bookmark[r.Channel] = max(bookmark[r.Channel], r.RecordID)
+			}
+			continue
+		}
+		if recs, err = h.gather(ctx, bookmark, recs, maxItems, envelope, maxTime); err != nil {
+			return err
 		}
 		recs = fitEnvelope(recs, envelope)
 		next := maps(bookmark)
@@ -350,6 +440,32 @@ func (h *Host) followOne(ctx context.Context, log *slog.Logger, sub soap.Subscri
 		bookmark = next
 		lastSent = time.Now()
 	}
+}
+
+// gather completes a batch from its first pending records as Windows
+// does: it keeps reading the log until the batch holds maxItems records,
+// fills an envelope of envelope bytes, or maxTime has passed since the
+// first record was seen. A log that says no more records will come ends
+// the batch at once (waiting could add nothing). The records that do not
+// fit the envelope are left for the next batch.
+func (h *Host) gather(ctx context.Context, after map[string]uint64, batch []Record, maxItems, envelope int, maxTime time.Duration) ([]Record, error) {
+	deadline := time.Now().Add(maxTime)
+	for len(batch) < maxItems && len(fitEnvelope(batch, envelope)) == len(batch) {
+		cursor := maps(after)
+		for _, r := range batch {
+			cursor[r.Channel] = max(cursor[r.Channel], r.RecordID)
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 || h.cfg.Log.Drained(cursor) {
+			break
+		}
+		more, err := h.cfg.Log.Read(ctx, cursor, maxItems-len(batch), wait)
+		if err != nil {
+			return nil, err
+		}
+		batch = append(batch, more...)
+	}
+	return fitEnvelope(batch, envelope), nil
 }
 
 // retry runs send until it succeeds, the collector withdraws the

@@ -139,16 +139,18 @@ func (g *GeneratedLog) available(now time.Time) uint64 {
 	return n
 }
 
-// Read implements Log.
-func (g *GeneratedLog) Read(ctx context.Context, after map[string]uint64, max int, wait time.Duration) ([]Record, error) {
+// Read implements Log. It sleeps until the next event's arrival time
+// rather than polling, so thousands of idle hosts cost no CPU.
+func (g *GeneratedLog) Read(ctx context.Context, after map[string]uint64, limit int, wait time.Duration) ([]Record, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		next := after[g.Channel] + 1
-		if avail := g.available(time.Now()); avail >= next {
-			n := min(avail-next+1, uint64(max))
+		now := time.Now()
+		if avail := g.available(now); avail >= next {
+			n := min(avail-next+1, uint64(limit))
 			out := make([]Record, n)
 			for i := range out {
 				id := next + uint64(i)
@@ -156,10 +158,12 @@ func (g *GeneratedLog) Read(ctx context.Context, after map[string]uint64, max in
 			}
 			return out, nil
 		}
-		if g.Total > 0 && next > g.Total || !time.Now().Before(deadline) {
+		if g.Total > 0 && next > g.Total || !now.Before(deadline) {
 			return nil, nil
 		}
-		t := time.NewTimer(min(time.Until(deadline), 10*time.Millisecond))
+		// Event n arrives at start + n/rate.
+		at := g.start.Add(time.Duration(float64(next) / g.Rate * float64(time.Second)))
+		t := time.NewTimer(max(min(deadline.Sub(now), at.Sub(now)), time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()
