@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -41,7 +43,7 @@ func cmdHosts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var hosts []admin.Host
 	if cfg.Admin.Address != "" {
-		hosts, err = hostsFromAdmin(ctx, cfg.Admin.Address, *state)
+		hosts, err = hostsFromAdmin(ctx, &cfg.Admin, *state)
 	} else {
 		hosts, err = hostsFromStore(ctx, cfg, *state)
 	}
@@ -69,7 +71,11 @@ func ago(t time.Time) string {
 	return time.Since(t).Round(time.Second).String() + " ago"
 }
 
-func hostsFromAdmin(ctx context.Context, addr, state string) ([]admin.Host, error) {
+func hostsFromAdmin(ctx context.Context, ac *admin.Config, state string) ([]admin.Host, error) {
+	addr := ac.Address
+	if ac.CertFile != "" {
+		return nil, fmt.Errorf("hosts: the admin listener at %s serves HTTPS; stop wefgate to read the state store, or fetch https://%s/hosts", addr, addr)
+	}
 	u := url.URL{Scheme: "http", Host: addr, Path: "/hosts"}
 	if state != "" {
 		u.RawQuery = url.Values{"state": {state}}.Encode()
@@ -77,6 +83,13 @@ func hostsFromAdmin(ctx context.Context, addr, state string) ([]admin.Host, erro
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+	if ac.BasicAuth.Username != "" {
+		pw, err := os.ReadFile(ac.BasicAuth.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("hosts: admin.basic_auth.password_file: %w", err)
+		}
+		req.SetBasicAuth(ac.BasicAuth.Username, strings.TrimRight(string(pw), "\r\n"))
 	}
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {

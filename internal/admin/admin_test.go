@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,21 @@ func TestHostsAndStats(t *testing.T) {
 	}
 	if rec := get("/nope"); rec.Code != http.StatusNotFound {
 		t.Errorf("unknown path: %d", rec.Code)
+	}
+	for path, want := range map[string]int{
+		"/": http.StatusOK, "/?state=dead&sort=events&order=desc": http.StatusOK,
+		"/?state=zombie": http.StatusBadRequest, "/?sort=password": http.StatusBadRequest,
+	} {
+		if rec := get(path); rec.Code != want {
+			t.Errorf("%s: %d, want %d", path, rec.Code, want)
+		}
+	}
+	// Host names are escaped: the page is HTML built from what hosts send.
+	if err := store.CommitBatch(ctx, "", subscriptions.Contact{Identity: "x.example.test", SubscriptionID: sub, MachineID: "<script>alert(1)</script>", At: now}); err != nil {
+		t.Fatal(err)
+	}
+	if body := get("/").Body.String(); strings.Contains(body, "<script>") || !strings.Contains(body, "&lt;script&gt;") {
+		t.Error("MachineID not escaped on the status page")
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/hosts", nil))

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"wefgate/certs"
+	"wefgate/subscriptions"
 	"wefgate/wef/forwarder"
 )
 
@@ -33,6 +34,7 @@ https:
   ca_files: [{{data}}/pki/root-ca.pem, {{data}}/pki/issuing-ca.pem]
 subscriptions:
   - name: handle-manipulation
+    id: 5A1D0C6B-7F3E-4C2A-9D8E-1B2C3D4E5F60
     xpath: "*"
     denied_hosts: ["denied*"]
   - name: quiet-subscription
@@ -68,6 +70,19 @@ func newAdminFixture(t *testing.T) *adminFixture {
 			t.Fatal(err)
 		}
 		f.hosts[h] = cc
+	}
+	// A host that went silent hours ago, from an earlier run.
+	store, err := subscriptions.OpenBolt(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := subscriptions.Contact{Identity: "gone.example.test", SubscriptionID: "5A1D0C6B-7F3E-4C2A-9D8E-1B2C3D4E5F60",
+		Subscription: "handle-manipulation", MachineID: "gone.example.test", Address: "192.0.2.7", At: time.Now().Add(-3 * time.Hour), Events: 7}
+	if err := store.CommitBatch(context.Background(), "", gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
 	}
 	adminPort := freePort(t)
 	f.gw = startGateway(t, dir, strings.ReplaceAll(adminConfig, "{{adminport}}", fmt.Sprint(adminPort)), freePort(t))
@@ -189,7 +204,7 @@ func TestMetrics(t *testing.T) {
 		{"wefgate_auth_refusals_total", map[string]string{"listener": "https", "reason": "host_not_allowed"}, 1},
 		{"wefgate_hosts", map[string]string{"subscription": "handle-manipulation", "state": "active"}, 1},
 		{"wefgate_hosts", map[string]string{"subscription": "handle-manipulation", "state": "alive"}, 1},
-		{"wefgate_hosts", map[string]string{"subscription": "handle-manipulation", "state": "dead"}, 0},
+		{"wefgate_hosts", map[string]string{"subscription": "handle-manipulation", "state": "dead"}, 1},
 		{"wefgate_hosts", map[string]string{"subscription": "quiet-subscription", "state": "active"}, 0},
 		{"wefgate_export_records_total", nil, 3},
 		{"wefgate_spool_pending_deliveries", nil, 0},
