@@ -377,6 +377,8 @@ type ClientOption func(*clientSpec)
 
 type clientSpec struct {
 	commonName string
+	// dnsNames are the SAN dNSNames; nil means the FQDN.
+	dnsNames   []string
 	extKeyUsed []x509.ExtKeyUsage
 	notBefore  time.Time
 	notAfter   time.Time
@@ -398,6 +400,12 @@ func WithValidityPeriod(notBefore, notAfter time.Time) ClientOption {
 // an empty name leaves the subject without CN.
 func WithCommonName(cn string) ClientOption {
 	return func(s *clientSpec) { s.commonName = cn }
+}
+
+// WithDNSNames replaces the SAN dNSNames (the FQDN by default), written
+// as given; none leaves the certificate without DNS SAN.
+func WithDNSNames(names ...string) ClientOption {
+	return func(s *clientSpec) { s.dnsNames = append([]string{}, names...) }
 }
 
 // WithPKCS12Password replaces DefaultPKCS12Password for the .p12 bundle.
@@ -426,6 +434,9 @@ func (p *PKI) IssueClient(fqdn string, opts ...ClientOption) (*ClientCert, error
 	}
 	template := p.leafTemplate(spec.commonName, spec.notBefore, spec.notAfter)
 	template.DNSNames = []string{name}
+	if spec.dnsNames != nil {
+		template.DNSNames = spec.dnsNames
+	}
 	template.ExtKeyUsage = spec.extKeyUsed
 	cert, key, err := p.sign(template, p.Issuing, p.issuingKey)
 	if err != nil {

@@ -16,11 +16,11 @@ import (
 // Reasons a client certificate is refused; match them with errors.Is.
 var (
 	ErrNoClientCertificate = errors.New("no client certificate presented")
-	ErrNoCommonName        = errors.New("client certificate subject has no common name")
+	ErrNoHostName          = errors.New("client certificate has neither a subject common name nor a SAN dNSName")
 	ErrNoClientAuthUsage   = errors.New("client certificate lacks the clientAuth extended key usage")
 	ErrUntrusted           = errors.New("client certificate does not chain to a configured CA")
 	ErrRevoked             = errors.New("client certificate is revoked")
-	ErrCommonNameNotHost   = errors.New("client certificate CN is not a host name")
+	ErrCommonNameNotHost   = errors.New("client certificate CN or SAN dNSName is not a host name")
 )
 
 // VerifierConfig lists the trust material for client certificates.
@@ -76,10 +76,25 @@ func ParseCipherSuites(names []string) ([]uint16, error) {
 	return ids, nil
 }
 
+// IdentitySource says which field of a client certificate named its host.
+type IdentitySource string
+
+const (
+	// IdentityFromCN: the subject common name.
+	IdentityFromCN IdentitySource = "subject_cn"
+	// IdentityFromDNSName: the first SAN dNSName, for a certificate with an
+	// empty subject, as AD CS issues from its "Workstation Authentication"
+	// template (the FQDN only in the SAN).
+	IdentityFromDNSName IdentitySource = "san_dns_name"
+)
+
 // Identity is what a verified client certificate says about its host.
 type Identity struct {
-	// Name is the lower-cased subject CN, the host identity.
+	// Name is the host identity, lower-cased: the subject CN, or when the
+	// subject has none the first SAN dNSName.
 	Name string
+	// Source says which of the two Name is.
+	Source IdentitySource
 	// DNSNames are the certificate's DNS SANs, for logging and allow-lists.
 	DNSNames []string
 	// IssuerThumbprint is the lower-case hex SHA-1 of the CA that directly
@@ -274,18 +289,14 @@ func (v *Verifier) verify(peer []*x509.Certificate) (Identity, error) {
 		return Identity{}, ErrNoClientCertificate
 	}
 	leaf := peer[0]
-	if leaf.Subject.CommonName == "" {
-		return Identity{}, ErrNoCommonName
+	name, source, err := hostName(leaf)
+	if err != nil {
+		return Identity{}, err
 	}
 	if !slices.ContainsFunc(leaf.ExtKeyUsage, func(u x509.ExtKeyUsage) bool {
 		return u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny
 	}) {
 		return Identity{}, ErrNoClientAuthUsage
-	}
-	if strings.ContainsAny(leaf.Subject.CommonName, "@/\\") {
-		// Kerberos identities are NAME$@REALM: a certificate must not be
-		// able to claim one and take over that host's bookmarks.
-		return Identity{}, fmt.Errorf("%w: %q", ErrCommonNameNotHost, leaf.Subject.CommonName)
 	}
 	chain, cached := v.chains.get(leaf, time.Now())
 	if !cached {
@@ -296,6 +307,10 @@ func (v *Verifier) verify(peer []*x509.Certificate) (Identity, error) {
 			return Identity{}, err
 		}
 		v.chains.put(chain)
+		// Once per certificate (the chain cache holds it afterwards), so
+		// an operator sees which field named the host.
+		v.logger.Info("client certificate identity", "identity", name, "source", string(source),
+			"subject", leaf.Subject.String(), "serial", leaf.SerialNumber.Text(16))
 	}
 	issuer := chain[1]
 	if v.crls != nil {
@@ -313,10 +328,30 @@ func (v *Verifier) verify(peer []*x509.Certificate) (Identity, error) {
 		}
 	}
 	return Identity{
-		Name:             strings.ToLower(leaf.Subject.CommonName),
+		Name:             name,
+		Source:           source,
 		DNSNames:         slices.Clone(leaf.DNSNames),
 		IssuerThumbprint: strings.ToLower(Thumbprint(issuer)),
 	}, nil
+}
+
+// hostName returns the lower-cased host identity of a client certificate:
+// the subject CN, or, when the subject has none, the first SAN dNSName.
+// A certificate with neither is refused (ErrNoHostName), as is a name
+// that could pass for a Kerberos principal (NAME$@REALM) or a path, so a
+// certificate cannot take over another host's bookmarks, or a wildcard.
+func hostName(leaf *x509.Certificate) (string, IdentitySource, error) {
+	name, source := leaf.Subject.CommonName, IdentityFromCN
+	if name == "" {
+		if len(leaf.DNSNames) == 0 || leaf.DNSNames[0] == "" {
+			return "", "", ErrNoHostName
+		}
+		name, source = leaf.DNSNames[0], IdentityFromDNSName
+	}
+	if strings.ContainsAny(name, "@/\\") || source == IdentityFromDNSName && strings.Contains(name, "*") {
+		return "", "", fmt.Errorf("%w: %q", ErrCommonNameNotHost, name)
+	}
+	return strings.ToLower(name), source, nil
 }
 
 // buildChain verifies leaf up to a configured anchor, using the configured

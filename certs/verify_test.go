@@ -183,11 +183,11 @@ func TestClientCertificateHandshakes(t *testing.T) {
 			wantReason: ErrRevoked.Error(),
 		},
 		{
-			name: "no common name",
+			name: "neither common name nor DNS SAN",
 			client: func(t *testing.T) *tls.Config {
-				return clientConfig(t, p, issue(t, p, "nocn.example.test", WithCommonName("")))
+				return clientConfig(t, p, issue(t, p, "nocn.example.test", WithCommonName(""), WithDNSNames()))
 			},
-			wantReason: ErrNoCommonName.Error(),
+			wantReason: ErrNoHostName.Error(),
 		},
 		{
 			name: "no client certificate",
@@ -622,5 +622,62 @@ func TestChainRevocationAndIdentityForm(t *testing.T) {
 	}
 	if _, err := v.Identify(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{principal.Cert}}); !errors.Is(err, ErrCommonNameNotHost) {
 		t.Errorf("CN dc01$@corp.example: err = %v, want ErrCommonNameNotHost", err)
+	}
+}
+
+// TestIdentityFromSAN checks where the host identity comes from: the
+// subject CN when there is one, else the first SAN dNSName, lower-cased,
+// as for AD CS "Workstation Authentication" certificates whose subject is
+// empty; and that the verifier logs which field it used.
+func TestIdentityFromSAN(t *testing.T) {
+	p := newPKI(t)
+	srv, _ := startServer(t, p, VerifierConfig{CAFiles: []string{p.Path(RootCAFile), p.Path(IssuingCAFile)}})
+	tests := []struct {
+		name       string
+		opts       []ClientOption
+		wantName   string
+		wantSource IdentitySource
+		wantErr    string
+	}{
+		{"CN and SAN: the CN", []ClientOption{WithCommonName("WKS-0042.Corp.Example.TEST"), WithDNSNames("other.corp.example.test")},
+			"wks-0042.corp.example.test", IdentityFromCN, ""},
+		{"empty subject: the first DNS SAN, lower-cased", []ClientOption{WithCommonName(""), WithDNSNames("FINANCE-WKS-LONDON-07.Example.TEST", "alias.example.test")},
+			"finance-wks-london-07.example.test", IdentityFromDNSName, ""},
+		{"empty subject, no DNS SAN", []ClientOption{WithCommonName(""), WithDNSNames()},
+			"", "", ErrNoHostName.Error()},
+		{"empty subject, wildcard DNS SAN", []ClientOption{WithCommonName(""), WithDNSNames("*.example.test")},
+			"", "", ErrCommonNameNotHost.Error()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cc := issue(t, p, "placeholder.example.test", tt.opts...)
+			logStart := len(srv.logs.String())
+			id, err := get(t, srv.url, clientConfig(t, p, cc))
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("accepted as %+v, want refusal", id)
+				}
+				deadline := time.Now().Add(5 * time.Second)
+				for !strings.Contains(srv.logs.String()[logStart:], tt.wantErr) {
+					if time.Now().After(deadline) {
+						t.Fatalf("server log lacks %q:\n%s", tt.wantErr, srv.logs)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("refused: %v\nserver log:\n%s", err, srv.logs)
+			}
+			if id.Name != tt.wantName || id.Source != tt.wantSource {
+				t.Errorf("identity %q from %q, want %q from %q", id.Name, id.Source, tt.wantName, tt.wantSource)
+			}
+			logs := srv.logs.String()[logStart:]
+			for _, want := range []string{"client certificate identity", "identity=" + tt.wantName, "source=" + string(tt.wantSource)} {
+				if !strings.Contains(logs, want) {
+					t.Errorf("log lacks %q:\n%s", want, logs)
+				}
+			}
+		})
 	}
 }
