@@ -37,3 +37,16 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// ScopeAttributes are the instrumentation-scope attributes OTLP records
+// of schema s carry. For ecs that is elastic.mapping.mode=ecs: Elastic's
+// OTLP intake (the Elasticsearch exporter of the EDOT Collector and of
+// Elastic Cloud's managed OTLP endpoint) then stores attributes as
+// top-level ECS fields and routes by data_stream.dataset without the
+// ".otel" suffix of its OTel-native mode.
+func (s Schema) ScopeAttributes() map[string]string {
+	if s == SchemaECS {
+		return map[string]string{"elastic.mapping.mode": "ecs"}
+	}
+	return nil
+}

@@ -73,6 +73,10 @@ type Config struct {
 	MaxRequestBytes int
 	// MaxCachedHosts bounds the per-host resource cache (default 4096).
 	MaxCachedHosts int
+	// ScopeAttributes are attributes of the instrumentation scope every
+	// record is emitted under (for example elastic.mapping.mode, which
+	// tells Elastic's OTLP intake how to store the records).
+	ScopeAttributes map[string]string
 }
 
 // resolved is Config with the fallbacks applied.

@@ -59,12 +59,22 @@ type hostCache struct {
 	max             int
 	serviceName     string
 	serviceInstance string
+	scope           []otellog.LoggerOption
 	order           *list.List // of *hostEntry, most recent first
 	byHost          map[string]*list.Element
 }
 
-func newHostCache(max int, serviceName, serviceInstance string) *hostCache {
+func newHostCache(max int, serviceName, serviceInstance string, scopeAttrs map[string]string) *hostCache {
+	var scope []otellog.LoggerOption
+	if len(scopeAttrs) > 0 {
+		kvs := make([]attribute.KeyValue, 0, len(scopeAttrs))
+		for k, v := range scopeAttrs {
+			kvs = append(kvs, attribute.String(k, v))
+		}
+		scope = append(scope, otellog.WithInstrumentationAttributes(kvs...))
+	}
 	return &hostCache{
+		scope:           scope,
 		max:             max,
 		serviceName:     serviceName,
 		serviceInstance: serviceInstance,
@@ -91,7 +101,7 @@ func (c *hostCache) logger(ctx context.Context, host string) otellog.Logger {
 		sdklog.WithResource(resource.NewWithAttributes(semconv.SchemaURL, attrs...)),
 		sdklog.WithProcessor(capture{}),
 	)
-	e := &hostEntry{host: host, provider: provider, logger: provider.Logger(scopeName)}
+	e := &hostEntry{host: host, provider: provider, logger: provider.Logger(scopeName, c.scope...)}
 	c.byHost[host] = c.order.PushFront(e)
 	for c.order.Len() > c.max {
 		oldest := c.order.Back()

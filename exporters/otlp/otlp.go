@@ -54,7 +54,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Exporter, error
 		cfg:    r,
 		logger: logger.With("exporter", "otlp", "protocol", r.Protocol),
 		sdk:    exp,
-		hosts:  newHostCache(r.MaxCachedHosts, r.ServiceName, r.ServiceInstanceID),
+		hosts:  newHostCache(r.MaxCachedHosts, r.ServiceName, r.ServiceInstanceID, r.ScopeAttributes),
 	}, nil
 }
 

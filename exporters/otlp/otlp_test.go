@@ -382,7 +382,7 @@ func repeat(r record.Record, n int) []record.Record {
 }
 
 func TestHostCacheEvictsLeastRecentlyUsed(t *testing.T) {
-	c := newHostCache(2, "svc", "inst")
+	c := newHostCache(2, "svc", "inst", nil)
 	ctx := context.Background()
 	a := c.logger(ctx, "a")
 	c.logger(ctx, "b")
@@ -504,5 +504,22 @@ func TestExportHTTPResponses(t *testing.T) {
 				t.Error("no request reached the server")
 			}
 		})
+	}
+}
+
+func TestHostCacheScopeAttributes(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		attrs map[string]string
+		want  string
+	}{{nil, ""}, {map[string]string{"elastic.mapping.mode": "ecs"}, "ecs"}} {
+		c := newHostCache(2, "svc", "inst", tt.attrs)
+		recs := c.emit(ctx, []record.Record{{HostName: "a", EventName: "e1"}})
+		scope := recs[0].InstrumentationScope()
+		v, _ := scope.Attributes.Value("elastic.mapping.mode")
+		if v.AsString() != tt.want || scope.Name != scopeName {
+			t.Errorf("%v: scope %q elastic.mapping.mode = %q, want %q", tt.attrs, scope.Name, v.AsString(), tt.want)
+		}
+		c.shutdown(ctx)
 	}
 }

@@ -371,6 +371,7 @@ func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 			Protocol: o.Protocol, Endpoint: o.Endpoint, Insecure: o.Insecure, Headers: o.Headers,
 			CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile, Compression: o.Compression,
 			Timeout: o.Timeout, MaxRequestBytes: o.MaxRequestBytes, ServiceInstanceID: cfg.Node.Name,
+			ScopeAttributes: cfg.Exporters.Mapping.Schema.ScopeAttributes(),
 		}, logger)
 		if err != nil {
 			for _, o := range outs {

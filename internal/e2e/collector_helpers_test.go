@@ -36,6 +36,8 @@ type otlpConfig struct {
 	// spoolCompression "none" makes the spool fill at the rate events come.
 	spoolCompression string
 	logLevel         string
+	// schema is exporters.schema (empty: the default).
+	schema string
 }
 
 // yaml renders the configuration; {{port}} and {{data}} are left for the
@@ -55,8 +57,11 @@ func (c otlpConfig) yaml() string {
 	if c.subscriptions != "" {
 		b.WriteString("subscriptions:\n" + c.subscriptions)
 	}
-	fmt.Fprintf(&b, `exporters:
-  file:
+	b.WriteString("exporters:\n")
+	if c.schema != "" {
+		fmt.Fprintf(&b, "  schema: %s\n", c.schema)
+	}
+	fmt.Fprintf(&b, `  file:
     enabled: false
   otlp:
     endpoint: %q

@@ -273,9 +273,10 @@ func (c *Collector) stderrText() string {
 type ReceivedRecord struct {
 	// Resource and Attributes map keys to decoded values: string, int64,
 	// float64, bool, []byte, []any or map[string]any.
-	Resource     map[string]any
-	ScopeName    string
-	ScopeVersion string
+	Resource        map[string]any
+	ScopeName       string
+	ScopeVersion    string
+	ScopeAttributes map[string]any
 
 	Timestamp      time.Time
 	Observed       time.Time
@@ -348,8 +349,9 @@ type (
 			} `json:"resource"`
 			ScopeLogs []struct {
 				Scope struct {
-					Name    string `json:"name"`
-					Version string `json:"version"`
+					Name       string         `json:"name"`
+					Version    string         `json:"version"`
+					Attributes []jsonKeyValue `json:"attributes"`
 				} `json:"scope"`
 				LogRecords []jsonLogRecord `json:"logRecords"`
 			} `json:"scopeLogs"`
@@ -395,14 +397,21 @@ func parseRequest(line []byte) ([]ReceivedRecord, error) {
 			return nil, err
 		}
 		for _, sl := range rl.ScopeLogs {
+			var scopeAttrs map[string]any
+			if len(sl.Scope.Attributes) > 0 {
+				if scopeAttrs, err = decodeKVs(sl.Scope.Attributes); err != nil {
+					return nil, err
+				}
+			}
 			for _, lr := range sl.LogRecords {
 				rec := ReceivedRecord{
-					Resource:       res,
-					ScopeName:      sl.Scope.Name,
-					ScopeVersion:   sl.Scope.Version,
-					SeverityNumber: lr.SeverityNumber,
-					SeverityText:   lr.SeverityText,
-					EventName:      lr.EventName,
+					Resource:        res,
+					ScopeName:       sl.Scope.Name,
+					ScopeVersion:    sl.Scope.Version,
+					ScopeAttributes: scopeAttrs,
+					SeverityNumber:  lr.SeverityNumber,
+					SeverityText:    lr.SeverityText,
+					EventName:       lr.EventName,
 				}
 				if rec.Timestamp, err = unixNano(lr.TimeUnixNano); err != nil {
 					return nil, err
