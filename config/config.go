@@ -22,6 +22,7 @@ import (
 	"wefgate/exporters/mapping"
 	"wefgate/internal/accesslog"
 	"wefgate/internal/admin"
+	"wefgate/internal/proxyheader"
 	"wefgate/subscriptions"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	State subscriptions.StateConfig `yaml:"state"`
 	// Node names this wefgate among several sharing one state store.
 	Node Node `yaml:"node"`
+	// ProxyProtocol accepts PROXY headers from trusted load balancers on
+	// both listeners.
+	ProxyProtocol proxyheader.Config `yaml:"proxy_protocol"`
 }
 
 // Node identifies one wefgate node: its name goes into the logs, the
@@ -262,6 +266,12 @@ func (c *Config) normalize() error {
 		c.State.Backend = subscriptions.DefaultState().Backend
 	}
 	if err := c.State.Validate(); err != nil {
+		return err
+	}
+	if c.ProxyProtocol.HeaderTimeout == 0 {
+		c.ProxyProtocol.HeaderTimeout = proxyheader.DefaultHeaderTimeout
+	}
+	if err := c.ProxyProtocol.Validate(); err != nil {
 		return err
 	}
 	if c.Hostname == "" {

@@ -27,6 +27,7 @@ import (
 	"wefgate/internal/accesslog"
 	"wefgate/internal/admin"
 	"wefgate/internal/metrics"
+	"wefgate/internal/proxyheader"
 	"wefgate/pipeline"
 	"wefgate/record"
 	"wefgate/spool"
@@ -219,7 +220,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		}
 		sec := &server.KerberosSecurity{Acceptor: acc, Logger: logger}
 		h := server.NewHandler(srvCfg, "http", cfg.HTTPBaseURL(), sec, stats)
-		listeners = append(listeners, server.Listener{Name: "http", Addr: cfg.HTTP.Address, Handler: h})
+		listeners = append(listeners, server.Listener{Name: "http", Addr: cfg.HTTP.Address, Handler: h, Wrap: proxyWrap(cfg, logger, "http")})
 	}
 	if !strings.Contains(cfg.Hostname, ".") {
 		logger.Warn("hostname is not a fully qualified name; Windows hosts need the name of the GPO URL, which the server certificate and SPNs must carry: set hostname in the configuration",
@@ -349,7 +350,7 @@ func httpsListener(cfg *config.Config, srvCfg *server.Config, stats *server.Stat
 		return id.Name, id.IssuerThumbprint, err
 	}
 	h := server.NewHandler(srvCfg, "https", cfg.HTTPSBaseURL(), server.TLSSecurity{Identify: identify, Logger: logger}, stats)
-	return server.Listener{Name: "https", Addr: cfg.HTTPS.Address, Handler: h, TLS: tlsCfg}, nil
+	return server.Listener{Name: "https", Addr: cfg.HTTPS.Address, Handler: h, TLS: tlsCfg, Wrap: proxyWrap(cfg, logger, "https")}, nil
 }
 
 func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]pipeline.Exporter, error) {
@@ -420,4 +421,16 @@ func handlesConfig(h *config.Handles) handles.Config {
 		c.Noise.Rules = append(c.Noise.Rules, handles.NoiseRule{ObjectType: r.ObjectType, ObjectName: r.ObjectName, Image: r.Image})
 	}
 	return c
+}
+
+// proxyWrap accepts PROXY headers from the trusted load balancers on a
+// WS-Man listener, or is nil when proxy_protocol is off.
+func proxyWrap(cfg *config.Config, logger *slog.Logger, listener string) func(net.Listener) (net.Listener, error) {
+	if !cfg.ProxyProtocol.Enabled() {
+		return nil
+	}
+	return func(ln net.Listener) (net.Listener, error) {
+		logger.Info("accepting PROXY protocol headers", "listener", listener, "trusted_networks", cfg.ProxyProtocol.TrustedNetworks)
+		return proxyheader.Wrap(ln, cfg.ProxyProtocol, logger.With("listener", listener))
+	}
 }

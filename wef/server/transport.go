@@ -296,6 +296,9 @@ type Listener struct {
 	Handler http.Handler
 	// TLS, when set, makes it an HTTPS listener.
 	TLS *tls.Config
+	// Wrap, when set, wraps the bound TCP listener before TLS: a PROXY
+	// protocol header comes before the TLS handshake.
+	Wrap func(net.Listener) (net.Listener, error)
 }
 
 // ListenAndServe binds every listener, serves them until ctx is cancelled,
@@ -325,6 +328,17 @@ func ListenAndServe(ctx context.Context, logger *slog.Logger, listeners []Listen
 			// An empty map disables HTTP/2: WS-Man is HTTP/1.1 only.
 			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 			ErrorLog:     slog.NewLogLogger(logger.With("listener", l.Name).Handler(), slog.LevelDebug),
+		}
+		if l.Wrap != nil {
+			wrapped, err := l.Wrap(ln)
+			if err != nil {
+				ln.Close()
+				for _, s := range servers {
+					s.Close()
+				}
+				return fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err)
+			}
+			ln = wrapped
 		}
 		if l.TLS != nil {
 			ln = tls.NewListener(ln, l.TLS)
