@@ -10,7 +10,7 @@ OTELCOL    = $(shell scripts/build-otelcol.sh)
 # staticcheck, pinned, installed once into the same cache.
 STATICCHECK = $(shell scripts/install-staticcheck.sh)
 
-.PHONY: all build run test test-deps lint bench fuzz load clean
+.PHONY: all build run test test-deps lint bench fuzz load clean install
 
 all: build
 
@@ -32,7 +32,7 @@ lint:
 	$(STATICCHECK) ./...
 
 test: test-deps lint build
-	WEFGATE_REQUIRE_KDC=1 WEFGATE_REQUIRE_OTELCOL=1 WEFGATE_REQUIRE_POSTGRES=1 WEFGATE_REQUIRE_CHROMIUM=1 WEFGATE_TEST_ARTIFACTS=$(CURDIR)/bin/test-artifacts WEFGATE_OTELCOL=$(OTELCOL) WEFGATE_BIN=$(CURDIR)/$(BIN) \
+	WEFGATE_REQUIRE_KDC=1 WEFGATE_REQUIRE_OTELCOL=1 WEFGATE_REQUIRE_POSTGRES=1 WEFGATE_REQUIRE_CHROMIUM=1 WEFGATE_REQUIRE_SYSTEMD=1 WEFGATE_TEST_ARTIFACTS=$(CURDIR)/bin/test-artifacts WEFGATE_OTELCOL=$(OTELCOL) WEFGATE_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -count=1 -timeout 12m ./...
 
 bench:
@@ -46,6 +46,24 @@ fuzz:
 			echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]: the binary,
+# the systemd unit, the sysusers.d entry of the wefgate user, and a
+# configuration file unless one is there. Then, as root:
+#   systemd-sysusers && systemctl daemon-reload && systemctl enable --now wefgate
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SYSCONFDIR ?= /etc
+BINDIR      = $(PREFIX)/bin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/wefgate
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/wefgate
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' packaging/wefgate.service.in > $(DESTDIR)$(UNITDIR)/wefgate.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/wefgate.service
+	install -m 0644 packaging/wefgate.sysusers $(DESTDIR)$(SYSUSERSDIR)/wefgate.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/wefgate/wefgate.yaml || install -m 0640 packaging/wefgate.yaml $(DESTDIR)$(SYSCONFDIR)/wefgate/wefgate.yaml
 
 clean:
 	rm -rf bin

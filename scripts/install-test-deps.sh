@@ -3,10 +3,11 @@
 # Kerberos KDC (real Kerberos interop), MIT's GSSAPI bindings for Python
 # (the interoperability oracle), PostgreSQL (throw-away clusters for the
 # shared state store), HAProxy (the load balancer in the cluster tests) and
-# Chromium (the status page test). Needs root (or sudo) for apt-get.
+# Chromium (the status page test), systemd (systemd-analyze checks the service
+# unit; nothing is started). Needs root (or sudo) for apt-get.
 set -euo pipefail
 
-packages=(krb5-kdc krb5-admin-server krb5-user python3-gssapi postgresql haproxy chromium)
+packages=(krb5-kdc krb5-admin-server krb5-user python3-gssapi postgresql haproxy chromium systemd)
 missing=()
 for p in "${packages[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
