@@ -376,3 +376,13 @@ func TestSchemaConfig(t *testing.T) {
 		t.Errorf("default %q", d.Schema)
 	}
 }
+
+func BenchmarkMapECS(b *testing.B) {
+	src := testSource()
+	events := []*event.Event{event4690(), event4658()}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_ = Map(src, events[i&1], nil, Options{Schema: SchemaECS})
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}

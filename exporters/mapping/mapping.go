@@ -1,6 +1,8 @@
 // Package mapping turns one parsed Windows event, plus the facts about who
 // delivered it, into the exporter-neutral record.Record that every output
-// writes.
+// writes, in one of two schemas (Config.Schema): otel, described here, or
+// ecs, the fields winlogbeat and Elastic's Windows security pipeline store
+// (ecs.go).
 //
 // The body follows the OpenTelemetry Collector's windowseventlogreceiver
 // (flat event_data map, rendered names preferred), so dashboards built for

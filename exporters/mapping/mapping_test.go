@@ -644,5 +644,16 @@ func FuzzMap(f *testing.F) {
 				t.Fatalf("body lacks %s", key)
 			}
 		}
+		ecs := Map(testSource(), ev, []record.KV{{Key: "x", Value: int64(1)}}, Options{IncludeOriginal: true, Schema: SchemaECS})
+		seen := map[string]bool{}
+		for _, kv := range ecs.Attributes {
+			if seen[kv.Key] {
+				t.Fatalf("ecs attribute %s twice", kv.Key)
+			}
+			seen[kv.Key] = true
+		}
+		if v, _ := ecs.Attribute(ECSEventID); v != rec.Attributes[0].Value || !seen["winlog.handle.x"] || !seen["event.kind"] {
+			t.Fatalf("ecs record: event.id %v, attributes %v", v, ecs.Attributes)
+		}
 	})
 }
