@@ -24,6 +24,7 @@ import (
 	"wefgate/internal/admin"
 	"wefgate/internal/proxyheader"
 	"wefgate/subscriptions"
+	"wefgate/wef/server"
 )
 
 // Config is the whole file.
@@ -57,6 +58,9 @@ type Config struct {
 	// ProxyProtocol accepts PROXY headers from trusted load balancers on
 	// both listeners.
 	ProxyProtocol proxyheader.Config `yaml:"proxy_protocol"`
+	// Limits bound what hosts and unauthenticated clients can make the
+	// endpoint hold.
+	Limits server.Limits `yaml:"limits"`
 }
 
 // Node identifies one wefgate node: its name goes into the logs, the
@@ -424,6 +428,9 @@ func (c *Config) normalize() error {
 		return errors.New("exporters.otlp: timeout and max_request_bytes must not be negative")
 	}
 	if err := c.Admin.Validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.Validate(); err != nil {
 		return err
 	}
 	if err := c.AccessLog.Validate(); err != nil {

@@ -169,6 +169,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		Keep:          keep,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		SLDC:          sldc.Decompress,
+		Budget:        server.NewBudget(cfg.Limits.DecompressedBytes, cfg.Limits.BudgetWait),
 		Logger:        logger,
 	}
 	stats := &server.Stats{}
@@ -229,7 +230,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	for _, w := range cfg.Warnings() {
 		logger.Warn(w)
 	}
-	go reportStats(ctx, logger, stats, shipStats)
+	go reportStats(ctx, logger, stats, func() map[string]any { return snapshot(stats, srvCfg.Budget, shipStats) })
 	if cfg.Admin.Address != "" {
 		exporterNames := make([]string, len(outs))
 		for i, e := range outs {
@@ -239,7 +240,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 			Store: store, Logger: logger, Metrics: met.Handler(),
 			Heartbeats:    func() map[string]time.Duration { return heartbeats },
 			Subscriptions: func() []string { return names },
-			Stats:         func() map[string]any { return snapshot(stats, shipStats) },
+			Stats:         func() map[string]any { return snapshot(stats, srvCfg.Budget, shipStats) },
 			Health:        func() admin.Health { return health(exporterNames, spoolStats, shipStats) },
 		}
 		h, err := cfg.Admin.Protect(h)
@@ -281,13 +282,18 @@ func health(exporters []string, spoolStats func() spool.Stats, shipStats func() 
 const statsInterval = time.Minute
 
 // snapshot gathers the endpoint's and the shipper's counters.
-func snapshot(st *server.Stats, shipStats func() pipeline.ShipperStats) map[string]any {
+func snapshot(st *server.Stats, budget *server.Budget, shipStats func() pipeline.ShipperStats) map[string]any {
 	received, kept := st.EventsReceived.Load(), st.EventsKept.Load()
 	m := map[string]any{
 		"enumerates": st.Enumerates.Load(), "heartbeats": st.Heartbeats.Load(), "batches": st.Batches.Load(),
 		"events_received": received, "events_kept": kept, "events_dropped": received - kept,
 		"events_damaged": st.EventsDamage.Load(), "events_empty": st.EventsEmpty.Load(),
 		"batches_over_limit": st.BatchesOverLimit.Load(), "refused": st.Refused.Load(), "failed": st.Failed.Load(),
+	}
+	if budget != nil {
+		b := budget.Stats()
+		m["budget_bytes"], m["budget_in_flight_bytes"], m["budget_peak_bytes"] = b.Size, b.InFlight, b.Peak
+		m["budget_waiting"], m["budget_waited"], m["budget_refused"] = b.Waiting, b.Waited, b.Refused
 	}
 	if shipStats != nil {
 		ss := shipStats()
@@ -299,7 +305,7 @@ func snapshot(st *server.Stats, shipStats func() pipeline.ShipperStats) map[stri
 
 // reportStats logs the counters every minute while there is traffic, so
 // dropped and damaged events are counted where operators look.
-func reportStats(ctx context.Context, logger *slog.Logger, st *server.Stats, shipStats func() pipeline.ShipperStats) {
+func reportStats(ctx context.Context, logger *slog.Logger, st *server.Stats, snap func() map[string]any) {
 	t := time.NewTicker(statsInterval)
 	defer t.Stop()
 	var last [3]uint64
@@ -314,7 +320,7 @@ func reportStats(ctx context.Context, logger *slog.Logger, st *server.Stats, shi
 			continue
 		}
 		last = now
-		m := snapshot(st, shipStats)
+		m := snap()
 		keys := make([]string, 0, len(m))
 		for k := range m {
 			keys = append(keys, k)

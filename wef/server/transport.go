@@ -45,7 +45,10 @@ type Config struct {
 	// MaxBodyBytes caps a request body as received (encrypted/compressed).
 	MaxBodyBytes int64
 	// SLDC decompresses SLDC-encoded bodies; nil refuses them.
-	SLDC   Decompressor
+	SLDC Decompressor
+	// Budget, shared by every listener, bounds the request bytes in
+	// memory at once; nil means no bound.
+	Budget *Budget
 	Logger *slog.Logger
 	// Observer, when set, is told about every answered request (metrics,
 	// access log).
@@ -189,6 +192,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the SOAP message to its action. It returns the status and the SOAP
 // response (nil for none), or an *httpError refusal.
 func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, peer Peer) (int, []byte, error) {
+	// The most the request can need is reserved before anything is read,
+	// in one step (holding part while waiting for more would deadlock
+	// parallel requests): the body and its opened copy, then the text and
+	// the parsed events' copies of it, each up to the decompression limit
+	// when the body is SLDC. What decompression did not use is given back.
+	sldcBody := strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC")
+	body := min(max(r.ContentLength, 0), h.cfg.MaxBodyBytes)
+	opened := body
+	if sldcBody && h.cfg.SLDC != nil {
+		opened = int64(h.maxDecompressed())
+	}
+	res := reservation{b: h.cfg.Budget}
+	defer res.release()
+	if err := res.grow(r.Context(), 2*body+3*opened); err != nil {
+		return 0, nil, refuse(http.StatusServiceUnavailable, "too many request bytes in flight, forwarder must retry later", err)
+	}
 	raw, err := h.readBody(r)
 	ri := requestInfo(r)
 	ri.BytesIn = int64(len(raw))
@@ -211,10 +230,11 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 		}
 		return 0, nil, refuse(http.StatusBadRequest, "cannot open message", err)
 	}
-	if strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC") {
+	if sldcBody {
 		if plain, err = h.decompress(log, plain); err != nil {
 			return 0, nil, err
 		}
+		res.shrink(2*body + 3*int64(len(plain)))
 	}
 	text, replaced := soap.DecodeText(plain)
 	if replaced > 0 {
