@@ -17,10 +17,13 @@ import (
 
 // ShipperOptions tune a Shipper. Zero fields take the defaults noted.
 type ShipperOptions struct {
-	// MaxBatchRecords caps the records in one Export call (default 1000).
+	// MaxBatchRecords caps the records in one Export call (default 4096);
+	// exporters split further by their own size limits (OTLP
+	// max_request_bytes).
 	MaxBatchRecords int
 	// ReadEntries caps the spool entries (deliveries) taken per read
-	// (default 64).
+	// (default 1024). Whatever has arrived since the last read is taken at
+	// once, so small deliveries share one export and one commit.
 	ReadEntries int
 	// TickInterval is how often the Stage is ticked so that held events
 	// are released when nothing new arrives (default 1 s).
@@ -31,10 +34,10 @@ type ShipperOptions struct {
 	MaxBackoff time.Duration
 	// FinalTimeout bounds the last export attempt on shutdown (default 5 s).
 	FinalTimeout time.Duration
-	// CommitInterval is the least time between two spool commits while
-	// the shipper is behind (default 100 ms); once caught up it commits at
-	// once. Each commit costs two fsyncs; a longer interval only means more
-	// duplicates after a crash.
+	// CommitInterval is the least time between two commits of one
+	// exporter's spool position (default 100 ms). A commit is one small
+	// write and fsync; a longer interval only means more duplicates after
+	// a crash.
 	CommitInterval time.Duration
 	// Parse re-parses spooled event XML (default event.Parse).
 	Parse ParseFunc
@@ -42,10 +45,10 @@ type ShipperOptions struct {
 
 func (o *ShipperOptions) setDefaults() {
 	if o.MaxBatchRecords <= 0 {
-		o.MaxBatchRecords = 1000
+		o.MaxBatchRecords = 4096
 	}
 	if o.ReadEntries <= 0 {
-		o.ReadEntries = 64
+		o.ReadEntries = 1024
 	}
 	if o.TickInterval <= 0 {
 		o.TickInterval = time.Second
@@ -69,51 +72,87 @@ func (o *ShipperOptions) setDefaults() {
 
 // ShipperStats is a snapshot of a Shipper's counters.
 type ShipperStats struct {
-	// ExportedRecords counts records confirmed by every exporter.
+	// ExportedRecords is the lowest of the exporters' exported counts.
 	ExportedRecords uint64
-	// Retries counts failed export attempts that were retried.
+	// Retries counts failed export attempts that were retried, over all
+	// exporters.
 	Retries uint64
-	// UndecodableEntries counts spool entries skipped as undecodable.
+	// UndecodableEntries counts spool entries skipped as undecodable (the
+	// highest count of any exporter: each decodes for itself).
 	UndecodableEntries uint64
 	// FailingExporters is how many exporters are in an outage now.
 	FailingExporters int
-	// Committed is the spool position confirmed downstream; PendingEntries
-	// the spool entries after it.
+	// Committed is the spool position every exporter confirmed;
+	// PendingEntries the spool entries after it.
 	Committed      Position
 	PendingEntries uint64
-	// Lag is how long ago the oldest delivery not yet committed was
-	// received (zero when the shipper has caught up).
+	// Lag is the largest of the exporters' lags.
 	Lag time.Duration
+	// Exporters has one entry per exporter, in configuration order.
+	Exporters []ExporterStats
 }
 
-// Shipper drains the spool in order through a Stage to every exporter and
-// commits the spool only up to what all exporters confirmed and the stage
-// no longer holds. Delivery is at least once: after a crash or an
-// incomplete shutdown, entries after the committed position are shipped
-// again.
+// ExporterStats is one exporter's place and health.
+type ExporterStats struct {
+	Name string
+	// Committed is the spool position this exporter confirmed (and the
+	// stage no longer holds); PendingEntries the spool entries after it.
+	Committed      Position
+	PendingEntries uint64
+	// Lag is how long ago the oldest delivery this exporter has not
+	// committed was received (zero when it has caught up).
+	Lag time.Duration
+	// ExportedRecords counts records this exporter confirmed; Retries its
+	// failed attempts that were retried.
+	ExportedRecords uint64
+	Retries         uint64
+	// Failing is true during an outage, since FailingSince; LastError is
+	// the latest failure.
+	Failing      bool
+	FailingSince time.Time
+	LastError    string
+}
+
+// Shipper drains the spool to the exporters. Each exporter has its own
+// lane: its own spool consumer (position), its own Stage, retry and
+// backoff, so an exporter that is down holds only its own position back.
+// The spool keeps an entry until the slowest exporter has committed it.
+// Each lane takes whatever deliveries have arrived since its last read,
+// exports them in as few Export calls as the size limits allow and commits
+// its position at most every CommitInterval. Delivery is at least once:
+// after a crash or an incomplete shutdown, entries after an exporter's
+// committed position are shipped to it again.
 type Shipper struct {
-	spool  *spool.Spool
-	stage  Stage
-	mapFn  MapFunc
-	outs   []*exporterState
-	opts   ShipperOptions
-	logger *slog.Logger
+	spool *spool.Spool
+	lanes []*lane
 
 	running atomic.Bool
+}
 
-	// Run-loop state.
+// lane ships to one exporter. Its run-loop state is touched only by the
+// goroutine running it; the atomics are for Stats.
+type lane struct {
+	exp    Exporter
+	cons   *spool.Consumer
+	stage  Stage
+	mapFn  MapFunc
+	opts   *ShipperOptions
+	logger *slog.Logger
+
 	after      Position // last spool entry taken
 	committed  Position
 	ready      []Staged
 	inflight   []inflightEntry // taken, not yet committed, in order
 	lastTick   time.Time
 	lastCommit time.Time
+	failures   int
 
-	exported    atomic.Uint64
-	retries     atomic.Uint64
-	undecodable atomic.Uint64
-	failing     atomic.Int64
-	oldestNanos atomic.Int64 // Received of inflight[0], Unix ns; 0 if none
+	exported     atomic.Uint64
+	retries      atomic.Uint64
+	undecodable  atomic.Uint64
+	oldestNanos  atomic.Int64 // Received of inflight[0], Unix ns; 0 if none
+	failingSince atomic.Int64 // Unix ns; 0 when not failing
+	lastErr      atomic.Pointer[string]
 }
 
 type inflightEntry struct {
@@ -121,18 +160,11 @@ type inflightEntry struct {
 	received time.Time
 }
 
-// exporterState is touched only by the goroutine exporting to it, one
-// export at a time.
-type exporterState struct {
-	exp          Exporter
-	failingSince time.Time
-	failures     int
-	lastErr      error
-}
-
-// NewShipper returns a Shipper reading sp. A nil stage means PassThrough;
-// a nil logger discards logs.
-func NewShipper(sp *spool.Spool, stage Stage, mapFn MapFunc, outs []Exporter, opts ShipperOptions, logger *slog.Logger) (*Shipper, error) {
+// NewShipper returns a Shipper reading sp, which must have been opened
+// with one consumer per exporter, named as Exporter.Name returns
+// (spool.Options.Consumers). newStage makes each exporter's Stage; nil
+// means PassThrough. A nil logger discards logs.
+func NewShipper(sp *spool.Spool, newStage func(exporter string) Stage, mapFn MapFunc, outs []Exporter, opts ShipperOptions, logger *slog.Logger) (*Shipper, error) {
 	if sp == nil {
 		return nil, errors.New("pipeline: shipper needs a spool")
 	}
@@ -142,108 +174,133 @@ func NewShipper(sp *spool.Spool, stage Stage, mapFn MapFunc, outs []Exporter, op
 	if len(outs) == 0 {
 		return nil, errors.New("pipeline: shipper needs at least one exporter")
 	}
-	if stage == nil {
-		stage = PassThrough{}
-	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opts.setDefaults()
-	sh := &Shipper{spool: sp, stage: stage, mapFn: mapFn, opts: opts, logger: logger}
+	sh := &Shipper{spool: sp}
 	for _, e := range outs {
-		sh.outs = append(sh.outs, &exporterState{exp: e})
+		cons, err := sp.Consumer(e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: exporter %q: %w", e.Name(), err)
+		}
+		var stage Stage = PassThrough{}
+		if newStage != nil {
+			stage = newStage(e.Name())
+		}
+		sh.lanes = append(sh.lanes, &lane{
+			exp: e, cons: cons, stage: stage, mapFn: mapFn, opts: &opts,
+			logger: logger.With("exporter", e.Name()),
+		})
 	}
 	return sh, nil
 }
 
-// Run ships until ctx is cancelled. It starts after the spool's committed
-// position, so whatever the spool holds is shipped first. On cancellation
-// it flushes the stage and makes one last export attempt bounded by
-// FinalTimeout; it returns nil if that drained everything taken from the
-// spool, and an error otherwise (nothing is lost: those entries stay in the
-// spool for the next start). Run must not be called twice at once.
+// Run ships until ctx is cancelled, one goroutine per exporter. Each
+// starts after its exporter's committed position, so whatever the spool
+// holds for it is shipped first. On cancellation each lane flushes its
+// stage and makes one last export attempt bounded by FinalTimeout; Run
+// returns nil if that drained everything taken from the spool, and an
+// error otherwise (nothing is lost: those entries stay in the spool for the
+// next start). Run must not be called twice at once.
 func (sh *Shipper) Run(ctx context.Context) error {
 	if !sh.running.CompareAndSwap(false, true) {
 		return errors.New("pipeline: shipper already running")
 	}
 	defer sh.running.Store(false)
+	errs := make([]error, len(sh.lanes))
+	var wg sync.WaitGroup
+	for i, l := range sh.lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.run(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
 
-	sh.committed = sh.spool.Stats().Committed
-	sh.after = sh.committed
-	sh.ready, sh.inflight = nil, nil
-	sh.lastTick = time.Now()
-	sh.logger.Info("shipper started", "from", sh.after, "pending", sh.spool.Stats().PendingEntries)
+func (l *lane) run(ctx context.Context) error {
+	l.committed = l.cons.Committed()
+	l.after = l.committed
+	l.ready, l.inflight = nil, nil
+	l.lastTick, l.lastCommit = time.Now(), time.Time{}
+	l.logger.Info("shipper started", "from", l.after)
 
 	readFailures := 0
 	for {
-		wait := max(time.Until(sh.lastTick.Add(sh.opts.TickInterval)), time.Millisecond)
-		readCtx, cancel := context.WithTimeout(ctx, wait)
-		entries, err := sh.spool.Read(readCtx, sh.after, sh.opts.ReadEntries)
+		now := time.Now()
+		wait := l.lastTick.Add(l.opts.TickInterval).Sub(now)
+		if l.after > l.committed {
+			wait = min(wait, l.lastCommit.Add(l.opts.CommitInterval).Sub(now))
+		}
+		readCtx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
+		entries, err := l.cons.Read(readCtx, l.after, l.opts.ReadEntries)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
-			return sh.shutdown(ctx)
+			return l.shutdown(ctx)
 		case err == nil, errors.Is(err, context.DeadlineExceeded):
 			readFailures = 0
 		case errors.Is(err, spool.ErrClosed):
-			return fmt.Errorf("pipeline: shipper read spool: %w", err)
+			return fmt.Errorf("pipeline: shipper read spool for %s: %w", l.exp.Name(), err)
 		default:
 			// A read error (I/O) may pass; retrying loses nothing.
 			readFailures++
-			sh.logger.Error("cannot read spool; retrying", "after", sh.after, "attempt", readFailures, "err", err)
-			if !sleepCtx(ctx, sh.backoff(readFailures)) {
-				return sh.shutdown(ctx)
+			l.logger.Error("cannot read spool; retrying", "after", l.after, "attempt", readFailures, "err", err)
+			if !sleepCtx(ctx, backoff(l.opts, readFailures)) {
+				return l.shutdown(ctx)
 			}
 			continue
 		}
-		now := time.Now()
-		sh.take(now, entries)
-		if now.Sub(sh.lastTick) >= sh.opts.TickInterval {
-			sh.ready = append(sh.ready, sh.stage.Tick(now)...)
-			sh.lastTick = now
+		now = time.Now()
+		l.take(now, entries)
+		if now.Sub(l.lastTick) >= l.opts.TickInterval {
+			l.ready = append(l.ready, l.stage.Tick(now)...)
+			l.lastTick = now
 		}
-		if err := sh.exportReady(ctx); err != nil {
-			return sh.shutdown(ctx)
+		if err := l.exportReady(ctx); err != nil {
+			return l.shutdown(ctx)
 		}
-		// Commit at most every CommitInterval while busy, and at once when
-		// caught up so the spool frees its space without waiting.
-		if caughtUp := len(entries) < sh.opts.ReadEntries; caughtUp || now.Sub(sh.lastCommit) >= sh.opts.CommitInterval {
-			sh.commit()
-			sh.lastCommit = now
+		// One commit per CommitInterval, however many deliveries it covers.
+		if now.Sub(l.lastCommit) >= l.opts.CommitInterval {
+			l.commit()
+			l.lastCommit = now
 		}
 	}
 }
 
 // take decodes entries and feeds their events to the stage.
-func (sh *Shipper) take(now time.Time, entries []spool.Entry) {
+func (l *lane) take(now time.Time, entries []spool.Entry) {
 	for _, e := range entries {
-		sh.after = e.Pos
-		d, err := DecodeDelivery(e.Payload, sh.opts.Parse)
+		l.after = e.Pos
+		d, err := DecodeDelivery(e.Payload, l.opts.Parse)
 		if err != nil {
-			sh.undecodable.Add(1)
-			sh.logger.Error("skipping undecodable spool entry", "pos", e.Pos, "err", err)
-			sh.inflight = append(sh.inflight, inflightEntry{pos: e.Pos, received: now})
+			l.undecodable.Add(1)
+			l.logger.Error("skipping undecodable spool entry", "pos", e.Pos, "err", err)
+			l.inflight = append(l.inflight, inflightEntry{pos: e.Pos, received: now})
 			continue
 		}
 		received := d.Source.Received
 		if received.IsZero() {
 			received = now
 		}
-		sh.inflight = append(sh.inflight, inflightEntry{pos: e.Pos, received: received})
+		l.inflight = append(l.inflight, inflightEntry{pos: e.Pos, received: received})
 		for _, ev := range d.Events {
-			sh.ready = append(sh.ready, sh.stage.Add(now, d.Source, ev, e.Pos)...)
+			l.ready = append(l.ready, l.stage.Add(now, d.Source, ev, e.Pos)...)
 		}
 	}
-	sh.publishLag()
+	l.publishLag()
 }
 
-// exportReady exports sh.ready in chunks, dropping each chunk once every
+// exportReady exports l.ready in chunks, dropping each chunk once the
 // exporter confirmed it. It fails only when ctx ends; what is left in
-// sh.ready was not confirmed by all exporters.
-func (sh *Shipper) exportReady(ctx context.Context) error {
-	for len(sh.ready) > 0 {
-		n := min(len(sh.ready), sh.opts.MaxBatchRecords)
-		chunk := sh.ready[:n]
+// l.ready was not confirmed.
+func (l *lane) exportReady(ctx context.Context) error {
+	for len(l.ready) > 0 {
+		n := min(len(l.ready), l.opts.MaxBatchRecords)
+		chunk := l.ready[:n]
 		recs := make([]record.Record, 0, n)
 		for _, st := range chunk {
 			switch {
@@ -251,65 +308,51 @@ func (sh *Shipper) exportReady(ctx context.Context) error {
 			case st.Record != nil:
 				recs = append(recs, *st.Record)
 			default:
-				recs = append(recs, sh.mapFn(st.Source, st.Event, st.Attributes))
+				recs = append(recs, l.mapFn(st.Source, st.Event, st.Attributes))
 			}
 		}
 		if len(recs) > 0 {
-			if err := sh.exportToAll(ctx, recs); err != nil {
+			if err := l.exportWithRetry(ctx, recs); err != nil {
 				return err
 			}
-			sh.exported.Add(uint64(len(recs)))
+			l.exported.Add(uint64(len(recs)))
 		}
 		clear(chunk) // let the events go
-		sh.ready = sh.ready[n:]
+		l.ready = l.ready[n:]
 	}
-	sh.ready = nil
+	l.ready = nil
 	return nil
 }
 
-// exportToAll sends recs to every exporter in parallel, retrying each one
-// until it confirms or ctx ends.
-func (sh *Shipper) exportToAll(ctx context.Context, recs []record.Record) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(sh.outs))
-	for i, out := range sh.outs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = sh.exportWithRetry(ctx, out, recs)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func (sh *Shipper) exportWithRetry(ctx context.Context, out *exporterState, recs []record.Record) error {
+// exportWithRetry retries until the exporter confirms or ctx ends. Only
+// this lane waits: the other exporters go on.
+func (l *lane) exportWithRetry(ctx context.Context, recs []record.Record) error {
 	for {
-		err := out.exp.Export(ctx, recs)
+		err := l.exp.Export(ctx, recs)
 		if err == nil {
-			if out.failures > 0 {
-				sh.failing.Add(-1)
-				sh.logger.Info("exporter outage ended", "exporter", out.exp.Name(),
-					"duration", time.Since(out.failingSince).Round(time.Millisecond),
-					"failed_attempts", out.failures, "records", len(recs))
-				out.failures, out.lastErr = 0, nil
+			if l.failures > 0 {
+				l.logger.Info("exporter outage ended",
+					"duration", time.Since(time.Unix(0, l.failingSince.Load())).Round(time.Millisecond),
+					"failed_attempts", l.failures, "records", len(recs))
+				l.failures = 0
+				l.failingSince.Store(0)
 			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if out.failures == 0 {
-			out.failingSince = time.Now()
-			sh.failing.Add(1)
-			sh.logger.Warn("exporter outage started; holding records in the spool", "exporter", out.exp.Name(),
+		msg := err.Error()
+		l.lastErr.Store(&msg)
+		if l.failures == 0 {
+			l.failingSince.Store(time.Now().UnixNano())
+			l.logger.Warn("exporter outage started; holding its records in the spool (other exporters go on)",
 				"records", len(recs), "err", err)
 		}
-		out.failures++
-		out.lastErr = err
-		sh.retries.Add(1)
-		delay := sh.backoff(out.failures)
-		sh.logger.Debug("export failed, retrying", "exporter", out.exp.Name(), "attempt", out.failures, "delay", delay, "err", err)
+		l.failures++
+		l.retries.Add(1)
+		delay := backoff(l.opts, l.failures)
+		l.logger.Debug("export failed, retrying", "attempt", l.failures, "delay", delay, "err", err)
 		if !sleepCtx(ctx, delay) {
 			return ctx.Err()
 		}
@@ -330,80 +373,105 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // backoff returns a wait between half and all of an exponentially growing
 // delay, so that many gateways do not hammer a recovering backend in step.
-func (sh *Shipper) backoff(failures int) time.Duration {
-	d := sh.opts.MinBackoff
-	for i := 1; i < failures && d < sh.opts.MaxBackoff; i++ {
+func backoff(o *ShipperOptions, failures int) time.Duration {
+	d := o.MinBackoff
+	for i := 1; i < failures && d < o.MaxBackoff; i++ {
 		d *= 2
 	}
-	d = min(d, sh.opts.MaxBackoff)
+	d = min(d, o.MaxBackoff)
 	return d/2 + rand.N(d/2+1)
 }
 
-// commit persists the highest position that every exporter confirmed and
-// the stage no longer holds. Only called when sh.ready is empty, so all of
-// sh.inflight was exported or is held by the stage.
-func (sh *Shipper) commit() {
-	target := sh.after
-	if oldest, held := sh.stage.OldestPending(); held && oldest <= target {
+// commit persists the highest position below every event the exporter
+// has not confirmed: those the stage holds and those still in l.ready.
+func (l *lane) commit() {
+	target := l.after
+	if oldest, held := l.stage.OldestPending(); held && oldest <= target {
 		target = oldest - 1
 	}
-	if target <= sh.committed {
+	for _, st := range l.ready {
+		if st.Pos <= target {
+			target = st.Pos - 1
+		}
+	}
+	if target <= l.committed {
 		return
 	}
-	if err := sh.spool.Commit(target); err != nil {
+	if err := l.cons.Commit(target); err != nil {
 		// Nothing is lost: a later commit covers it; only a crash before
 		// then would ship these entries again.
-		sh.logger.Error("cannot commit spool position", "pos", target, "err", err)
+		l.logger.Error("cannot commit spool position", "pos", target, "err", err)
 		return
 	}
-	sh.committed = target
+	l.committed = target
 	i := 0
-	for i < len(sh.inflight) && sh.inflight[i].pos <= target {
+	for i < len(l.inflight) && l.inflight[i].pos <= target {
 		i++
 	}
-	sh.inflight = append(sh.inflight[:0], sh.inflight[i:]...)
-	sh.publishLag()
+	l.inflight = append(l.inflight[:0], l.inflight[i:]...)
+	l.publishLag()
 }
 
-func (sh *Shipper) publishLag() {
-	if len(sh.inflight) == 0 {
-		sh.oldestNanos.Store(0)
+func (l *lane) publishLag() {
+	if len(l.inflight) == 0 {
+		l.oldestNanos.Store(0)
 		return
 	}
-	sh.oldestNanos.Store(sh.inflight[0].received.UnixNano())
+	l.oldestNanos.Store(l.inflight[0].received.UnixNano())
 }
 
 // shutdown releases what the stage holds and tries once more, within
 // FinalTimeout, to export and commit everything taken from the spool.
-func (sh *Shipper) shutdown(ctx context.Context) error {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sh.opts.FinalTimeout)
+func (l *lane) shutdown(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.FinalTimeout)
 	defer cancel()
-	sh.ready = append(sh.ready, sh.stage.Flush()...)
-	err := sh.exportReady(fctx)
+	l.ready = append(l.ready, l.stage.Flush()...)
+	err := l.exportReady(fctx)
 	if err == nil {
-		sh.commit()
-		sh.logger.Info("shipper stopped", "committed", sh.committed)
+		l.commit()
+		l.logger.Info("shipper stopped", "committed", l.committed)
 		return nil
 	}
-	left := len(sh.ready)
-	sh.logger.Warn("shipper stopped before exporters confirmed everything; the spool keeps it for the next start",
-		"committed", sh.committed, "unconfirmed_events", left, "err", err)
-	return fmt.Errorf("pipeline: shipper stopped with %d events unconfirmed (kept in the spool after position %d): %w", left, sh.committed, err)
+	left := len(l.ready)
+	l.commit() // what was confirmed before the failure
+	l.logger.Warn("shipper stopped before the exporter confirmed everything; the spool keeps it for the next start",
+		"committed", l.committed, "unconfirmed_events", left, "err", err)
+	return fmt.Errorf("pipeline: shipper stopped with %d events unconfirmed by %s (kept in the spool after position %d): %w",
+		left, l.exp.Name(), l.committed, err)
 }
 
 // Stats returns current counters. It is safe to call while Run runs.
 func (sh *Shipper) Stats() ShipperStats {
 	sp := sh.spool.Stats()
-	st := ShipperStats{
-		ExportedRecords:    sh.exported.Load(),
-		Retries:            sh.retries.Load(),
-		UndecodableEntries: sh.undecodable.Load(),
-		FailingExporters:   int(sh.failing.Load()),
-		Committed:          sp.Committed,
-		PendingEntries:     sp.PendingEntries,
-	}
-	if ns := sh.oldestNanos.Load(); ns != 0 {
-		st.Lag = time.Since(time.Unix(0, ns))
+	st := ShipperStats{Committed: sp.Committed, PendingEntries: sp.PendingEntries}
+	for i, l := range sh.lanes {
+		e := ExporterStats{
+			Name:            l.exp.Name(),
+			ExportedRecords: l.exported.Load(),
+			Retries:         l.retries.Load(),
+		}
+		for _, c := range sp.Consumers {
+			if c.Name == e.Name {
+				e.Committed, e.PendingEntries = c.Committed, c.PendingEntries
+			}
+		}
+		if ns := l.oldestNanos.Load(); ns != 0 {
+			e.Lag = time.Since(time.Unix(0, ns))
+		}
+		if ns := l.failingSince.Load(); ns != 0 {
+			e.Failing, e.FailingSince = true, time.Unix(0, ns)
+			st.FailingExporters++
+		}
+		if msg := l.lastErr.Load(); msg != nil {
+			e.LastError = *msg
+		}
+		if i == 0 || e.ExportedRecords < st.ExportedRecords {
+			st.ExportedRecords = e.ExportedRecords
+		}
+		st.Retries += e.Retries
+		st.UndecodableEntries = max(st.UndecodableEntries, l.undecodable.Load())
+		st.Lag = max(st.Lag, e.Lag)
+		st.Exporters = append(st.Exporters, e)
 	}
 	return st
 }

@@ -3,7 +3,10 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,7 +75,7 @@ func BenchmarkShipper(b *testing.B) {
 		{"event.Parse", event.Parse},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			sp, err := spool.Open(b.TempDir(), spool.Options{MaxBytes: 8 << 30}, nil)
+			sp, err := spool.Open(b.TempDir(), spool.Options{MaxBytes: 8 << 30, Consumers: []string{"discard"}}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -107,6 +110,95 @@ func BenchmarkShipper(b *testing.B) {
 				time.Sleep(100 * time.Microsecond)
 			}
 			b.StopTimer()
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// syncExporter appends a line per record to a file and fsyncs once per
+// Export, as the file exporter does, so that the cost of one export call
+// shows in the figures.
+type syncExporter struct {
+	f       *os.File
+	exports atomic.Uint64
+}
+
+func (e *syncExporter) Name() string { return "sync" }
+func (e *syncExporter) Export(_ context.Context, recs []record.Record) error {
+	var buf []byte
+	for _, r := range recs {
+		buf = append(buf, r.HostName...)
+		buf = append(buf, '\n')
+	}
+	if _, err := e.f.Write(buf); err != nil {
+		return err
+	}
+	e.exports.Add(1)
+	return e.f.Sync()
+}
+func (e *syncExporter) Close(context.Context) error { return e.f.Close() }
+
+// BenchmarkShipperFleet is the fleet shape of issue 11: 200 hosts, each
+// delivering one small batch every 100 ms (2,000 deliveries/s offered),
+// through the spool to an exporter that fsyncs every export call, as the
+// file exporter does. One op is one delivery, from Accept to committed.
+// cpu-µs/delivery is the process's CPU time (ingest and shipper) per
+// delivery: the figure that grows when each delivery costs its own export
+// and commit; exports/delivery counts export calls (each an fsync).
+func BenchmarkShipperFleet(b *testing.B) {
+	for _, events := range []int{1, 10} {
+		b.Run(fmt.Sprintf("events=%d", events), func(b *testing.B) {
+			dir := b.TempDir()
+			sp, err := spool.Open(filepath.Join(dir, "spool"), spool.Options{MaxBytes: 8 << 30, Consumers: []string{"sync"}}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sp.Close()
+			f, err := os.Create(filepath.Join(dir, "out"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			exp := &syncExporter{f: f}
+			defer exp.Close(context.Background())
+			sh, err := NewShipper(sp, nil, testMap, []Exporter{exp}, ShipperOptions{}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- sh.Run(ctx) }()
+			sink := NewSpoolSink(sp)
+			d := benchEvents(events)
+			const hosts, every = 200, 100 * time.Millisecond
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			var wg sync.WaitGroup
+			for w := 0; w < hosts; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					time.Sleep(every * time.Duration(w) / hosts)
+					t := time.NewTicker(every)
+					defer t.Stop()
+					for i := w; i < b.N; i += hosts {
+						if err := sink.Accept(context.Background(), d); err != nil {
+							b.Error(err)
+							return
+						}
+						<-t.C
+					}
+				}()
+			}
+			wg.Wait()
+			for sp.Stats().Committed < spool.Position(b.N) {
+				time.Sleep(100 * time.Microsecond)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/delivery")
+			b.ReportMetric(float64(exp.exports.Load())/float64(b.N), "exports/delivery")
 			cancel()
 			if err := <-done; err != nil {
 				b.Fatal(err)

@@ -2,7 +2,9 @@ package spool
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"time"
 )
 
 const benchPayloadSize = 16 << 10
@@ -84,4 +86,46 @@ func BenchmarkRead(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkCommit measures persisting a consumer's position: one op is one
+// Commit of the next entry, the worst case of a shipper that commits after
+// every delivery.
+func BenchmarkCommit(b *testing.B) {
+	s := openTest(b, b.TempDir(), Options{MaxBytes: 8 << 30})
+	ctx := context.Background()
+	payload := benchPayloads(1)[0][:512]
+	fill := func() {
+		var wg sync.WaitGroup
+		for w := 0; w < 64; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 16; i++ {
+					if _, err := s.Append(ctx, payload); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	fill()
+	next := s.Stats().Committed + 1
+	var cpu time.Duration
+	for b.Loop() {
+		if next > s.Stats().Last {
+			b.StopTimer()
+			fill()
+			b.StartTimer()
+		}
+		c0 := cpuTime()
+		if err := s.Commit(next); err != nil {
+			b.Fatal(err)
+		}
+		cpu += cpuTime() - c0
+		next++
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 }

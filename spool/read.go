@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // readCursor remembers where the previous Read stopped so that reading on
-// from there needs no scan. It is guarded by Spool.readMu.
+// from there needs no scan. It is guarded by the mutex of its owner
+// (Spool.readMu or Consumer.readMu).
 type readCursor struct {
 	file  *os.File
 	first uint64 // first sequence number of the open segment
@@ -33,6 +35,10 @@ func (c *readCursor) reset() {
 // logged and counted in Stats.CorruptEntries. Entries already deleted by
 // Commit are skipped: reading resumes at the oldest entry still held.
 func (s *Spool) Read(ctx context.Context, after Position, max int) ([]Entry, error) {
+	return s.read(ctx, &s.readMu, &s.cursor, after, max)
+}
+
+func (s *Spool) read(ctx context.Context, mu *sync.Mutex, c *readCursor, after Position, max int) ([]Entry, error) {
 	if max <= 0 {
 		max = 1
 	}
@@ -47,7 +53,7 @@ func (s *Spool) Read(ctx context.Context, after Position, max int) ([]Entry, err
 		}
 		s.mu.Unlock()
 		if uint64(after) < durable {
-			entries, err := s.readFrom(segs, uint64(after)+1, durable, max)
+			entries, err := s.readFrom(mu, c, segs, uint64(after)+1, durable, max)
 			if err != nil || len(entries) > 0 {
 				return entries, err
 			}
@@ -67,9 +73,9 @@ func (s *Spool) Read(ctx context.Context, after Position, max int) ([]Entry, err
 
 // readFrom reads entries starting at sequence number from, never beyond
 // durable, using a snapshot of the segment list.
-func (s *Spool) readFrom(segs []segment, from, durable uint64, max int) ([]Entry, error) {
-	s.readMu.Lock()
-	defer s.readMu.Unlock()
+func (s *Spool) readFrom(mu *sync.Mutex, c *readCursor, segs []segment, from, durable uint64, max int) ([]Entry, error) {
+	mu.Lock()
+	defer mu.Unlock()
 	select {
 	case <-s.done:
 		return nil, ErrClosed
@@ -84,7 +90,7 @@ func (s *Spool) readFrom(segs []segment, from, durable uint64, max int) ([]Entry
 		if from < g.first {
 			from = g.first // earlier entries were committed and deleted
 		}
-		got, next, err := s.readSegment(g, from, max-len(out))
+		got, next, err := s.readSegment(c, g, from, max-len(out))
 		out = append(out, got...)
 		if err != nil {
 			return out, err
@@ -96,8 +102,7 @@ func (s *Spool) readFrom(segs []segment, from, durable uint64, max int) ([]Entry
 
 // readSegment reads up to max entries of g starting at sequence number
 // from. It returns the sequence number to continue at.
-func (s *Spool) readSegment(g segment, from uint64, max int) ([]Entry, uint64, error) {
-	c := &s.cursor
+func (s *Spool) readSegment(c *readCursor, g segment, from uint64, max int) ([]Entry, uint64, error) {
 	if c.file == nil || c.first != g.first || c.seq > from {
 		c.reset()
 		f, err := os.Open(g.path)

@@ -1,17 +1,17 @@
 // Package spool is a durable, segmented, append-only log on local disk. It
 // sits between the WEF endpoint and the exporters: a batch is acknowledged
-// to the Windows forwarder once Append has returned (the record is fsynced),
-// and the shipper reads the log in order and Commits what the backends
-// confirmed, which frees space. A crash at any moment loses nothing that
-// Append acknowledged; a torn record at the tail is truncated on Open.
+// to the Windows forwarder once Append has returned (the record is fsynced).
+// Each consumer (one per exporter) reads the log in order at its own pace
+// and Commits what its backend confirmed; an entry is deleted once every
+// consumer has committed it. A crash at any moment loses nothing that
+// Append acknowledged; a torn record at the tail is truncated on Open. A
+// failed write (disk full) stops appends only until a probe succeeds.
 package spool
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Position identifies an entry: its sequence number in the log, starting at
@@ -44,6 +45,10 @@ var (
 	ErrTooLarge = errors.New("spool: payload too large")
 	// ErrLocked is returned by Open when another process has the spool open.
 	ErrLocked = errors.New("spool: directory locked")
+	// ErrUnavailable is returned by Append while writing fails (no space
+	// left, I/O error). The spool probes at a bounded interval and resumes
+	// appending by itself once a probe succeeds.
+	ErrUnavailable = errors.New("spool: writes failing")
 )
 
 // Defaults for Options fields left zero.
@@ -62,14 +67,21 @@ type Options struct {
 	SegmentBytes int64
 	// Compression is "zstd" (default), "s2" or "none".
 	Compression string
+	// Consumers names the readers that each commit their own position
+	// (default: one, DefaultConsumer). An entry is deleted once all of
+	// them committed it. A consumer new to the spool starts at the oldest
+	// entry it still holds; positions of consumers no longer listed are
+	// forgotten, so they hold nothing back.
+	Consumers []string
+	// ProbeMin and ProbeMax bound the interval at which a spool whose
+	// writes failed (disk full, I/O error) tries again; the interval
+	// doubles from ProbeMin up to ProbeMax (defaults 100 ms and 5 s).
+	ProbeMin, ProbeMax time.Duration
 }
 
 const (
-	segmentSuffix  = ".seg"
-	committedFile  = "committed"
-	committedTemp  = "committed.tmp"
-	committedBytes = 12 // seq(8) + crc32c(4)
-	readBufSize    = 256 << 10
+	segmentSuffix = ".seg"
+	readBufSize   = 256 << 10
 )
 
 // segment describes one segment file. first and count cover the durable
@@ -104,23 +116,33 @@ type Spool struct {
 	nextSeq    uint64
 	groupBuf   []byte
 
-	commitMu sync.Mutex // serialises Commit
+	commitMu sync.Mutex  // serialises commits and guards cursors
+	cursors  cursorStore // committed positions on disk
 
 	mu        sync.Mutex
 	segments  []*segment // ascending; the last one is active
 	durable   uint64     // highest durable sequence number
-	committed uint64
+	committed uint64     // the lowest of positions: what every consumer committed
+	positions map[string]uint64
+	consumers map[string]*Consumer
 	bytes     int64 // on disk, including written but not yet synced
-	broken    error // sticky write/fsync failure
 	notify    chan struct{}
+	// failing is the write or fsync failure that stopped appends, until a
+	// probe succeeds; failingSince is when it started.
+	failing      error
+	failingSince time.Time
+	probeDelay   time.Duration
+	nextProbe    time.Time
+	recoveries   uint64
 
 	readMu sync.Mutex
 	cursor readCursor
 
-	appends   atomic.Uint64
-	fsyncs    atomic.Uint64
-	corrupt   atomic.Uint64
-	truncated int64
+	appends     atomic.Uint64
+	commitSyncs atomic.Uint64
+	fsyncs      atomic.Uint64
+	corrupt     atomic.Uint64
+	truncated   int64
 }
 
 // Open opens or creates the spool in dir, recovers its tail and resumes
@@ -138,6 +160,18 @@ func Open(dir string, opts Options, logger *slog.Logger) (*Spool, error) {
 	if limit := opts.MaxBytes / 4; opts.SegmentBytes > limit {
 		opts.SegmentBytes = max(limit, 1)
 	}
+	if len(opts.Consumers) == 0 {
+		opts.Consumers = []string{DefaultConsumer}
+	}
+	if err := validateConsumers(opts.Consumers); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if opts.ProbeMin <= 0 {
+		opts.ProbeMin = 100 * time.Millisecond
+	}
+	if opts.ProbeMax < opts.ProbeMin {
+		opts.ProbeMax = max(5*time.Second, opts.ProbeMin)
+	}
 	c, err := newCodec(opts.Compression)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
@@ -151,6 +185,11 @@ func Open(dir string, opts Options, logger *slog.Logger) (*Spool, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		notify:  make(chan struct{}),
+		cursors: cursorStore{dir: dir},
+	}
+	s.consumers = make(map[string]*Consumer, len(opts.Consumers))
+	for _, name := range opts.Consumers {
+		s.consumers[name] = &Consumer{s: s, name: name}
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		c.close()
@@ -178,11 +217,31 @@ func segmentName(first uint64) string {
 
 // recover rebuilds the in-memory state from the directory.
 func (s *Spool) recover() error {
-	committed, err := readCommitted(filepath.Join(s.dir, committedFile))
+	saved, legacy, found, err := s.cursors.load()
 	if err != nil {
 		return err
 	}
-	_ = os.Remove(filepath.Join(s.dir, committedTemp))
+	s.positions = make(map[string]uint64, len(s.opts.Consumers))
+	start := legacy
+	if len(saved) > 0 {
+		start = floor(saved)
+	}
+	for _, name := range s.opts.Consumers {
+		p, ok := saved[name]
+		if !ok {
+			p = start
+			if found && len(saved) > 0 {
+				s.logger.Info("new spool consumer starts at the oldest entry held", "consumer", name, "after", p)
+			}
+		}
+		s.positions[name] = p
+	}
+	for name, p := range saved {
+		if _, ok := s.positions[name]; !ok {
+			s.logger.Warn("forgetting the position of a spool consumer no longer configured", "consumer", name, "committed", p)
+		}
+	}
+	committed := floor(s.positions)
 	s.committed = committed
 
 	names, err := os.ReadDir(s.dir)
@@ -237,7 +296,9 @@ func (s *Spool) recover() error {
 		// (the tail was lost): sequence numbers must never be reused, so
 		// start a fresh segment after the committed position.
 		if err := s.startSegment(next); err != nil {
-			return err
+			// Started on a full disk: what is spooled stays readable, and
+			// appends resume once a probe can create the segment.
+			s.writeFailed(fmt.Errorf("spool: create segment: %w", err))
 		}
 	}
 	for _, g := range s.segments {
@@ -348,76 +409,6 @@ func syncDir(dir string) error {
 	return nil
 }
 
-func readCommitted(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	if len(b) != committedBytes || crc32.Checksum(b[:8], castagnoli) != binary.LittleEndian.Uint32(b[8:]) {
-		// The file is replaced by rename, so a damaged one is not a torn
-		// write; refusing to guess beats silently re-shipping or skipping.
-		return 0, fmt.Errorf("committed position file %s is damaged", path)
-	}
-	return binary.LittleEndian.Uint64(b[:8]), nil
-}
-
-func writeCommitted(dir string, seq uint64) error {
-	var b [committedBytes]byte
-	binary.LittleEndian.PutUint64(b[:8], seq)
-	binary.LittleEndian.PutUint32(b[8:], crc32.Checksum(b[:8], castagnoli))
-	tmp := filepath.Join(dir, committedTemp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b[:]); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, committedFile)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// Commit records that every entry up to and including pos has been
-// confirmed downstream. The position is persisted before segments wholly
-// at or before it are deleted, so a crash in between only leaves files that
-// the next Open deletes. Committing a position at or below the current one
-// is a no-op; committing beyond the last durable entry is an error.
-func (s *Spool) Commit(pos Position) error {
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	seq := uint64(pos)
-	s.mu.Lock()
-	cur, durable := s.committed, s.durable
-	s.mu.Unlock()
-	if seq <= cur {
-		return nil
-	}
-	if seq > durable {
-		return fmt.Errorf("spool: commit %d beyond last entry %d", seq, durable)
-	}
-	if err := writeCommitted(s.dir, seq); err != nil {
-		return fmt.Errorf("spool: persist committed position: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.committed = seq
-	s.dropCommittedLocked()
-	return nil
-}
-
 // dropCommittedLocked deletes sealed segments whose every record is
 // committed. The active segment stays: the writer owns it.
 func (s *Spool) dropCommittedLocked() {
@@ -448,11 +439,22 @@ type Stats struct {
 	BytesOnDisk int64
 	MaxBytes    int64
 	Segments    int
-	// Committed is the highest confirmed position; Last the highest
-	// durable one; PendingEntries the count between them.
+	// Committed is the highest position every consumer confirmed; Last
+	// the highest durable one; PendingEntries the count between them.
 	Committed      Position
 	Last           Position
 	PendingEntries uint64
+	// Consumers holds each consumer's committed position, in
+	// Options.Consumers order.
+	Consumers []ConsumerStats
+	// CommitSyncs counts durable writes of the committed positions.
+	CommitSyncs uint64
+	// WriteError is the failure that stops appends now (empty when
+	// writing works), WriteFailingSince when it started; Recoveries
+	// counts the times writing resumed after a failure.
+	WriteError        string
+	WriteFailingSince time.Time
+	Recoveries        uint64
 	// Appends and Fsyncs count since Open; with concurrent appenders group
 	// commit makes Fsyncs smaller than Appends.
 	Appends uint64
@@ -463,21 +465,54 @@ type Stats struct {
 	TruncatedBytes int64
 }
 
-// Stats returns current counters.
-func (s *Spool) Stats() Stats {
+// Health returns nil while appends work, and an error wrapping
+// ErrUnavailable, naming the cause and since when, while they fail.
+func (s *Spool) Health() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failing == nil {
+		return nil
+	}
+	return fmt.Errorf("%w since %s: %w", ErrUnavailable, s.failingSince.UTC().Format(time.RFC3339), s.failing)
+}
+
+// ConsumerStats is one consumer's place in the spool.
+type ConsumerStats struct {
+	Name           string
+	Committed      Position
+	PendingEntries uint64
+}
+
+// Stats returns current counters.
+func (s *Spool) Stats() Stats {
+	syncs := s.commitSyncs.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := make([]ConsumerStats, len(s.opts.Consumers))
+	for i, name := range s.opts.Consumers {
+		p := s.positions[name]
+		cs[i] = ConsumerStats{Name: name, Committed: Position(p), PendingEntries: s.durable - min(p, s.durable)}
+	}
+	var werr string
+	if s.failing != nil {
+		werr = s.failing.Error()
+	}
 	return Stats{
-		BytesOnDisk:    s.bytes,
-		MaxBytes:       s.opts.MaxBytes,
-		Segments:       len(s.segments),
-		Committed:      Position(s.committed),
-		Last:           Position(s.durable),
-		PendingEntries: s.durable - min(s.committed, s.durable),
-		Appends:        s.appends.Load(),
-		Fsyncs:         s.fsyncs.Load(),
-		CorruptEntries: s.corrupt.Load(),
-		TruncatedBytes: s.truncated,
+		Consumers:         cs,
+		CommitSyncs:       syncs,
+		WriteError:        werr,
+		WriteFailingSince: s.failingSince,
+		Recoveries:        s.recoveries,
+		BytesOnDisk:       s.bytes,
+		MaxBytes:          s.opts.MaxBytes,
+		Segments:          len(s.segments),
+		Committed:         Position(s.committed),
+		Last:              Position(s.durable),
+		PendingEntries:    s.durable - min(s.committed, s.durable),
+		Appends:           s.appends.Load(),
+		Fsyncs:            s.fsyncs.Load(),
+		CorruptEntries:    s.corrupt.Load(),
+		TruncatedBytes:    s.truncated,
 	}
 }
 
@@ -494,6 +529,16 @@ func (s *Spool) Close() error {
 		s.readMu.Lock()
 		s.cursor.reset()
 		s.readMu.Unlock()
+		for _, c := range s.consumers {
+			c.readMu.Lock()
+			c.cursor.reset()
+			c.readMu.Unlock()
+		}
+		s.commitMu.Lock()
+		if cerr := s.cursors.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		s.commitMu.Unlock()
 		s.codec.close()
 		s.unlock()
 	})

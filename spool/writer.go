@@ -3,6 +3,9 @@ package spool
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 )
 
 // Group commit: appenders frame (and compress) their payload on their own
@@ -51,13 +54,28 @@ func (s *Spool) Append(ctx context.Context, payload []byte) (Position, error) {
 func (s *Spool) writeLoop() {
 	defer close(s.done)
 	var group []*appendReq
+	probe := time.NewTimer(time.Hour)
+	probe.Stop()
+	defer probe.Stop()
 	for {
+		// While writes fail, a probe runs at a bounded interval even when
+		// no append comes, so health reports recovery without traffic.
+		s.mu.Lock()
+		failing, next := s.failing != nil, s.nextProbe
+		s.mu.Unlock()
+		if failing {
+			probe.Reset(max(time.Until(next), 0))
+		}
 		select {
 		case r := <-s.reqs:
 			group = append(group[:0], r)
+		case <-probe.C:
+			s.probe()
+			continue
 		case <-s.closing:
 			return
 		}
+		probe.Stop()
 		size := len(group[0].frame)
 	gather:
 		for size < maxGroupBytes {
@@ -78,11 +96,15 @@ func (s *Spool) writeLoop() {
 func (s *Spool) writeGroup(group []*appendReq) {
 	results := make([]appendResult, len(group))
 	s.mu.Lock()
-	broken := s.broken
+	failing := s.failing
+	due := failing != nil && !time.Now().Before(s.nextProbe)
 	s.mu.Unlock()
-	if broken != nil {
+	if failing != nil && (!due || !s.probe()) {
+		s.mu.Lock()
+		err := fmt.Errorf("%w since %s: %w", ErrUnavailable, s.failingSince.UTC().Format(time.RFC3339), s.failing)
+		s.mu.Unlock()
 		for _, r := range group {
-			r.resp <- appendResult{err: broken}
+			r.resp <- appendResult{err: err}
 		}
 		return
 	}
@@ -119,13 +141,12 @@ func (s *Spool) writeGroup(group []*appendReq) {
 		s.groupBuf = buf[:0]
 	}
 	if err != nil {
-		err = fmt.Errorf("spool: write: %w", err)
-		s.mu.Lock()
-		s.broken = err
-		s.mu.Unlock()
-		s.logger.Error("spool write failed; refusing further appends", "err", err)
+		s.writeFailed(fmt.Errorf("spool: write: %w", err))
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	for i, r := range group {
+		// Entries of this group made durable before the failure are
+		// refused too: the forwarder sends them again (at least once).
 		if err != nil && results[i].err == nil {
 			results[i] = appendResult{err: err}
 		}
@@ -134,6 +155,93 @@ func (s *Spool) writeGroup(group []*appendReq) {
 		}
 		r.resp <- results[i]
 	}
+}
+
+// writeFailed puts the spool into the failing state after a write, fsync or
+// segment creation failed: appends are refused with ErrUnavailable until a
+// probe finds the directory writable again. Whatever the failed group wrote
+// is not durable and is never read: the durable state is what readers see.
+func (s *Spool) writeFailed(err error) {
+	s.nextSeq = s.durable + 1 // sequence numbers of the lost group are reused
+	s.mu.Lock()
+	first := s.failing == nil
+	if first {
+		s.failingSince = time.Now()
+		s.probeDelay = s.opts.ProbeMin
+	} else {
+		s.probeDelay = min(2*s.probeDelay, s.opts.ProbeMax)
+	}
+	s.failing = err
+	s.nextProbe = time.Now().Add(s.probeDelay)
+	// Reserved bytes of frames that never became durable are released.
+	s.bytes = 0
+	for _, g := range s.segments {
+		s.bytes += g.size
+	}
+	s.mu.Unlock()
+	if first {
+		s.logger.Error("spool write failed; refusing appends (HTTP 503) until writing works again",
+			"err", err, "probe_interval_max", s.opts.ProbeMax)
+	} else {
+		s.logger.Debug("spool still cannot write", "err", err, "next_probe", s.probeDelay)
+	}
+}
+
+// probeBytes is what a probe writes to show the filesystem takes data
+// again: enough for a typical group of batches.
+const probeBytes = 1 << 20
+
+// probe tries to make the spool writable again: it cuts the active
+// segment back to its durable size (dropping what a failed write left),
+// creates a segment if none is open, and writes, syncs and removes a probe
+// file. It reports whether appends may resume.
+func (s *Spool) probe() bool {
+	err := s.repair()
+	if err != nil {
+		s.writeFailed(err)
+		return false
+	}
+	s.mu.Lock()
+	since := s.failingSince
+	s.failing, s.failingSince = nil, time.Time{}
+	s.recoveries++
+	s.mu.Unlock()
+	s.logger.Info("spool writes work again; accepting appends", "failed_for", time.Since(since).Round(time.Millisecond))
+	return true
+}
+
+func (s *Spool) repair() error {
+	path := filepath.Join(s.dir, "probe.tmp")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("spool: probe: %w", err)
+	}
+	_, err = f.Write(make([]byte, probeBytes))
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	os.Remove(path)
+	if err != nil {
+		return fmt.Errorf("spool: probe: %w", err)
+	}
+	if s.active != nil {
+		s.mu.Lock()
+		durableSize := s.segments[len(s.segments)-1].size
+		s.mu.Unlock()
+		if err := s.active.Truncate(durableSize); err != nil {
+			return fmt.Errorf("spool: cut failed write: %w", err)
+		}
+		if err := s.active.Sync(); err != nil {
+			return fmt.Errorf("spool: cut failed write: %w", err)
+		}
+		s.activeSize = durableSize
+		return nil
+	}
+	if err := s.startSegment(s.nextSeq); err != nil {
+		return fmt.Errorf("spool: create segment: %w", err)
+	}
+	return nil
 }
 
 // reserve accounts n more bytes on disk or returns ErrFull. When the active
@@ -198,8 +306,11 @@ func (s *Spool) flushAndRotate(buf []byte, frames int) error {
 }
 
 // rotate seals the (already synced) active segment and starts a new one.
+// On failure no segment is active; a probe creates one.
 func (s *Spool) rotate() error {
-	if err := s.active.Close(); err != nil {
+	err := s.active.Close()
+	s.active = nil
+	if err != nil {
 		return err
 	}
 	return s.startSegment(s.nextSeq)

@@ -35,6 +35,9 @@ type Handler struct {
 	Stats func() map[string]any
 	// Health returns the spool and exporter state for the page.
 	Health func() Health
+	// Healthz, when set, returns an error while wefgate cannot take
+	// batches (the spool cannot write); /healthz then answers 503 with it.
+	Healthz func() error
 	// Metrics serves /metrics; nil answers 404.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -65,6 +68,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Metrics.ServeHTTP(w, r)
 	case "/healthz":
+		if h.Healthz != nil {
+			if err := h.Healthz(); err != nil {
+				http.Error(w, "failing: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		w.Write([]byte("ok\n"))
 	case "/stats":
 		writeJSON(w, h.Stats())

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -87,5 +88,26 @@ func TestHostsAndStats(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/hosts", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d", rec.Code)
+	}
+}
+
+func TestHealthzReportsFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		health func() error
+		code   int
+		body   string
+	}{
+		{"no check", nil, http.StatusOK, "ok"},
+		{"healthy", func() error { return nil }, http.StatusOK, "ok"},
+		{"spool failing", func() error { return errors.New("spool: writes failing: no space left on device") },
+			http.StatusServiceUnavailable, "failing: spool: writes failing: no space left on device"},
+	} {
+		h := &Handler{Healthz: tc.health}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, rec.Code, rec.Body.String(), tc.code, tc.body)
+		}
 	}
 }

@@ -119,29 +119,45 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	var shipStats func() pipeline.ShipperStats
 	var spoolStats func() spool.Stats
 	var corrStats func() handles.Stats
+	var spoolHealth func() error
 	// The shipper outlives the listeners: on shutdown the server stops
 	// taking batches first, then the shipper flushes what it holds.
 	shipCtx, stopShipper := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopShipper()
 	if *cfg.Spool.Enabled {
+		// Each exporter reads the spool at its own position.
+		consumers := make([]string, len(outs))
+		for i, e := range outs {
+			consumers[i] = e.Name()
+		}
 		sp, err := spool.Open(cfg.Spool.Dir, spool.Options{
 			MaxBytes: cfg.Spool.MaxBytes, SegmentBytes: cfg.Spool.SegmentBytes, Compression: cfg.Spool.Compression,
+			Consumers: consumers,
 		}, logger)
 		if err != nil {
 			return err
 		}
 		defer sp.Close()
 		spoolStats = sp.Stats
-		var stage pipeline.Stage = pipeline.PassThrough{}
+		var newStage func(string) pipeline.Stage
 		if cfg.Handles.Enriched {
-			hs := handles.NewStage(handlesConfig(&cfg.Handles), logger, cfg.Handles.StatsInterval)
-			stage, corrStats = hs, hs.Stats
+			// One correlator per exporter: each exporter's lane moves at its
+			// own pace, so each needs its own state.
+			// The metrics show the first exporter's: all see the same events.
+			newStage = func(exporter string) pipeline.Stage {
+				hs := handles.NewStage(handlesConfig(&cfg.Handles), logger.With("exporter", exporter), cfg.Handles.StatsInterval)
+				if corrStats == nil {
+					corrStats = hs.Stats
+				}
+				return hs
+			}
 		}
-		shipper, err := pipeline.NewShipper(sp, stage, mapFn, outs, pipeline.ShipperOptions{}, logger)
+		shipper, err := pipeline.NewShipper(sp, newStage, mapFn, outs, pipeline.ShipperOptions{}, logger)
 		if err != nil {
 			return err
 		}
 		shipStats = shipper.Stats
+		spoolHealth = sp.Health
 		shipped := make(chan error, 1)
 		go func() { shipped <- shipper.Run(shipCtx) }()
 		defer func() {
@@ -242,6 +258,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 			Subscriptions: func() []string { return names },
 			Stats:         func() map[string]any { return snapshot(stats, srvCfg.Budget, shipStats) },
 			Health:        func() admin.Health { return health(exporterNames, spoolStats, shipStats) },
+			Healthz:       spoolHealth,
 		}
 		h, err := cfg.Admin.Protect(h)
 		if err != nil {
@@ -269,9 +286,13 @@ func health(exporters []string, spoolStats func() spool.Stats, shipStats func() 
 	if shipStats != nil {
 		st := shipStats()
 		h.ExportersFailing, h.ExportLag = st.FailingExporters, st.Lag.Round(time.Millisecond)
-		if st.FailingExporters == 0 {
-			for i := range h.Exporters {
-				h.Exporters[i].State = "ok"
+		for i, e := range st.Exporters {
+			if i >= len(h.Exporters) {
+				break
+			}
+			h.Exporters[i].State = "ok"
+			if e.Failing {
+				h.Exporters[i].State, h.Exporters[i].Detail = "failing", e.LastError
 			}
 		}
 	}
@@ -299,6 +320,12 @@ func snapshot(st *server.Stats, budget *server.Budget, shipStats func() pipeline
 		ss := shipStats()
 		m["exported"], m["export_retries"], m["spool_pending"] = ss.ExportedRecords, ss.Retries, ss.PendingEntries
 		m["export_lag_seconds"], m["failing_exporters"] = ss.Lag.Seconds(), ss.FailingExporters
+		for _, e := range ss.Exporters {
+			m["exporter_"+e.Name] = map[string]any{
+				"committed": e.Committed, "pending": e.PendingEntries, "lag_seconds": e.Lag.Seconds(),
+				"exported": e.ExportedRecords, "retries": e.Retries, "failing": e.Failing, "last_error": e.LastError,
+			}
+		}
 	}
 	return m
 }
