@@ -19,6 +19,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -188,6 +189,10 @@ func (l *Listener) handshake(c net.Conn) {
 	switch {
 	case errors.Is(err, proxyproto.ErrNoProxyProtocol), isTimeout(err):
 		// A direct connection; the endpoint's own timeouts apply.
+	case errors.Is(err, io.EOF) && br.Buffered() == 0:
+		// Closed before sending anything: a balancer's TCP health check.
+		c.Close()
+		return
 	case err != nil:
 		l.logger.Warn("refused a connection: malformed PROXY header", "remote", peer.String(), "error", err)
 		c.Close()

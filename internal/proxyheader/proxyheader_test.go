@@ -98,6 +98,7 @@ func TestListener(t *testing.T) {
 		{"untrusted without header is direct", "127.0.0.1", nil, "127.0.0.1:", ""},
 		{"untrusted v2 header refused", "127.0.0.1", header(2, proxyproto.PROXY), "", "untrusted peer"},
 		{"untrusted v1 header refused", "127.0.0.1", header(1, proxyproto.PROXY), "", "untrusted peer"},
+		{"closed at once is a health check, not logged", "127.0.0.2", []byte{}, "", ""},
 		{"malformed header refused", "127.0.0.2", []byte("PROXY TCP4 999.0.2.10 x 1 2\r\n"), "", "malformed PROXY header"},
 	}
 	for _, c := range cases {
@@ -110,6 +111,14 @@ func TestListener(t *testing.T) {
 			}
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			if c.send != nil && len(c.send) == 0 {
+				conn.Close()
+				time.Sleep(50 * time.Millisecond)
+				if strings.Contains(logs.String(), "refused") {
+					t.Fatalf("logged: %s", logs.String())
+				}
+				return
+			}
 			conn.Write(append(c.send, "hello\n"...))
 			reply, _ := io.ReadAll(conn)
 			if c.want == "" {
