@@ -69,7 +69,8 @@ func Parse(text []byte) (*Message, error) {
 		path        []string // local names of open elements
 		textBuf     []byte
 		inEvent     bool
-		eventBuf    []byte
+		eventQName  []byte // qualified name of the open w:Event, in text
+		closeNeedle = []byte("</")
 		bookmarkAt  = -1
 		sawEnvelope bool
 		sawHeader   bool
@@ -109,12 +110,35 @@ func Parse(text []byte) (*Message, error) {
 				m.BodyElement = name
 			case depth == 4 && inBody && m.BodyElement == "Events" && name == "Event":
 				inEvent = true
-				eventBuf = eventBuf[:0]
+				eventQName = text[start+1 : start+1+len(lx.Text())]
 			}
 		case xml.AttributeToken:
 		case xml.StartTagCloseToken:
 			if len(path) == 3 && path[1] == "Header" && path[2] == "Bookmark" {
 				bookmarkAt = in.Offset()
+			}
+			if inEvent && len(path) == 4 {
+				// The event text is whatever the forwarder put there (a raw
+				// NUL, a "]]>" inside CDATA, bytes that are not XML, a cut
+				// element): it is cut out by the close tag, never lexed,
+				// so nothing in it can make the envelope malformed.
+				from := in.Offset()
+				if !bytes.Equal(closeNeedle[2:], eventQName) {
+					closeNeedle = append(append(closeNeedle[:0], "</"...), eventQName...)
+				}
+				end, ok := eventEnd(text, from, closeNeedle)
+				if !ok {
+					return nil, fmt.Errorf("soap: <%s> at byte %d is never closed", eventQName, start)
+				}
+				if ev := eventContent(text[from:end]); len(ev) > 0 {
+					m.Events = append(m.Events, ev)
+				} else {
+					m.EmptyEvents++
+				}
+				// The lexer goes on from the close tag.
+				in.Move(end - from)
+				in.Skip()
+				inEvent = false
 			}
 		case xml.StartTagCloseVoidToken:
 			if len(path) == 3 && path[1] == "Header" && path[2] == "AckRequested" {
@@ -141,30 +165,116 @@ func Parse(text []byte) (*Message, error) {
 				m.ReplyTo = value
 			case len(path) == 4 && inBody && path[2] == "SubscriptionEnd" && name == "Status":
 				m.Status = value
-			case len(path) == 4 && inEvent:
-				if ev := bytes.TrimSpace(eventBuf); len(ev) > 0 {
-					m.Events = append(m.Events, bytes.Clone(ev))
-				} else {
-					m.EmptyEvents++
-				}
-				inEvent = false
 			}
 			textBuf = textBuf[:0]
 			path = path[:len(path)-1]
 		case xml.TextToken:
-			if inEvent {
-				eventBuf = unescapeAppend(eventBuf, data)
-			} else {
-				textBuf = unescapeAppend(textBuf, data)
-			}
+			textBuf = unescapeAppend(textBuf, data)
 		case xml.CDATAToken:
-			if inEvent {
-				eventBuf = append(eventBuf, lx.Text()...)
-			} else {
-				textBuf = append(textBuf, lx.Text()...)
-			}
+			textBuf = append(textBuf, lx.Text()...)
 		}
 	}
+}
+
+// eventEnd finds where the content of a w:Event that starts at from ends:
+// at a close tag (needle is "</" and its qualified name) followed by the
+// next w:Event or by the close of w:Events. A close tag followed by
+// anything else is taken as part of the event text; failing a well-placed
+// one, the last close tag in the text is the end. ok is false when there
+// is no close tag at all.
+func eventEnd(text []byte, from int, needle []byte) (end int, ok bool) {
+	qname := needle[2:]
+	end = -1
+	for pos := from; ; {
+		i := bytes.Index(text[pos:], needle)
+		if i < 0 {
+			break
+		}
+		at := pos + i
+		pos = at + len(needle)
+		rest := bytes.TrimLeft(text[pos:], " \t\r\n")
+		if len(rest) == 0 || rest[0] != '>' {
+			continue
+		}
+		end = at
+		rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+		if startsElement(rest, qname) || closesEvents(rest) {
+			return at, true
+		}
+	}
+	return end, end >= 0
+}
+
+// startsElement reports whether b starts with a start tag named qname.
+func startsElement(b, qname []byte) bool {
+	if len(b) < len(qname)+2 || b[0] != '<' || !bytes.HasPrefix(b[1:], qname) {
+		return false
+	}
+	switch b[1+len(qname)] {
+	case ' ', '\t', '\r', '\n', '/', '>':
+		return true
+	}
+	return false
+}
+
+// closesEvents reports whether b starts with the close tag of w:Events,
+// whatever its prefix.
+func closesEvents(b []byte) bool {
+	if !bytes.HasPrefix(b, []byte("</")) {
+		return false
+	}
+	i := bytes.IndexByte(b, '>')
+	if i < 0 || i > 64 {
+		return false
+	}
+	return localName(bytes.TrimRight(b[2:i], " \t\r\n")) == "Events"
+}
+
+// eventContent returns the event XML held by the content of a w:Event,
+// trimmed of white space: CDATA sections as they are and text between them
+// with entities resolved, or raw XML as it is. Windows does not split a
+// CDATA section around a "]]>" inside the event: a "]]>" not followed by
+// the end of the content or by another CDATA section is event text.
+func eventContent(c []byte) []byte {
+	c = bytes.TrimSpace(c)
+	if len(c) == 0 {
+		return nil
+	}
+	cdataStart := []byte("<![CDATA[")
+	if c[0] == '<' && !bytes.HasPrefix(c, cdataStart) {
+		return bytes.Clone(c)
+	}
+	out := make([]byte, 0, len(c))
+	for len(c) > 0 {
+		if !bytes.HasPrefix(c, cdataStart) {
+			k := bytes.Index(c, cdataStart)
+			if k < 0 {
+				k = len(c)
+			}
+			out = unescapeAppend(out, c[:k])
+			c = c[k:]
+			continue
+		}
+		body := c[len(cdataStart):]
+		for {
+			k := bytes.Index(body, []byte("]]>"))
+			if k < 0 {
+				// Cut before its end: keep what there is.
+				out = append(out, body...)
+				c = nil
+				break
+			}
+			out = append(out, body[:k]...)
+			rest := body[k+3:]
+			if next := bytes.TrimLeft(rest, " \t\r\n"); len(next) == 0 || bytes.HasPrefix(next, cdataStart) {
+				c = rest
+				break
+			}
+			out = append(out, "]]>"...)
+			body = rest
+		}
+	}
+	return bytes.TrimSpace(out)
 }
 
 func (m *Message) setHeader(name, value string, text []byte, bookmarkAt, end int) {

@@ -246,3 +246,106 @@ func BenchmarkParseEvents(b *testing.B) {
 		}
 	}
 }
+
+// batchEnvelope is a Windows Events envelope whose w:Event elements hold
+// the given contents exactly as written (no escaping, no CDATA added).
+func batchEnvelope(contents ...string) []byte {
+	var b strings.Builder
+	b.WriteString(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">` +
+		`<s:Header><a:To>http://wec/wsman/subscriptions/A/1</a:To><a:Action s:mustUnderstand="true">` + ActionEvents + `</a:Action>` +
+		`<a:MessageID>uuid:31652DEB-C9E8-45D6-B3E8-90AC64D48422</a:MessageID>` +
+		`<w:Bookmark><BookmarkList><Bookmark Channel="Security" RecordId="7" IsCurrent="true"/></BookmarkList></w:Bookmark><w:AckRequested/>` +
+		`</s:Header><s:Body><w:Events>`)
+	for _, c := range contents {
+		b.WriteString(`<w:Event Action="` + ActionEvent + `">` + c + `</w:Event>`)
+	}
+	b.WriteString(`</w:Events></s:Body></s:Envelope>`)
+	return []byte(b.String())
+}
+
+// TestParseDamagedEventText checks that nothing inside an event's text
+// makes the envelope malformed: each damaged event is handed on with what
+// it holds, the clean event after it too, and the bookmark is read.
+func TestParseDamagedEventText(t *testing.T) {
+	const clean = `<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><EventID>4658</EventID></System></Event>`
+	open := `<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><EventID>4658</EventID></System><EventData><Data Name='ProcessName'>`
+	tests := []struct {
+		name    string
+		content string
+		want    string
+	}{
+		{"raw NUL", "<![CDATA[" + open + "C:\\Tools\\a\x00b.exe</Data></EventData></Event>]]>", open + "C:\\Tools\\a\x00b.exe</Data></EventData></Event>"},
+		{"stray ]]> in CDATA", "<![CDATA[" + open + "a]]>b</Data></EventData></Event>]]>", open + "a]]>b</Data></EventData></Event>"},
+		{"]]> split as XML requires", "<![CDATA[" + open + "a]]]]><![CDATA[>b</Data></EventData></Event>]]>", open + "a]]>b</Data></EventData></Event>"},
+		{"not XML at all", "<![CDATA[<<&&;\x01\uFFFD</x></y><z a='>]]>", "<<&&;\x01\uFFFD</x></y><z a='>"},
+		{"mismatched tags", "<![CDATA[" + open + "x</EventData></Data></Event></w:Events>]]>", open + "x</EventData></Data></Event></w:Events>"},
+		{"truncated element", "<![CDATA[" + open + "C:\\Tools\\a", open + "C:\\Tools\\a"},
+		{"CDATA cut before its end", "<![CDATA[" + open + "x</Data>", open + "x</Data>"},
+		{"close tag inside the text", "<![CDATA[" + open + "</w:Event>x</Data></EventData></Event>]]>", open + "</w:Event>x</Data></EventData></Event>"},
+		{"raw XML without CDATA", open + "a &amp; b</Data></EventData></Event>", open + "a &amp; b</Data></EventData></Event>"},
+		{"escaped XML", "&lt;Event&gt;&#0;&lt;/Event&gt;", "<Event>\x00</Event>"},
+		{"stray < in escaped text", "&lt;Event&gt;a < b&lt;/Event&gt;", "<Event>a < b</Event>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Parse(batchEnvelope(tt.content, "<![CDATA["+clean+"]]>"))
+			if err != nil {
+				t.Fatalf("envelope refused: %v", err)
+			}
+			if len(m.Events) != 2 {
+				t.Fatalf("%d events, want 2: %q", len(m.Events), m.Events)
+			}
+			if string(m.Events[0]) != tt.want {
+				t.Errorf("event text\n got %q\nwant %q", m.Events[0], tt.want)
+			}
+			if string(m.Events[1]) != clean {
+				t.Errorf("clean event after it: %q", m.Events[1])
+			}
+			if !strings.Contains(m.Bookmark, `RecordId="7"`) || m.Action != ActionEvents {
+				t.Errorf("headers: action %q bookmark %q", m.Action, m.Bookmark)
+			}
+		})
+	}
+}
+
+// FuzzParseEventText builds a valid envelope around arbitrary event texts,
+// each in a CDATA section as Windows sends it, and requires the envelope
+// to be accepted with every event handed on.
+func FuzzParseEventText(f *testing.F) {
+	f.Add([]byte("<Event><System><EventID>4658</EventID></System><EventData><Data>a\x00b</Data></EventData></Event>"), []byte("<Event/>"))
+	f.Add([]byte("<Event>]]></Event>"), []byte("]]>"))
+	f.Add([]byte("<Event><System"), []byte("\xff\xfe<"))
+	f.Add([]byte("</w:Event>"), []byte("<w:Event>"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		texts := [][]byte{a, b, []byte("<Event/>")}
+		var contents []string
+		for _, x := range texts {
+			contents = append(contents, "<![CDATA["+string(x)+"]]>")
+		}
+		// The envelope travels as UTF-16: what the text decodes to is
+		// what the forwarder meant.
+		wire := EncodeUTF16LE(batchEnvelope(contents...))
+		text, _ := DecodeText(wire)
+		m, err := Parse(text)
+		if err != nil {
+			t.Fatalf("envelope refused: %v", err)
+		}
+		if got := len(m.Events) + m.EmptyEvents; got != len(texts) && !ambiguous(texts) {
+			t.Fatalf("%d events out of %d: %q", got, len(texts), m.Events)
+		}
+		if !strings.Contains(m.Bookmark, `RecordId="7"`) {
+			t.Fatalf("bookmark lost: %q", m.Bookmark)
+		}
+	})
+}
+
+// ambiguous reports whether an event text holds what a reader cannot tell
+// from the end of its w:Event: a close tag followed by the next event.
+func ambiguous(texts [][]byte) bool {
+	for _, x := range texts {
+		if bytes.Contains(x, []byte("</w:Event")) {
+			return true
+		}
+	}
+	return false
+}
