@@ -14,15 +14,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"wefgate/certs"
+	"wefgate/exporters/file"
 	"wefgate/exporters/mapping"
+	"wefgate/exporters/otlp"
+	"wefgate/handles"
 	"wefgate/internal/accesslog"
 	"wefgate/internal/admin"
 	"wefgate/internal/proxyheader"
+	"wefgate/spool"
 	"wefgate/subscriptions"
 	"wefgate/wef/server"
 )
@@ -44,9 +47,9 @@ type Config struct {
 
 	Subscriptions []subscriptions.Definition `yaml:"subscriptions"`
 
-	Handles   Handles          `yaml:"handles"`
+	Handles   handles.Config   `yaml:"handles"`
 	Exporters Exporters        `yaml:"exporters"`
-	Spool     Spool            `yaml:"spool"`
+	Spool     spool.Config     `yaml:"spool"`
 	Log       Log              `yaml:"log"`
 	Admin     admin.Config     `yaml:"admin"`
 	AccessLog accesslog.Config `yaml:"access_log"`
@@ -99,56 +102,6 @@ type HTTPListener struct {
 	Keytab string `yaml:"keytab"`
 }
 
-// Handles configures the enrichment of handle-manipulation events.
-type Handles struct {
-	// Enriched offers the enriched built-in subscription (which also
-	// collects 4656, 4661, 4663, 4660, 4688 and 4689) instead of the plain
-	// one, and joins 4658, 4660 and 4690 to the objects and processes they
-	// refer to. With your own subscriptions, include those events in their
-	// queries.
-	Enriched bool `yaml:"enriched"`
-	// ExportHelperEvents exports the helper events too (decoded), instead
-	// of using them only as state.
-	ExportHelperEvents bool `yaml:"export_helper_events"`
-	// ExportObjectDeleted exports 4660, which has the same gap as 4658.
-	ExportObjectDeleted *bool `yaml:"export_object_deleted"`
-	// ReorderRecords and ReorderTime bound how long an event may wait for
-	// its partner (in later records of its host, and in time).
-	ReorderRecords int           `yaml:"reorder_records"`
-	ReorderTime    time.Duration `yaml:"reorder_time"`
-	// MaxPending, MaxHandles and MaxProcesses are hard memory bounds.
-	MaxPending   int `yaml:"max_pending"`
-	MaxHandles   int `yaml:"max_handles"`
-	MaxProcesses int `yaml:"max_processes"`
-	// MaxStateBytes and MaxPendingBytes bound the correlator's memory in
-	// bytes (state, and events in the reorder window); 0 means the default.
-	MaxStateBytes   int64         `yaml:"max_state_bytes"`
-	MaxPendingBytes int64         `yaml:"max_pending_bytes"`
-	HandleMaxAge    time.Duration `yaml:"handle_max_age"`
-	ProcessMaxAge   time.Duration `yaml:"process_max_age"`
-	// StatsInterval is how often the correlator's sizes are logged.
-	StatsInterval time.Duration `yaml:"stats_interval"`
-	Noise         HandleNoise   `yaml:"noise"`
-}
-
-// HandleNoise controls the audit by-product pairs (a 4690 into the System
-// process and the 4658 closing that copy) for objects matching the rules.
-type HandleNoise struct {
-	// Mode is off (export them), tag (export with winlog.handle.noise) or
-	// drop (count them only; counts are exported as summary records).
-	Mode            string            `yaml:"mode"`
-	Rules           []HandleNoiseRule `yaml:"rules"`
-	SummaryInterval time.Duration     `yaml:"summary_interval"`
-}
-
-// HandleNoiseRule matches the object behind a by-product pair; '*' matches
-// any run of characters, comparisons ignore case, empty fields match all.
-type HandleNoiseRule struct {
-	ObjectType string `yaml:"object_type"`
-	ObjectName string `yaml:"object_name"`
-	Image      string `yaml:"image"`
-}
-
 // EnrichedSubscription is the built-in subscription of enriched mode: the
 // handle events plus what the correlator needs to explain them.
 func EnrichedSubscription() subscriptions.Definition {
@@ -170,42 +123,16 @@ type Exporters struct {
 
 // FileExporter writes JSON lines.
 type FileExporter struct {
-	// Enabled defaults to true unless an OTLP endpoint is configured.
-	Enabled *bool  `yaml:"enabled"`
-	Path    string `yaml:"path"`
+	// Enabled defaults to true unless the OTLP exporter is on.
+	Enabled     *bool `yaml:"enabled"`
+	file.Config `yaml:",inline"`
 }
 
 // OTLPExporter sends OTLP logs. It is on when Endpoint is set here or in
 // OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_LOGS_ENDPOINT.
 type OTLPExporter struct {
-	Enabled *bool `yaml:"enabled"`
-	// Protocol is "grpc" or "http/protobuf" (default: OTEL_EXPORTER_OTLP_PROTOCOL,
-	// else http/protobuf as the OTLP specification says).
-	Protocol    string            `yaml:"protocol"`
-	Endpoint    string            `yaml:"endpoint"`
-	Insecure    bool              `yaml:"insecure"`
-	Headers     map[string]string `yaml:"headers"`
-	CAFile      string            `yaml:"ca_file"`
-	CertFile    string            `yaml:"cert_file"`
-	KeyFile     string            `yaml:"key_file"`
-	Compression string            `yaml:"compression"`
-	Timeout     time.Duration     `yaml:"timeout"`
-	// MaxRequestBytes keeps requests under the backend's limit (gRPC
-	// receivers refuse more than 4 MiB by default).
-	MaxRequestBytes int `yaml:"max_request_bytes"`
-}
-
-// Spool is the durable buffer between the endpoint and the exporters.
-type Spool struct {
-	// Enabled defaults to true; without it a batch is acknowledged only
-	// once every exporter confirmed it (and refused while one is down).
-	Enabled *bool  `yaml:"enabled"`
-	Dir     string `yaml:"dir"`
-	// MaxBytes bounds the spool on disk; when full, forwarders are told to
-	// retry later and keep events in their own logs.
-	MaxBytes     int64  `yaml:"max_bytes"`
-	SegmentBytes int64  `yaml:"segment_bytes"`
-	Compression  string `yaml:"compression"`
+	Enabled     *bool `yaml:"enabled"`
+	otlp.Config `yaml:",inline"`
 }
 
 // Log configures wefgate's own logging.
@@ -214,6 +141,43 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is text or json.
 	Format string `yaml:"format"`
+}
+
+// DefaultLog returns the log: section's defaults: info, text.
+func DefaultLog() Log { return Log{Level: "info", Format: "text"} }
+
+// Validate checks the section; errors name the key.
+func (l *Log) Validate() error {
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("level %q is not debug, info, warn or error", l.Level)
+	}
+	switch l.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("format %q is neither text nor json", l.Format)
+	}
+	return nil
+}
+
+// Default returns the configuration of an empty file before the rules
+// that depend on other settings (listeners, exporters, paths under
+// data_dir) are applied: each section's own defaults.
+func Default() *Config {
+	return &Config{
+		DataDir:      "wefgate-data",
+		MaxBodyBytes: 1 << 20,
+		HTTPS:        HTTPSListener{Address: ":5986"},
+		HTTP:         HTTPListener{Address: ":5985"},
+		Handles:      handles.DefaultConfig(),
+		Exporters:    Exporters{File: FileExporter{Config: file.DefaultConfig()}, Mapping: mapping.DefaultConfig()},
+		Spool:        spool.DefaultConfig(),
+		Log:          DefaultLog(),
+		Admin:        admin.DefaultConfig(),
+		AccessLog:    accesslog.DefaultConfig(),
+		State:        subscriptions.DefaultState(),
+	}
 }
 
 // Load reads the file at path; "" means no file (all defaults).
@@ -237,7 +201,7 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes YAML text strictly and applies defaults.
 func Parse(data []byte) (*Config, error) {
-	cfg := &Config{}
+	cfg := Default()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
@@ -255,22 +219,24 @@ func DefaultSubscription() subscriptions.Definition {
 	return subscriptions.Definition{Name: "handle-manipulation", Channel: "Security", XPath: subscriptions.HandleEventsQuery}
 }
 
+// normalize applies the defaults that depend on other settings, validates
+// each section (each component's Validate names its keys; the section is
+// prefixed here) and checks the rules that span components.
 func (c *Config) normalize() error {
-	if c.DataDir == "" {
-		c.DataDir = "wefgate-data"
-	}
-	if c.Node.Name == "" {
-		h, err := os.Hostname()
-		if err != nil || h == "" {
-			h = "localhost"
+	c.applyDerivedDefaults()
+	for _, sec := range []struct {
+		key      string
+		validate func() error
+	}{
+		{"state", c.State.Validate}, {"https", c.HTTPS.Validate}, {"http", c.HTTP.Validate},
+		{"handles", c.Handles.Validate}, {"exporters.file", c.Exporters.File.Validate},
+		{"exporters.otlp", c.Exporters.OTLP.Validate},
+		{"spool", c.Spool.Validate}, {"admin", c.Admin.Validate}, {"access_log", c.AccessLog.Validate},
+		{"log", c.Log.Validate},
+	} {
+		if err := sec.validate(); err != nil {
+			return sectionError(sec.key, err)
 		}
-		c.Node.Name = h
-	}
-	if c.State.Backend == "" {
-		c.State.Backend = subscriptions.DefaultState().Backend
-	}
-	if err := c.State.Validate(); err != nil {
-		return err
 	}
 	if c.ProxyProtocol.HeaderTimeout == 0 {
 		c.ProxyProtocol.HeaderTimeout = proxyheader.DefaultHeaderTimeout
@@ -278,86 +244,25 @@ func (c *Config) normalize() error {
 	if err := c.ProxyProtocol.Validate(); err != nil {
 		return err
 	}
-	if c.Hostname == "" {
-		h, err := os.Hostname()
-		if err != nil || h == "" {
-			h = "localhost"
-		}
-		c.Hostname = h
+	if err := c.Limits.Validate(); err != nil {
+		return err
 	}
-	c.Hostname = strings.ToLower(c.Hostname)
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 1 << 20
+	if err := c.Exporters.Mapping.Validate(); err != nil {
+		return fmt.Errorf("exporters: %w", err)
 	}
 	if c.MaxBodyBytes < 0 {
 		return errors.New("max_body_bytes must not be negative")
 	}
-	if c.HTTPS.Address == "" {
-		c.HTTPS.Address = ":5986"
-	}
-	if c.HTTP.Address == "" {
-		c.HTTP.Address = ":5985"
-	}
-	if c.HTTP.Enabled == nil {
-		on := c.HTTP.Keytab != ""
-		c.HTTP.Enabled = &on
-	}
-	if c.HTTPS.Enabled == nil {
-		on := true
-		c.HTTPS.Enabled = &on
-	}
 	if !*c.HTTPS.Enabled && !*c.HTTP.Enabled {
 		return errors.New("both listeners are disabled: enable https or http")
 	}
-	if *c.HTTP.Enabled && c.HTTP.Keytab == "" {
-		return errors.New("http: the Kerberos listener needs a keytab")
+	if !*c.Exporters.File.Enabled && !*c.Exporters.OTLP.Enabled {
+		return errors.New("exporters: no exporter enabled")
 	}
-	if (c.HTTPS.ServerCert == "") != (c.HTTPS.ServerKey == "") {
-		return errors.New("https: set both server_cert and server_key, or neither")
-	}
-	if _, err := certs.ParseCipherSuites(c.HTTPS.CipherSuites); err != nil {
-		return fmt.Errorf("https.cipher_suites: %w", err)
-	}
-	if c.HTTPS.ServerCert != "" && len(c.HTTPS.CAFiles) == 0 {
-		return errors.New("https: ca_files is required with your own server certificate")
-	}
-	for _, l := range []struct {
-		name, addr string
-		port       int
-	}{{"https", c.HTTPS.Address, c.HTTPS.AdvertisedPort}, {"http", c.HTTP.Address, c.HTTP.AdvertisedPort}} {
-		if _, _, err := net.SplitHostPort(l.addr); err != nil {
-			return fmt.Errorf("%s: address %q: %w", l.name, l.addr, err)
-		}
-		if l.port < 0 || l.port > 65535 {
-			return fmt.Errorf("%s: advertised_port %d out of range", l.name, l.port)
-		}
-	}
-	if len(c.Subscriptions) == 0 {
-		if c.Handles.Enriched {
-			c.Subscriptions = []subscriptions.Definition{EnrichedSubscription()}
-		} else {
-			c.Subscriptions = []subscriptions.Definition{DefaultSubscription()}
-		}
-	}
-	switch c.Handles.Noise.Mode {
-	case "":
-		c.Handles.Noise.Mode = "off"
-	case "off", "tag", "drop":
-	default:
-		return fmt.Errorf("handles.noise.mode %q is not off, tag or drop", c.Handles.Noise.Mode)
-	}
-	if c.Handles.Noise.Mode != "off" && len(c.Handles.Noise.Rules) == 0 {
-		return errors.New("handles.noise: mode tag or drop needs rules naming the objects that are noise")
-	}
-	if c.Handles.ExportObjectDeleted == nil {
-		on := true
-		c.Handles.ExportObjectDeleted = &on
-	}
-	if c.Handles.MaxStateBytes < 0 || c.Handles.MaxPendingBytes < 0 {
-		return errors.New("handles: max_state_bytes and max_pending_bytes must not be negative")
-	}
-	if c.Handles.StatsInterval == 0 {
-		c.Handles.StatsInterval = 5 * time.Minute
+	if c.Handles.Enriched && !*c.Spool.Enabled {
+		// The correlator holds events for a moment; only the spool lets a
+		// batch be acknowledged before they are exported.
+		return errors.New("handles.enriched needs the spool (spool.enabled: true)")
 	}
 	seen := map[string]string{}
 	for i := range c.Subscriptions {
@@ -375,80 +280,106 @@ func (c *Config) normalize() error {
 			return fmt.Errorf("subscription %q: max_envelope_size %d does not fit max_body_bytes %d", d.Name, d.MaxEnvelopeSize, c.MaxBodyBytes)
 		}
 	}
-	if c.Exporters.OTLP.Endpoint == "" && c.Exporters.OTLP.Enabled == nil {
-		on := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") != ""
-		c.Exporters.OTLP.Enabled = &on
+	return nil
+}
+
+// sectionError names the section of a component's error: a component
+// starts its message with the key below its section, or with the whole
+// key path when it knows where it sits.
+func sectionError(section string, err error) error {
+	last := section[strings.LastIndexByte(section, '.')+1:]
+	if msg := err.Error(); strings.HasPrefix(msg, last+":") || strings.HasPrefix(msg, last+".") {
+		return err
+	}
+	return fmt.Errorf("%s.%w", section, err)
+}
+
+// applyDerivedDefaults fills what an empty section cannot default by
+// itself: host names, paths under data_dir, the subscriptions of the
+// handles mode, and which listeners and exporters are on.
+func (c *Config) applyDerivedDefaults() {
+	hostname := func() string {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		return h
+	}
+	if c.DataDir == "" {
+		c.DataDir = Default().DataDir
+	}
+	if c.Node.Name == "" {
+		c.Node.Name = hostname()
+	}
+	if c.Hostname == "" {
+		c.Hostname = hostname()
+	}
+	c.Hostname = strings.ToLower(c.Hostname)
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = Default().MaxBodyBytes
+	}
+	if c.HTTP.Enabled == nil {
+		c.HTTP.Enabled = new(c.HTTP.Keytab != "")
+	}
+	if c.HTTPS.Enabled == nil {
+		c.HTTPS.Enabled = new(true)
+	}
+	if len(c.Subscriptions) == 0 {
+		if c.Handles.Enriched {
+			c.Subscriptions = []subscriptions.Definition{EnrichedSubscription()}
+		} else {
+			c.Subscriptions = []subscriptions.Definition{DefaultSubscription()}
+		}
 	}
 	if c.Exporters.OTLP.Enabled == nil {
-		on := true
-		c.Exporters.OTLP.Enabled = &on
-	}
-	switch c.Exporters.OTLP.Protocol {
-	case "", "grpc", "http/protobuf":
-	default:
-		return fmt.Errorf("exporters.otlp.protocol %q is neither grpc nor http/protobuf", c.Exporters.OTLP.Protocol)
-	}
-	if err := c.Exporters.Mapping.Validate(); err != nil {
-		return fmt.Errorf("exporters: %w", err)
+		c.Exporters.OTLP.Enabled = new(c.Exporters.OTLP.Endpoint != "" ||
+			os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") != "")
 	}
 	if c.Exporters.File.Enabled == nil {
-		on := !*c.Exporters.OTLP.Enabled
-		c.Exporters.File.Enabled = &on
+		c.Exporters.File.Enabled = new(!*c.Exporters.OTLP.Enabled)
 	}
 	if c.Exporters.File.Path == "" {
 		c.Exporters.File.Path = filepath.Join(c.DataDir, "events.jsonl")
 	}
-	if !*c.Exporters.File.Enabled && !*c.Exporters.OTLP.Enabled {
-		return errors.New("exporters: no exporter enabled")
-	}
 	if c.Spool.Enabled == nil {
-		on := true
-		c.Spool.Enabled = &on
+		c.Spool.Enabled = new(true)
 	}
 	if c.Spool.Dir == "" {
 		c.Spool.Dir = filepath.Join(c.DataDir, "spool")
 	}
 	if c.Spool.MaxBytes == 0 {
-		c.Spool.MaxBytes = 1 << 30
+		c.Spool.MaxBytes = spool.DefaultMaxBytes
 	}
-	if c.Spool.MaxBytes < 0 || c.Spool.SegmentBytes < 0 {
-		return errors.New("spool: max_bytes and segment_bytes must not be negative")
+}
+
+// Validate checks the https: section; errors name the key.
+func (l *HTTPSListener) Validate() error {
+	if (l.ServerCert == "") != (l.ServerKey == "") {
+		return errors.New("https: set both server_cert and server_key, or neither")
 	}
-	switch c.Spool.Compression {
-	case "", "zstd", "s2", "none":
-	default:
-		return fmt.Errorf("spool.compression %q is not zstd, s2 or none", c.Spool.Compression)
+	if _, err := certs.ParseCipherSuites(l.CipherSuites); err != nil {
+		return fmt.Errorf("cipher_suites: %w", err)
 	}
-	switch c.Exporters.OTLP.Compression {
-	case "", "gzip", "none":
-	default:
-		return fmt.Errorf("exporters.otlp.compression %q is neither gzip nor none", c.Exporters.OTLP.Compression)
+	if l.ServerCert != "" && len(l.CAFiles) == 0 {
+		return errors.New("https: ca_files is required with your own server certificate")
 	}
-	if c.Exporters.OTLP.Timeout < 0 || c.Exporters.OTLP.MaxRequestBytes < 0 {
-		return errors.New("exporters.otlp: timeout and max_request_bytes must not be negative")
+	return validateListen(l.Address, l.AdvertisedPort)
+}
+
+// Validate checks the http: section; errors name the key.
+func (l *HTTPListener) Validate() error {
+	if *l.Enabled && l.Keytab == "" {
+		return errors.New("http: the Kerberos listener needs a keytab")
 	}
-	if err := c.Admin.Validate(); err != nil {
-		return err
+	return validateListen(l.Address, l.AdvertisedPort)
+}
+
+func validateListen(addr string, advertisedPort int) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
 	}
-	if err := c.Limits.Validate(); err != nil {
-		return err
-	}
-	if err := c.AccessLog.Validate(); err != nil {
-		return err
-	}
-	switch c.Log.Level {
-	case "":
-		c.Log.Level = "info"
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("log.level %q is not debug, info, warn or error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "":
-		c.Log.Format = "text"
-	case "text", "json":
-	default:
-		return fmt.Errorf("log.format %q is neither text nor json", c.Log.Format)
+	if advertisedPort < 0 || advertisedPort > 65535 {
+		return fmt.Errorf("advertised_port %d out of range", advertisedPort)
 	}
 	return nil
 }

@@ -137,3 +137,40 @@ func TestExportersSchema(t *testing.T) {
 		}
 	}
 }
+
+func TestLogValidate(t *testing.T) {
+	tests := []struct {
+		log  Log
+		want string
+	}{
+		{DefaultLog(), ""},
+		{Log{Level: "debug", Format: "json"}, ""},
+		{Log{Level: "chatty", Format: "text"}, `level "chatty" is not debug, info, warn or error`},
+		{Log{Level: "info", Format: "xml"}, `format "xml" is neither text nor json`},
+	}
+	for _, tt := range tests {
+		err := tt.log.Validate()
+		if (err == nil) != (tt.want == "") || err != nil && err.Error() != tt.want {
+			t.Errorf("%+v: Validate() = %v, want %q", tt.log, err, tt.want)
+		}
+	}
+}
+
+func TestSectionErrors(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"log:\n  format: xml\n", `log.format "xml" is neither text nor json`},
+		{"spool:\n  segment_bytes: -1\n", "spool.segment_bytes -1 must not be negative"},
+		{"exporters:\n  otlp:\n    timeout: -1s\n", "exporters.otlp.timeout -1s must not be negative"},
+		{"handles:\n  max_pending: -1\n", "handles.max_pending must not be negative"},
+		{"https:\n  advertised_port: 70000\n", "https.advertised_port 70000 out of range"},
+		{"http:\n  address: nope\n  keytab: k\n", `http.address "nope"`},
+		{"handles:\n  enriched: true\nspool:\n  enabled: false\n", "handles.enriched needs the spool"},
+	}
+	for _, tt := range tests {
+		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+		_, err := Parse([]byte(tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v, want an error containing %q", tt.yaml, err, tt.want)
+		}
+	}
+}

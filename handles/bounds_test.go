@@ -61,7 +61,7 @@ func TestMemoryBound(t *testing.T) {
 	if testing.Short() {
 		total = 200_000
 	}
-	cfg := Config{MaxHandles: 50_000, MaxProcesses: 10_000, MaxPending: 4096, HoldRecords: 256}
+	cfg := Config{MaxHandles: 50_000, MaxProcesses: 10_000, MaxPending: 4096, ReorderRecords: 256}
 	const heapLimit = 128 << 20
 	const hosts = 64
 

@@ -177,7 +177,7 @@ func (c *Correlator[P]) Add(now time.Time, host string, ev *event.Event, pos P) 
 
 // Tick releases what aged out by now, forgets state older than its
 // maximum age, and emits noise summaries when their interval has passed.
-// Call it regularly (a fraction of HoldTime): a host that goes quiet
+// Call it regularly (a fraction of ReorderTime): a host that goes quiet
 // releases its waiting events only through Tick or another host's Add.
 func (c *Correlator[P]) Tick(now time.Time) []Output[P] {
 	c.observe(now)
@@ -609,16 +609,16 @@ func (c *Correlator[P]) due(q *hostState[P], p *pending[P], now time.Time) bool 
 		return false
 	}
 	wait := c.cfg.LateOpenWait
-	if wait <= c.cfg.HoldTime {
+	if wait <= c.cfg.ReorderTime {
 		return true
 	}
 	over := now.Sub(p.added) >= wait ||
 		(!p.ev.TimeCreated.IsZero() && q.newestLogged.Sub(p.ev.TimeCreated) >= wait) ||
 		2*c.pending.n >= c.cfg.MaxPending || 2*c.pendingBytes >= c.cfg.MaxPendingBytes
 	if !p.late {
-		// The window passed by time at added+HoldTime, or by records at
+		// The window passed by time at added+ReorderTime, or by records at
 		// the latest now; the extension is counted from there.
-		since := p.added.Add(c.cfg.HoldTime)
+		since := p.added.Add(c.cfg.ReorderTime)
 		if now.Before(since) {
 			since = now
 		}
@@ -635,12 +635,12 @@ func (c *Correlator[P]) due(q *hostState[P], p *pending[P], now time.Time) bool 
 // windowPassed reports whether p has been held as long as the reorder
 // window allows.
 func (c *Correlator[P]) windowPassed(q *hostState[P], p *pending[P], now time.Time) bool {
-	hold := uint64(c.cfg.HoldRecords)
+	hold := uint64(c.cfg.ReorderRecords)
 	// The newest record id, not the largest: after a log clear ids start
 	// again from 1 and must not make every waiting event look ancient.
 	return q.arrivals-p.arrival >= hold ||
 		(p.hasRecordID && q.lastRecordID >= p.recordID+hold) ||
-		now.Sub(p.added) >= c.cfg.HoldTime
+		now.Sub(p.added) >= c.cfg.ReorderTime
 }
 
 // drain releases q's events from the front while they are resolved or
@@ -655,11 +655,11 @@ func (c *Correlator[P]) drain(q *hostState[P], now time.Time, out []Output[P]) [
 	return out
 }
 
-// releaseAged releases events held for HoldTime, oldest first, up to an
+// releaseAged releases events held for ReorderTime, oldest first, up to an
 // event held on for a late open.
 func (c *Correlator[P]) releaseAged(now time.Time, out []Output[P]) []Output[P] {
 	for p := c.pending.front; p != nil; p = c.pending.front {
-		if now.Sub(p.added) < c.cfg.HoldTime || p.waiting && !c.due(p.host, p, now) {
+		if now.Sub(p.added) < c.cfg.ReorderTime || p.waiting && !c.due(p.host, p, now) {
 			break
 		}
 		out = c.releaseFront(now, out)
@@ -668,7 +668,7 @@ func (c *Correlator[P]) releaseAged(now time.Time, out []Output[P]) []Output[P] 
 }
 
 // releaseBehindLate drains the hosts whose oldest event is older than
-// HoldTime but lies behind another host's event held for a late open,
+// ReorderTime but lies behind another host's event held for a late open,
 // which releaseAged stops at. Only Tick pays for this walk: Add drains its
 // own host, and a quiet host is released here.
 func (c *Correlator[P]) releaseBehindLate(now time.Time, out []Output[P]) []Output[P] {
@@ -677,7 +677,7 @@ func (c *Correlator[P]) releaseBehindLate(now time.Time, out []Output[P]) []Outp
 		return out
 	}
 	var fronts []*pending[P]
-	for p := first; p != nil && now.Sub(p.added) >= c.cfg.HoldTime; p = p.order.next {
+	for p := first; p != nil && now.Sub(p.added) >= c.cfg.ReorderTime; p = p.order.next {
 		if p.host.front() == p && p.host != first.host {
 			fronts = append(fronts, p)
 		}

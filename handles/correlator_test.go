@@ -251,8 +251,8 @@ func TestCorrelatorLinking(t *testing.T) {
 			2: {AttrStatus: StatusMatched, AttrLink: LinkOpen},
 		},
 	}, {
-		name: "DropObjectDeleted stops exporting 4660",
-		cfg:  Config{DropObjectDeleted: true},
+		name: "ExportObjectDeleted false stops exporting 4660",
+		cfg:  Config{ExportObjectDeleted: new(false)},
 		events: []*event.Event{
 			openEv(1, 0x1e0, 0x70, "SAM_USER", `DOMAINS\Account\Users\000003F0`, 0x10000, lsassPath),
 			deleteEv(2, 0x1e0, 0x70, lsassPath),
@@ -320,7 +320,7 @@ func TestKind(t *testing.T) {
 	}
 }
 
-// noLateOpen turns the late-open extension off (not above HoldTime).
+// noLateOpen turns the late-open extension off (not above ReorderTime).
 const noLateOpen = time.Nanosecond
 
 // loggedAt sets ev's TimeCreated to d after the replay start.
@@ -347,8 +347,8 @@ func TestReorderWindow(t *testing.T) {
 		released [][]int
 		stats    func(Stats) bool
 	}{{
-		name: "released after HoldRecords later events of its host (no late-open extension)",
-		cfg:  Config{HoldRecords: 2, LateOpenWait: noLateOpen},
+		name: "released after ReorderRecords later events of its host (no late-open extension)",
+		cfg:  Config{ReorderRecords: 2, LateOpenWait: noLateOpen},
 		adds: []add{
 			{0, "a", dupEv(0, 1, 2, 4, 3)},
 			{0, "a", createdEv(0, 5, 1, `C:\x.exe`, "")},
@@ -358,8 +358,8 @@ func TestReorderWindow(t *testing.T) {
 		released: [][]int{nil, nil, {2}, {0, 1, 3}},
 		stats:    func(s Stats) bool { return s.PendingExpired == 1 && s.Unmatched == 1 },
 	}, {
-		name: "released when its EventRecordID falls HoldRecords behind (no late-open extension)",
-		cfg:  Config{HoldRecords: 100, LateOpenWait: noLateOpen},
+		name: "released when its EventRecordID falls ReorderRecords behind (no late-open extension)",
+		cfg:  Config{ReorderRecords: 100, LateOpenWait: noLateOpen},
 		adds: []add{
 			{0, "a", dupEv(10, 1, 2, 4, 3)},
 			{0, "a", createdEv(50, 5, 1, `C:\x.exe`, "")},
@@ -368,7 +368,7 @@ func TestReorderWindow(t *testing.T) {
 		released: [][]int{nil, nil, {0, 1, 2}},
 	}, {
 		name: "record ids starting again after a log clear do not release waiting events",
-		cfg:  Config{HoldRecords: 100},
+		cfg:  Config{ReorderRecords: 100},
 		adds: []add{
 			{0, "a", createdEv(5000, 5, 1, `C:\x.exe`, "")},
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
@@ -378,26 +378,26 @@ func TestReorderWindow(t *testing.T) {
 		released: [][]int{{0}, nil, nil, {1, 2, 3}},
 		stats:    func(s Stats) bool { return s.Matched == 1 && s.PendingExpired == 0 },
 	}, {
-		name: "released after HoldTime by Add of any host (no late-open extension)",
+		name: "released after ReorderTime by Add of any host (no late-open extension)",
 		cfg:  Config{LateOpenWait: noLateOpen},
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
-			{DefaultHoldTime, "b", secEvent(4624, 1)},
+			{DefaultReorderTime, "b", secEvent(4624, 1)},
 		},
 		released: [][]int{nil, {1, 0}},
 	}, {
-		name: "released after HoldTime by Tick, each after its own HoldTime (no late-open extension)",
+		name: "released after ReorderTime by Tick, each after its own ReorderTime (no late-open extension)",
 		cfg:  Config{LateOpenWait: noLateOpen},
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
 			{time.Second, "a", closeEv(2, 1, 3, `C:\x.exe`)},
 		},
-		tick:     DefaultHoldTime + time.Second,
+		tick:     DefaultReorderTime + time.Second,
 		released: [][]int{nil, nil, {0, 1}},
 		stats:    func(s Stats) bool { return s.Unmatched == 1 && s.Partial == 1 && s.PendingExpired == 2 },
 	}, {
 		name: "an open logged after the window is still waited for",
-		cfg:  Config{HoldRecords: 2},
+		cfg:  Config{ReorderRecords: 2},
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
 			{0, "a", closeEv(2, 1, 3, `C:\x.exe`)},
@@ -417,25 +417,25 @@ func TestReorderWindow(t *testing.T) {
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
 		},
-		tick:     5 * DefaultHoldTime,
+		tick:     5 * DefaultReorderTime,
 		released: [][]int{nil, {0}},
 		stats: func(s Stats) bool {
-			return s.Unmatched == 1 && s.LateHeld == 1 && s.LateMatched == 0 && s.LateExpired == 1 && s.LateWait == 4*DefaultHoldTime
+			return s.Unmatched == 1 && s.LateHeld == 1 && s.LateMatched == 0 && s.LateExpired == 1 && s.LateWait == 4*DefaultReorderTime
 		},
 	}, {
 		name: "a late open is not waited for once the host logged LateOpenWait more",
-		cfg:  Config{HoldRecords: 2},
+		cfg:  Config{ReorderRecords: 2},
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
 			{0, "a", createdEv(2, 5, 1, `C:\x.exe`, "")},
 			{0, "a", createdEv(3, 6, 1, `C:\x.exe`, "")},
-			{0, "a", loggedAt(createdEv(4, 7, 1, `C:\x.exe`, ""), 5*DefaultHoldTime+time.Millisecond)},
+			{0, "a", loggedAt(createdEv(4, 7, 1, `C:\x.exe`, ""), 5*DefaultReorderTime+time.Millisecond)},
 		},
 		released: [][]int{nil, nil, nil, {0, 1, 2, 3}},
 		stats:    func(s Stats) bool { return s.Unmatched == 1 && s.LateHeld == 1 && s.LateWait == 0 },
 	}, {
 		name: "a late open is not waited for once the window is half full",
-		cfg:  Config{HoldRecords: 2, MaxPending: 8},
+		cfg:  Config{ReorderRecords: 2, MaxPending: 8},
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
 			{0, "a", createdEv(2, 5, 1, `C:\x.exe`, "")},
@@ -449,9 +449,9 @@ func TestReorderWindow(t *testing.T) {
 		adds: []add{
 			{0, "a", dupEv(1, 1, 2, 4, 3)},
 			{500 * time.Millisecond, "b", dupEv(1, 1, 2, 4, 3)},
-			{600 * time.Millisecond, "b", loggedAt(createdEv(2, 5, 1, `C:\x.exe`, ""), 5*DefaultHoldTime+time.Millisecond)},
+			{600 * time.Millisecond, "b", loggedAt(createdEv(2, 5, 1, `C:\x.exe`, ""), 5*DefaultReorderTime+time.Millisecond)},
 		},
-		tick:     DefaultHoldTime + 600*time.Millisecond,
+		tick:     DefaultReorderTime + 600*time.Millisecond,
 		released: [][]int{nil, nil, nil, {1, 2}},
 		stats:    func(s Stats) bool { return s.Pending == 1 && s.LateWaiting == 1 && s.Unmatched == 1 },
 	}, {

@@ -37,12 +37,12 @@
 //     handle event; 4689 forgets a process.
 //
 // The reorder window is measured in log order: an event that waits is
-// released, enriched with what is known, once Config.HoldRecords later
+// released, enriched with what is known, once Config.ReorderRecords later
 // events of its host arrived or its EventRecordID fell that far behind, or
-// after Config.HoldTime, whichever comes first (HoldTime is checked on
+// after Config.ReorderTime, whichever comes first (ReorderTime is checked on
 // every Add and Tick, so Tick must be called regularly). An event whose
 // open is still unknown then (a 4690, or the close of its copy) waits on
-// for an open logged late, up to Config.LateOpenWait (5 × HoldTime) of
+// for an open logged late, up to Config.LateOpenWait (5 × ReorderTime) of
 // its host's log or of holding, and only while the window is less than
 // half full; Stats counts these waits (LateHeld, LateMatched, LateWait).
 // Windows logs the open late when the opening process is pre-empted: a

@@ -17,7 +17,7 @@ func FuzzCorrelator(f *testing.F) {
 	f.Add([]byte{0x10, 0x21, 0x32, 0x43, 0x10, 0x21, 0xff, 0x00, 0x87}, "0xffffffffffffffff")
 	f.Add([]byte("4690 before 4656 and a close"), "")
 	f.Fuzz(func(t *testing.T, ops []byte, raw string) {
-		cfg := Config{HoldRecords: 4, HoldTime: 10 * time.Millisecond, MaxPending: 6,
+		cfg := Config{ReorderRecords: 4, ReorderTime: 10 * time.Millisecond, MaxPending: 6,
 			MaxHandles: 5, MaxProcesses: 3,
 			Noise: NoiseConfig{Mode: NoiseDrop, Rules: []NoiseRule{{ObjectType: "Key"}}, SummaryInterval: 20 * time.Millisecond, MaxKeys: 2}}
 		c := NewCorrelator[int](cfg)

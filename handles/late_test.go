@@ -291,7 +291,7 @@ func TestLateOpenLatency(t *testing.T) {
 						continue
 					}
 					helds = append(helds, held[ev])
-					if limit := NewCorrelator[int](cfg).cfg.LateOpenWait + time.Second; held[ev] > max(limit, DefaultHoldTime+time.Second) {
+					if limit := NewCorrelator[int](cfg).cfg.LateOpenWait + time.Second; held[ev] > max(limit, DefaultReorderTime+time.Second) {
 						t.Errorf("%s: event %d held %v", capt.name, ev.EventID, held[ev])
 					}
 				}

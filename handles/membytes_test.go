@@ -81,7 +81,7 @@ func TestByteBounds(t *testing.T) {
 		evicted: func(s Stats) uint64 { return s.HandlesEvicted + s.ProcessesEvicted },
 	}, {
 		name: "pending",
-		cfg:  Config{MaxPendingBytes: 1 << 20, HoldRecords: 1 << 20, HoldTime: time.Hour},
+		cfg:  Config{MaxPendingBytes: 1 << 20, ReorderRecords: 1 << 20, ReorderTime: time.Hour},
 		add: func(i uint64) *event.Event {
 			// 4690s whose source never opens wait for the whole window.
 			ev := bigOpen(i, 0x100, i*4, 16<<10)

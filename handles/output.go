@@ -27,7 +27,7 @@ func (c *Correlator[P]) output(p *pending[P]) Output[P] {
 		}
 		c.countStatus(p.status())
 		o.Export = !(noise && c.cfg.Noise.Mode == NoiseDrop) &&
-			!(p.kind == KindObjectDeleted && c.cfg.DropObjectDeleted)
+			!(p.kind == KindObjectDeleted && !c.cfg.exportObjectDeleted())
 		if o.Export {
 			o.Attributes = c.closeAttributes(p, noise)
 		}

@@ -24,11 +24,11 @@ type Stage struct {
 	snapshot atomic.Pointer[Stats]
 }
 
-// NewStage returns a Stage over a new Correlator. Every statsEvery (when
+// NewStage returns a Stage over a new Correlator. Every cfg.StatsInterval (when
 // positive) a Tick logs the correlator's sizes and evictions, so operators
 // can see the memory bounds at work.
-func NewStage(cfg Config, logger *slog.Logger, statsEvery time.Duration) *Stage {
-	return &Stage{c: NewCorrelator[stagedPos](cfg), logger: logger, statsEvery: statsEvery}
+func NewStage(cfg Config, logger *slog.Logger) *Stage {
+	return &Stage{c: NewCorrelator[stagedPos](cfg), logger: logger, statsEvery: cfg.StatsInterval}
 }
 
 // stagedPos is the cookie the correlator carries for the pipeline: the

@@ -60,23 +60,24 @@ const (
 // Options tune a spool.
 type Options struct {
 	// MaxBytes bounds the bytes the spool keeps on disk (default 1 GiB).
-	MaxBytes int64
+	MaxBytes int64 `yaml:"max_bytes"`
 	// SegmentBytes is the size at which the active segment file is sealed
 	// and a new one started (default 64 MiB, at most MaxBytes/4 so that
 	// committing frees space in reasonable steps).
-	SegmentBytes int64
+	SegmentBytes int64 `yaml:"segment_bytes"`
 	// Compression is "zstd" (default), "s2" or "none".
-	Compression string
+	Compression string `yaml:"compression"`
 	// Consumers names the readers that each commit their own position
 	// (default: one, DefaultConsumer). An entry is deleted once all of
 	// them committed it. A consumer new to the spool starts at the oldest
 	// entry it still holds; positions of consumers no longer listed are
 	// forgotten, so they hold nothing back.
-	Consumers []string
+	Consumers []string `yaml:"-"`
 	// ProbeMin and ProbeMax bound the interval at which a spool whose
 	// writes failed (disk full, I/O error) tries again; the interval
 	// doubles from ProbeMin up to ProbeMax (defaults 100 ms and 5 s).
-	ProbeMin, ProbeMax time.Duration
+	ProbeMin time.Duration `yaml:"-"`
+	ProbeMax time.Duration `yaml:"-"`
 }
 
 const (
@@ -150,6 +151,9 @@ type Spool struct {
 func Open(dir string, opts Options, logger *slog.Logger) (*Spool, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes

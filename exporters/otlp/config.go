@@ -46,37 +46,73 @@ const (
 // OTEL_SERVICE_NAME, which the SDK exporters do not.
 type Config struct {
 	// Protocol is "grpc" or "http/protobuf" (the OTLP default).
-	Protocol string
+	Protocol string `yaml:"protocol"`
 	// Endpoint is "host:port", or a URL ("https://collector:4318"); a URL
 	// without a path gets /v1/logs for HTTP.
-	Endpoint string
+	Endpoint string `yaml:"endpoint"`
 	// Insecure disables TLS. False leaves the choice to the environment (an
 	// http:// endpoint is insecure too).
-	Insecure bool
+	Insecure bool `yaml:"insecure"`
 	// Headers are sent with every request (for example an API key).
-	Headers map[string]string
+	Headers map[string]string `yaml:"headers"`
 	// CAFile, CertFile and KeyFile configure TLS: the server's CA bundle and
 	// a client certificate for mutual TLS. Setting any of them replaces the
 	// OTEL_EXPORTER_OTLP_*CERTIFICATE/KEY environment variables entirely.
-	CAFile, CertFile, KeyFile string
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 	// Compression is "gzip" or "none".
-	Compression string
+	Compression string `yaml:"compression"`
 	// Timeout bounds one request (HTTP: per attempt; gRPC: including its
 	// retries). The SDK default is 10 s.
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 	// ServiceName and ServiceInstanceID become resource attributes; the
 	// defaults are OTEL_SERVICE_NAME or "wefgate", and the gateway's host
-	// name.
-	ServiceName, ServiceInstanceID string
+	// name (the assembly passes node.name).
+	ServiceName       string `yaml:"-"`
+	ServiceInstanceID string `yaml:"-"`
 	// MaxRequestBytes caps the serialized size of one request; larger
-	// batches are split. Defaults: 3 MiB for gRPC, 16 MiB for HTTP.
-	MaxRequestBytes int
+	// batches are split (gRPC receivers refuse more than 4 MiB by default).
+	// Defaults: 3 MiB for gRPC, 16 MiB for HTTP.
+	MaxRequestBytes int `yaml:"max_request_bytes"`
 	// MaxCachedHosts bounds the per-host resource cache (default 4096).
-	MaxCachedHosts int
+	MaxCachedHosts int `yaml:"-"`
 	// ScopeAttributes are attributes of the instrumentation scope every
 	// record is emitted under (for example elastic.mapping.mode, which
 	// tells Elastic's OTLP intake how to store the records).
-	ScopeAttributes map[string]string
+	ScopeAttributes map[string]string `yaml:"-"`
+}
+
+// Validate checks the settings given in the file; errors name the key
+// (below exporters.otlp). New runs it too, so each value is checked here
+// only. The protocol may also come from the environment, checked by New.
+func (c *Config) Validate() error {
+	if err := validProtocol(c.Protocol); err != nil {
+		return err
+	}
+	switch c.Compression {
+	case "", "gzip", "none":
+	default:
+		return fmt.Errorf("compression %q is neither gzip nor none", c.Compression)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("timeout %s must not be negative", c.Timeout)
+	}
+	if c.MaxRequestBytes < 0 {
+		return fmt.Errorf("max_request_bytes %d must not be negative", c.MaxRequestBytes)
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return errors.New("cert_file and key_file must be given together")
+	}
+	return nil
+}
+
+func validProtocol(p string) error {
+	switch p {
+	case "", ProtocolGRPC, ProtocolHTTP:
+		return nil
+	}
+	return fmt.Errorf("protocol %q is neither %s nor %s", p, ProtocolGRPC, ProtocolHTTP)
 }
 
 // resolved is Config with the fallbacks applied.
@@ -86,19 +122,17 @@ type resolved struct {
 
 func resolve(cfg Config) (resolved, error) {
 	r := resolved{cfg}
+	if err := r.Validate(); err != nil {
+		return r, fmt.Errorf("otlp: %w", err)
+	}
 	if r.Protocol == "" {
 		r.Protocol = firstEnv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+		if err := validProtocol(r.Protocol); err != nil {
+			return r, fmt.Errorf("otlp: OTEL_EXPORTER_OTLP_PROTOCOL: %w", err)
+		}
 	}
 	if r.Protocol == "" {
 		r.Protocol = ProtocolHTTP
-	}
-	if r.Protocol != ProtocolGRPC && r.Protocol != ProtocolHTTP {
-		return r, fmt.Errorf("otlp: unsupported protocol %q (want %q or %q)", r.Protocol, ProtocolGRPC, ProtocolHTTP)
-	}
-	switch r.Compression {
-	case "", "gzip", "none":
-	default:
-		return r, fmt.Errorf("otlp: unsupported compression %q (want gzip or none)", r.Compression)
 	}
 	if r.ServiceName == "" {
 		r.ServiceName = os.Getenv("OTEL_SERVICE_NAME")
@@ -149,9 +183,6 @@ func (r resolved) tlsConfig() (*tls.Config, error) {
 			return nil, fmt.Errorf("otlp: CA file %s holds no PEM certificate", r.CAFile)
 		}
 		cfg.RootCAs = pool
-	}
-	if (r.CertFile == "") != (r.KeyFile == "") {
-		return nil, errors.New("otlp: client certificate and key must be given together")
 	}
 	if r.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(r.CertFile, r.KeyFile)

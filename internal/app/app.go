@@ -110,11 +110,6 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	mapFn := func(src pipeline.Source, ev *event.Event, extra []record.KV) record.Record {
 		return mapping.Map(src, ev, extra, mapOpts)
 	}
-	if cfg.Handles.Enriched && !*cfg.Spool.Enabled {
-		// The correlator holds events for a moment; only the spool lets a
-		// batch be acknowledged before they are exported.
-		return errors.New("handles.enriched needs the spool (spool.enabled: true)")
-	}
 	var sink pipeline.Sink = &pipeline.DirectSink{Map: mapFn, Exporters: outs}
 	var shipStats func() pipeline.ShipperStats
 	var spoolStats func() spool.Stats
@@ -130,10 +125,9 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		for i, e := range outs {
 			consumers[i] = e.Name()
 		}
-		sp, err := spool.Open(cfg.Spool.Dir, spool.Options{
-			MaxBytes: cfg.Spool.MaxBytes, SegmentBytes: cfg.Spool.SegmentBytes, Compression: cfg.Spool.Compression,
-			Consumers: consumers,
-		}, logger)
+		opts := cfg.Spool.Options
+		opts.Consumers = consumers
+		sp, err := spool.Open(cfg.Spool.Dir, opts, logger)
 		if err != nil {
 			return err
 		}
@@ -145,7 +139,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 			// own pace, so each needs its own state.
 			// The metrics show the first exporter's: all see the same events.
 			newStage = func(exporter string) pipeline.Stage {
-				hs := handles.NewStage(handlesConfig(&cfg.Handles), logger.With("exporter", exporter), cfg.Handles.StatsInterval)
+				hs := handles.NewStage(cfg.Handles, logger.With("exporter", exporter))
 				if corrStats == nil {
 					corrStats = hs.Stats
 				}
@@ -400,13 +394,11 @@ func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		logger.Info("exporting to file", "path", cfg.Exporters.File.Path)
 	}
 	if *cfg.Exporters.OTLP.Enabled {
-		o := cfg.Exporters.OTLP
-		e, err := otlp.New(ctx, otlp.Config{
-			Protocol: o.Protocol, Endpoint: o.Endpoint, Insecure: o.Insecure, Headers: o.Headers,
-			CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile, Compression: o.Compression,
-			Timeout: o.Timeout, MaxRequestBytes: o.MaxRequestBytes, ServiceInstanceID: cfg.Node.Name,
-			ScopeAttributes: cfg.Exporters.Mapping.Schema.ScopeAttributes(),
-		}, logger)
+		o := cfg.Exporters.OTLP.Config
+		// What the file does not set: the node and the schema decide them.
+		o.ServiceInstanceID = cfg.Node.Name
+		o.ScopeAttributes = cfg.Exporters.Mapping.Schema.ScopeAttributes()
+		e, err := otlp.New(ctx, o, logger)
 		if err != nil {
 			for _, o := range outs {
 				o.Close(context.WithoutCancel(ctx))
@@ -433,27 +425,6 @@ func GPOValues(cfg *config.Config, refresh int, issuerThumbprints []string) []st
 		}
 	}
 	return out
-}
-
-func handlesConfig(h *config.Handles) handles.Config {
-	c := handles.Config{
-		HoldRecords: h.ReorderRecords, HoldTime: h.ReorderTime,
-		MaxPending: h.MaxPending, MaxHandles: h.MaxHandles, MaxProcesses: h.MaxProcesses,
-		MaxStateBytes: h.MaxStateBytes, MaxPendingBytes: h.MaxPendingBytes,
-		HandleMaxAge: h.HandleMaxAge, ProcessMaxAge: h.ProcessMaxAge,
-		ExportHelperEvents: h.ExportHelperEvents, DropObjectDeleted: !*h.ExportObjectDeleted,
-	}
-	switch h.Noise.Mode {
-	case "tag":
-		c.Noise.Mode = handles.NoiseTag
-	case "drop":
-		c.Noise.Mode = handles.NoiseDrop
-	}
-	c.Noise.SummaryInterval = h.Noise.SummaryInterval
-	for _, r := range h.Noise.Rules {
-		c.Noise.Rules = append(c.Noise.Rules, handles.NoiseRule{ObjectType: r.ObjectType, ObjectName: r.ObjectName, Image: r.Image})
-	}
-	return c
 }
 
 // proxyWrap accepts PROXY headers from the trusted load balancers on a
