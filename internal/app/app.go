@@ -28,6 +28,7 @@ import (
 	"wefgate/internal/admin"
 	"wefgate/internal/metrics"
 	"wefgate/internal/proxyheader"
+	"wefgate/internal/ratelog"
 	"wefgate/pipeline"
 	"wefgate/record"
 	"wefgate/spool"
@@ -183,6 +184,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		Logger:        logger,
 	}
 	stats := &server.Stats{}
+	refusalLogs := ratelog.New(cfg.Limits.RefusalLogInterval, 0, nil)
 	heartbeats := make(map[string]time.Duration, len(defs))
 	names := make([]string, len(defs))
 	for i, d := range defs {
@@ -233,6 +235,14 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		h := server.NewHandler(srvCfg, "http", cfg.HTTPBaseURL(), sec, stats)
 		listeners = append(listeners, server.Listener{Name: "http", Addr: cfg.HTTP.Address, Handler: h, Wrap: proxyWrap(cfg, logger, "http")})
 	}
+	// Each WS-Man listener gets its own connection caps and counters; the
+	// refusal lines of every component share one rate limiter.
+	ep := endpoint{stats: stats, budget: srvCfg.Budget, conns: map[string]*server.ConnStats{}, logs: refusalLogs}
+	for i := range listeners {
+		listeners[i].Limits, listeners[i].Logs = cfg.Limits, refusalLogs
+		listeners[i].Conns = &server.ConnStats{}
+		ep.conns[listeners[i].Name] = listeners[i].Conns
+	}
 	if !strings.Contains(cfg.Hostname, ".") {
 		logger.Warn("hostname is not a fully qualified name; Windows hosts need the name of the GPO URL, which the server certificate and SPNs must carry: set hostname in the configuration",
 			"hostname", cfg.Hostname)
@@ -240,7 +250,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	for _, w := range cfg.Warnings() {
 		logger.Warn(w)
 	}
-	go reportStats(ctx, logger, stats, func() map[string]any { return snapshot(stats, srvCfg.Budget, shipStats) })
+	go reportStats(ctx, logger, stats, func() map[string]any { return snapshot(ep, shipStats) })
 	if cfg.Admin.Address != "" {
 		exporterNames := make([]string, len(outs))
 		for i, e := range outs {
@@ -250,7 +260,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 			Store: store, Logger: logger, Metrics: met.Handler(),
 			Heartbeats:    func() map[string]time.Duration { return heartbeats },
 			Subscriptions: func() []string { return names },
-			Stats:         func() map[string]any { return snapshot(stats, srvCfg.Budget, shipStats) },
+			Stats:         func() map[string]any { return snapshot(ep, shipStats) },
 			Health:        func() admin.Health { return health(exporterNames, spoolStats, shipStats) },
 			Healthz:       spoolHealth,
 		}
@@ -296,8 +306,19 @@ func health(exporters []string, spoolStats func() spool.Stats, shipStats func() 
 // statsInterval is how often the counters are logged.
 const statsInterval = time.Minute
 
+// endpoint is what the WS-Man endpoint counts: requests and events, the
+// request-bytes budget, each listener's connections, and the refusal log
+// lines held back.
+type endpoint struct {
+	stats  *server.Stats
+	budget *server.Budget
+	conns  map[string]*server.ConnStats
+	logs   *ratelog.Limiter
+}
+
 // snapshot gathers the endpoint's and the shipper's counters.
-func snapshot(st *server.Stats, budget *server.Budget, shipStats func() pipeline.ShipperStats) map[string]any {
+func snapshot(ep endpoint, shipStats func() pipeline.ShipperStats) map[string]any {
+	st, budget := ep.stats, ep.budget
 	received, kept := st.EventsReceived.Load(), st.EventsKept.Load()
 	m := map[string]any{
 		"enumerates": st.Enumerates.Load(), "heartbeats": st.Heartbeats.Load(), "batches": st.Batches.Load(),
@@ -310,6 +331,13 @@ func snapshot(st *server.Stats, budget *server.Budget, shipStats func() pipeline
 		m["budget_bytes"], m["budget_in_flight_bytes"], m["budget_peak_bytes"] = b.Size, b.InFlight, b.Peak
 		m["budget_waiting"], m["budget_waited"], m["budget_refused"] = b.Waiting, b.Waited, b.Refused
 	}
+	for name, c := range ep.conns {
+		m[name+"_connections_open"], m[name+"_connections_accepted"] = c.Open.Load(), c.Accepted.Load()
+		m[name+"_accept_errors"] = c.AcceptErrors.Load()
+		m[name+"_connections_refused_total_cap"] = c.RefusedTotal.Load()
+		m[name+"_connections_refused_address_cap"] = c.RefusedPerAddress.Load()
+	}
+	m["log_lines_suppressed"] = ep.logs.Suppressed()
 	if shipStats != nil {
 		ss := shipStats()
 		m["exported"], m["export_retries"], m["spool_pending"] = ss.ExportedRecords, ss.Retries, ss.PendingEntries

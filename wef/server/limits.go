@@ -15,15 +15,39 @@ type Limits struct {
 	// BudgetWait is how long a request waits for room in the budget
 	// before it is refused with 503 and Retry-After.
 	BudgetWait time.Duration `yaml:"budget_wait"`
+	// MaxConnections caps the open connections of each WS-Man listener;
+	// MaxConnectionsPerAddress caps those from one source address. Beyond
+	// them a new connection is closed at once. Each listener counts its
+	// own, so one cannot starve the other.
+	MaxConnections           int `yaml:"max_connections"`
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// HandshakeTimeout bounds, for a connection whose peer has not
+	// authenticated yet, the TLS handshake, each read of request headers
+	// and each wait between requests.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// RefusalLogInterval is the least time between two log lines of one
+	// refusal reason and source address; the lines held back are counted
+	// and reported on the next one.
+	RefusalLogInterval time.Duration `yaml:"refusal_log_interval"`
 }
 
-// DefaultBudgetWait is the default of limits.budget_wait.
-const DefaultBudgetWait = 5 * time.Second
+// Defaults of the limits section (the budget's depends on the machine).
+const (
+	DefaultBudgetWait               = 5 * time.Second
+	DefaultMaxConnections           = 4096
+	DefaultMaxConnectionsPerAddress = 64
+	DefaultHandshakeTimeout         = 10 * time.Second
+	DefaultRefusalLogInterval       = 10 * time.Second
+)
 
 // DefaultLimits returns the defaults, the budget derived from the memory
 // of this machine.
 func DefaultLimits() Limits {
-	return Limits{DecompressedBytes: DefaultBudgetBytes(), BudgetWait: DefaultBudgetWait}
+	return Limits{
+		DecompressedBytes: DefaultBudgetBytes(), BudgetWait: DefaultBudgetWait,
+		MaxConnections: DefaultMaxConnections, MaxConnectionsPerAddress: DefaultMaxConnectionsPerAddress,
+		HandshakeTimeout: DefaultHandshakeTimeout, RefusalLogInterval: DefaultRefusalLogInterval,
+	}
 }
 
 // Validate fills zero fields with their defaults and checks the rest;
@@ -38,7 +62,28 @@ func (l *Limits) Validate() error {
 	if l.BudgetWait < 0 {
 		return errors.New("limits.budget_wait must not be negative")
 	}
+	if l.MaxConnections < 0 || l.MaxConnectionsPerAddress < 0 {
+		return errors.New("limits.max_connections and limits.max_connections_per_address must not be negative")
+	}
+	if l.HandshakeTimeout < 0 || l.RefusalLogInterval < 0 {
+		return errors.New("limits.handshake_timeout and limits.refusal_log_interval must not be negative")
+	}
 	d := DefaultLimits()
+	if l.MaxConnections == 0 {
+		l.MaxConnections = d.MaxConnections
+	}
+	if l.MaxConnectionsPerAddress == 0 {
+		l.MaxConnectionsPerAddress = d.MaxConnectionsPerAddress
+	}
+	if l.MaxConnectionsPerAddress > l.MaxConnections {
+		return errors.New("limits.max_connections_per_address must not exceed limits.max_connections")
+	}
+	if l.HandshakeTimeout == 0 {
+		l.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if l.RefusalLogInterval == 0 {
+		l.RefusalLogInterval = d.RefusalLogInterval
+	}
 	if l.DecompressedBytes == 0 {
 		l.DecompressedBytes = d.DecompressedBytes
 	}

@@ -47,6 +47,9 @@ type Conn struct {
 	// warnedMachineID limits the MachineID mismatch warning to once per
 	// connection.
 	warnedMachineID bool
+	// limited is the admitted connection under the listener's caps (nil
+	// without them); authenticating the peer lifts its short deadline.
+	limited *limitedConn
 }
 
 // Lock serialises requests' use of the connection state. HTTP/1.1 handles
@@ -58,7 +61,7 @@ func (c *Conn) Unlock() { c.mu.Unlock() }
 type connKey struct{}
 
 func withConn(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, &Conn{Remote: c.RemoteAddr().String()})
+	return context.WithValue(ctx, connKey{}, &Conn{Remote: c.RemoteAddr().String(), limited: limitedOf(c)})
 }
 
 func connFrom(r *http.Request) *Conn {

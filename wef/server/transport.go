@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"wefgate/internal/ratelog"
 	"wefgate/wef/event"
 	"wefgate/wef/sldc"
 	"wefgate/wef/soap"
@@ -150,6 +151,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requestInfo(r).Identity = peer.Identity
+	if conn.limited != nil {
+		conn.limited.authenticate()
+	}
 	log = log.With("host", peer.Identity)
 	status, body, err := h.handleMessage(r, log, conn, peer)
 	if err != nil {
@@ -316,6 +320,12 @@ type Listener struct {
 	Handler http.Handler
 	// TLS, when set, makes it an HTTPS listener.
 	TLS *tls.Config
+	// Limits, when MaxConnections is set, cap the listener's connections
+	// and shorten the deadlines of unauthenticated ones; Conns counts them.
+	Limits Limits
+	Conns  *ConnStats
+	// Logs rate-limits the refusal lines of the connection caps.
+	Logs *ratelog.Limiter
 	// Wrap, when set, wraps the bound TCP listener before TLS: a PROXY
 	// protocol header comes before the TLS handshake.
 	Wrap func(net.Listener) (net.Listener, error)
@@ -335,9 +345,15 @@ func ListenAndServe(ctx context.Context, logger *slog.Logger, listeners []Listen
 			}
 			return fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err)
 		}
+		headerTimeout := 30 * time.Second
+		if l.Limits.HandshakeTimeout > 0 {
+			// Also bounds the TLS handshake (http.Server takes the least
+			// of its timeouts).
+			headerTimeout = l.Limits.HandshakeTimeout
+		}
 		srv := &http.Server{
 			Handler:           l.Handler,
-			ReadHeaderTimeout: 30 * time.Second,
+			ReadHeaderTimeout: headerTimeout,
 			ReadTimeout:       2 * time.Minute,
 			WriteTimeout:      2 * time.Minute,
 			// Windows keeps the delivery connection open between batches
@@ -359,6 +375,11 @@ func ListenAndServe(ctx context.Context, logger *slog.Logger, listeners []Listen
 				return fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err)
 			}
 			ln = wrapped
+		}
+		if l.Limits.MaxConnections > 0 {
+			// After the PROXY header (the real source address), before TLS
+			// (a connection over a cap costs no handshake).
+			ln = newConnLimiter(ln, l.Name, l.Limits, l.Conns, l.Logs, logger)
 		}
 		if l.TLS != nil {
 			ln = tls.NewListener(ln, l.TLS)
