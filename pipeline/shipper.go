@@ -39,6 +39,13 @@ type ShipperOptions struct {
 	// write and fsync; a longer interval only means more duplicates after
 	// a crash.
 	CommitInterval time.Duration
+	// Linger is the least time between two exports to one exporter while
+	// it keeps up (default 20 ms): deliveries that arrive meanwhile join
+	// the next export, so a fleet of hosts each sending a small batch
+	// costs one export (one fsync for the file exporter) per Linger, not
+	// one per batch. A backlog is exported at once. Hosts are acknowledged
+	// when their batch is spooled, so this adds nothing to their latency.
+	Linger time.Duration
 	// Parse re-parses spooled event XML (default event.Parse).
 	Parse ParseFunc
 }
@@ -64,6 +71,9 @@ func (o *ShipperOptions) setDefaults() {
 	}
 	if o.CommitInterval <= 0 {
 		o.CommitInterval = 100 * time.Millisecond
+	}
+	if o.Linger <= 0 {
+		o.Linger = 20 * time.Millisecond
 	}
 	if o.Parse == nil {
 		o.Parse = event.Parse
@@ -145,6 +155,7 @@ type lane struct {
 	inflight   []inflightEntry // taken, not yet committed, in order
 	lastTick   time.Time
 	lastCommit time.Time
+	lastExport time.Time
 	failures   int
 
 	exported     atomic.Uint64
@@ -235,6 +246,9 @@ func (l *lane) run(ctx context.Context) error {
 		if l.after > l.committed {
 			wait = min(wait, l.lastCommit.Add(l.opts.CommitInterval).Sub(now))
 		}
+		if len(l.ready) > 0 {
+			wait = min(wait, l.lastExport.Add(l.opts.Linger).Sub(now))
+		}
 		readCtx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
 		entries, err := l.cons.Read(readCtx, l.after, l.opts.ReadEntries)
 		cancel()
@@ -260,8 +274,17 @@ func (l *lane) run(ctx context.Context) error {
 			l.ready = append(l.ready, l.stage.Tick(now)...)
 			l.lastTick = now
 		}
-		if err := l.exportReady(ctx); err != nil {
-			return l.shutdown(ctx)
+		// Export when the linger is over or a full batch (or a backlog) is
+		// there; otherwise read on and export more at once.
+		full := len(l.ready) >= l.opts.MaxBatchRecords || len(entries) == l.opts.ReadEntries
+		if len(l.ready) > 0 && (full || now.Sub(l.lastExport) >= l.opts.Linger) {
+			if err := l.exportReady(ctx); err != nil {
+				return l.shutdown(ctx)
+			}
+			l.lastExport = now
+		}
+		if len(l.ready) > 0 {
+			continue // not exported yet: nothing new to commit
 		}
 		// One commit per CommitInterval, however many deliveries it covers.
 		if now.Sub(l.lastCommit) >= l.opts.CommitInterval {

@@ -115,6 +115,7 @@ func fastOptions() ShipperOptions {
 		MaxBackoff:      5 * time.Millisecond,
 		FinalTimeout:    time.Second,
 		CommitInterval:  time.Millisecond,
+		Linger:          time.Millisecond,
 		Parse:           rawParse,
 	}
 }
