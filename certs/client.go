@@ -19,11 +19,6 @@ func ClientTLSConfig(certFile, keyFile string, rootCAFiles []string, serverName 
 	if err != nil {
 		return nil, fmt.Errorf("client TLS config: %w", err)
 	}
-	leafOnly := &tls.Certificate{
-		Certificate: pair.Certificate[:1],
-		PrivateKey:  pair.PrivateKey,
-		Leaf:        pair.Leaf,
-	}
 	roots := x509.NewCertPool()
 	for _, path := range rootCAFiles {
 		certs, err := LoadCertificates(path)
@@ -34,6 +29,13 @@ func ClientTLSConfig(certFile, keyFile string, rootCAFiles []string, serverName 
 			roots.AddCert(c)
 		}
 	}
+	return ClientTLSConfigFor(&pair, roots, serverName), nil
+}
+
+// ClientTLSConfigFor is ClientTLSConfig for a certificate already in
+// memory (PKI.ClientCertificate); it offers cert's leaf alone.
+func ClientTLSConfigFor(cert *tls.Certificate, roots *x509.CertPool, serverName string) *tls.Config {
+	leafOnly := &tls.Certificate{Certificate: cert.Certificate[:1], PrivateKey: cert.PrivateKey, Leaf: cert.Leaf}
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
@@ -44,5 +46,5 @@ func ClientTLSConfig(certFile, keyFile string, rootCAFiles []string, serverName 
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return leafOnly, nil
 		},
-	}, nil
+	}
 }

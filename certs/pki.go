@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -468,6 +469,26 @@ func (p *PKI) IssueClient(fqdn string, opts ...ClientOption) (*ClientCert, error
 		return nil, fmt.Errorf("issue client certificate: %w", err)
 	}
 	return cc, nil
+}
+
+// ClientCertificate signs a client certificate for fqdn as IssueClient
+// does (same template, issuing CA and validity) but keeps it in memory:
+// no files, no PKCS#12. It is for simulated fleets of thousands of hosts,
+// where writing three files per host would dominate the set-up time.
+func (p *PKI) ClientCertificate(fqdn string) (*tls.Certificate, error) {
+	name, err := normalizeFQDN(fqdn)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate: %w", err)
+	}
+	now := time.Now()
+	template := p.leafTemplate(name, now.Add(-backdate), now.Add(p.leafValidity))
+	template.DNSNames = []string{name}
+	template.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	cert, key, err := p.sign(template, p.Issuing, p.issuingKey)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate for %s: %w", name, err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
 }
 
 // Revoke adds serial to the issuing CA's CRL and rewrites the CRL file.

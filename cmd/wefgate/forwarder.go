@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -80,6 +81,13 @@ type fleetOptions struct {
 	Stagger time.Duration
 	// Host, when set, adjusts each host's configuration (load driver).
 	Host func(*forwarder.HostConfig)
+	// MemoryCerts issues the hosts' certificates in memory, without files
+	// (the load driver's thousands of hosts).
+	MemoryCerts bool
+	// Pool, when > 0, makes generated logs cycle through this many
+	// pre-made events without rewriting their record ids, so a host
+	// costs nothing per event (the load driver).
+	Pool int
 }
 
 // fleetResult sums what the hosts did.
@@ -151,13 +159,15 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 		}
 	}
 	fleet := &forwarder.Fleet{Stagger: o.Stagger}
+	var roots *x509.CertPool
 	for i := 1; i <= o.Hosts; i++ {
 		name := o.Machine
 		if rePrintfInt.MatchString(name) {
 			name = fmt.Sprintf(name, i)
 		}
 		var sec forwarder.Security
-		if strings.EqualFold(u.Scheme, "http") {
+		switch {
+		case strings.EqualFold(u.Scheme, "http"):
 			p := o.Principal
 			if strings.Contains(p, "%") {
 				p = fmt.Sprintf(p, i)
@@ -171,7 +181,18 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 			}
 			closers = append(closers, ini.Close)
 			sec = forwarder.KerberosSecurity{Initiator: ini, Scheme: o.Scheme, SPNPrefix: o.SPNPrefix}
-		} else {
+		case pki != nil && o.MemoryCerts:
+			if roots == nil {
+				if roots, err = certPool(caFiles); err != nil {
+					return nil, nil, fmt.Errorf("forwarder: %w", err)
+				}
+			}
+			c, err := pki.ClientCertificate(name)
+			if err != nil {
+				return nil, nil, fmt.Errorf("forwarder: %w", err)
+			}
+			sec = forwarder.TLSSecurity{Config: certs.ClientTLSConfigFor(c, roots, u.Hostname())}
+		default:
 			cert, key := o.CertFile, o.KeyFile
 			if pki != nil {
 				cc, err := pki.IssueClient(name)
@@ -193,6 +214,8 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 		switch {
 		case replay != nil:
 			log = forwarder.NewStaticLog(replay)
+		case o.Pool > 0:
+			log = pooledLog(name, int64(i), o.Pool, o.Rate)
 		default:
 			log = generatedLog(name, int64(i), o.Generate, o.Rate)
 		}
@@ -231,5 +254,34 @@ func generatedLog(host string, seed int64, total uint64, rate float64) *forwarde
 			tmpl := pool[int((id-1)%uint64(len(pool)))]
 			return reRecordID.ReplaceAll([]byte(tmpl), []byte("<EventRecordID>"+strconv.FormatUint(id, 10)+"</EventRecordID>"))
 		},
+	}
+}
+
+// certPool loads the CA certificates of files.
+func certPool(files []string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	for _, f := range files {
+		cs, err := certs.LoadCertificates(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			pool.AddCert(c)
+		}
+	}
+	return pool, nil
+}
+
+// pooledLog is an endless log that cycles through n pre-made events.
+func pooledLog(host string, seed int64, n int, rate float64) *forwarder.GeneratedLog {
+	texts := eventfile.Generate(n, host, seed)
+	pool := make([][]byte, len(texts))
+	for i, t := range texts {
+		pool[i] = []byte(t)
+	}
+	return &forwarder.GeneratedLog{
+		Channel: "Security",
+		Rate:    rate,
+		Make:    func(id uint64) []byte { return pool[int((id-1)%uint64(len(pool)))] },
 	}
 }

@@ -10,130 +10,580 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"crypto/tls"
+
+	"wefgate/certs"
+	"wefgate/wef/forwarder"
+	"wefgate/wef/soap"
 )
 
 const loadConfig = `data_dir: %[1]s
 hostname: localhost
 https:
+  enabled: %[4]t
   address: 127.0.0.1:%[2]d
+http:
+  enabled: %[5]t
+  address: 127.0.0.1:%[2]d
+  keytab: "%[6]s"
 exporters:
   file:
     path: %[1]s/events.jsonl
 spool:
   enabled: %[3]t
+subscriptions:
+  - name: load
+    channel: Security
+    xpath: "*"
+    delivery: Custom
+    max_time: %[7]s
+    max_items: %[8]d
 log:
   level: warn
 `
 
+// loadOptions are the flags of 'wefgate load'.
+type loadOptions struct {
+	profile    string
+	hosts      int
+	rate       float64
+	maxTime    time.Duration
+	maxItems   int
+	duration   time.Duration
+	warmup     time.Duration
+	stagger    time.Duration
+	transport  string
+	realm      string
+	floor      bool
+	replay     bool
+	spool      bool
+	keep       bool
+	cpuProfile string
+	driverProf string
+}
+
 // cmdLoad measures wefgate: it starts 'wefgate run' as a child process on a
-// throw-away data directory, drives it with simulated HTTPS hosts, and
-// reports the events per second it acknowledged and exported with the CPU
-// time and peak memory of the gateway process alone.
+// throw-away data directory, drives it with a forwarder.Fleet of simulated
+// hosts, and reports what the gateway acknowledged with the CPU time and
+// memory of the gateway and of the driver, and which side was the limit.
+// With -floor it then drives a bare HTTPS server (a second child process)
+// with the same hosts, bodies and connections, and reports the gateway as
+// a ratio of that floor.
 func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "-serve-floor" {
+		return serveFloor(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	hosts := fs.Int("hosts", 20, "simulated hosts")
-	duration := fs.Duration("duration", 20*time.Second, "how long the hosts send")
-	rate := fs.Float64("rate", 0, "events per second per host (0: as fast as wefgate takes them)")
-	spoolOn := fs.Bool("spool", true, "run with the durable spool (false: synchronous export)")
-	keep := fs.Bool("keep", false, "keep the data directory (its path is printed)")
-	cpuProfile := fs.String("cpuprofile", "", "write the gateway's CPU profile to this file")
+	var o loadOptions
+	fs.StringVar(&o.profile, "profile", "throughput", "throughput: few hosts sending full batches as fast as acknowledged; fleet: many hosts at -rate events/s each, batched every -max-time as Windows does")
+	fs.IntVar(&o.hosts, "hosts", 0, "simulated hosts (default 16 for throughput, 1000 for fleet)")
+	fs.Float64Var(&o.rate, "rate", 1, "fleet: events per second per host")
+	fs.DurationVar(&o.maxTime, "max-time", 10*time.Second, "fleet: the subscription's MaxTime (a host sends one batch per MaxTime)")
+	fs.IntVar(&o.maxItems, "max-items", 0, "the subscription's MaxItems (0: none; throughput batches are then bounded by MaxEnvelopeSize)")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the hosts send, in each phase (gateway, floor)")
+	fs.DurationVar(&o.warmup, "warmup", -1, "time not measured at the start of each phase (default: 2 s; fleet: -stagger + -max-time)")
+	fs.DurationVar(&o.stagger, "stagger", -1, "spread the hosts' first connection over this long (default: 0; fleet: -max-time)")
+	fs.StringVar(&o.transport, "transport", "https", "https (client certificates) or kerberos (needs -realm)")
+	fs.StringVar(&o.realm, "realm", "", "kerberos: directory made by scripts/kdc-up.sh (krb5.conf, wec.keytab, client.keytab with WIN001$…)")
+	fs.BoolVar(&o.floor, "floor", false, "also drive a bare Go HTTPS server with the same bodies over the same connections, and print the gateway as a ratio of it")
+	fs.BoolVar(&o.replay, "replay", true, "hosts re-send pre-built, pre-compressed batches (false: build, encode and compress each one)")
+	fs.BoolVar(&o.spool, "spool", true, "run with the durable spool (false: synchronous export)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the data directory (its path is printed)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the gateway's CPU profile to this file")
+	fs.StringVar(&o.driverProf, "driver-cpuprofile", "", "write the driver's CPU profile (measured windows only) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := o.defaults(); err != nil {
+		return err
+	}
+	if n, err := raiseNoFileLimit(); err != nil {
+		fmt.Fprintf(stderr, "load: cannot raise the open-file limit (%d): %v\n", n, err)
+	} else if need := uint64(o.hosts)*2 + 256; n < need {
+		return fmt.Errorf("load: %d hosts need about %d open files per process, the limit is %d", o.hosts, need, n)
+	}
+
 	dir, err := os.MkdirTemp("", "wefgate-load-")
 	if err != nil {
 		return err
 	}
-	if !*keep {
+	if !o.keep {
 		defer os.RemoveAll(dir)
 	}
-	port, err := freeTCPPort()
+	gw, err := startGateway(ctx, dir, &o)
 	if err != nil {
 		return err
 	}
-	cfgPath := filepath.Join(dir, "wefgate.yaml")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, loadConfig, dir, port, *spoolOn), 0o600); err != nil {
-		return err
-	}
-	exe, err := os.Executable()
+	defer gw.kill()
+
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fo, err := o.fleetOptions(dir, gw.port)
 	if err != nil {
 		return err
 	}
-	logFile, err := os.Create(filepath.Join(dir, "gateway.log"))
+	gwLatency := &forwarder.Histogram{}
+	fo.Host = o.hostConfig("", gwLatency)
+	fmt.Fprintf(stdout, "load: profile=%s transport=%s hosts=%d %s replay=%t spool=%t duration=%s warmup=%s cpus=%d\n",
+		o.profile, o.transport, o.hosts, o.offerText(), o.replay, o.spool, o.duration, o.warmup, runtime.NumCPU())
+	fleet, release, err := buildFleet(fo, logger)
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-	childArgs := []string{"run", "-config", cfgPath}
-	if *cpuProfile != "" {
-		abs, err := filepath.Abs(*cpuProfile)
+	defer release()
+	gwPhase, err := runPhase(ctx, fleet, gwLatency, gw.pid, &o)
+	if err != nil {
+		return err
+	}
+	gwPhase.print(stdout, "gateway", &o)
+
+	var floorPhase *phaseResult
+	if o.floor {
+		fl, err := startFloor(ctx, dir, gw.pki)
 		if err != nil {
 			return err
 		}
-		childArgs = append(childArgs, "-cpuprofile", abs)
+		defer fl.kill()
+		floorLatency := &forwarder.Histogram{}
+		fo.Host = o.hostConfig(fl.addr, floorLatency)
+		floorFleet, releaseFloor, err := buildFleet(fo, logger)
+		if err != nil {
+			return err
+		}
+		defer releaseFloor()
+		p, err := runPhase(ctx, floorFleet, floorLatency, fl.pid, &o)
+		if err != nil {
+			return err
+		}
+		floorPhase = &p
+		p.print(stdout, "floor", &o)
 	}
-	child := exec.Command(exe, childArgs...)
-	child.Stderr = logFile
-	out, err := child.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := child.Start(); err != nil {
-		return fmt.Errorf("start gateway: %w", err)
-	}
-	defer child.Process.Kill()
-	if err := waitReady(out, 30*time.Second); err != nil {
-		return fmt.Errorf("gateway did not start (see %s): %w", logFile.Name(), err)
-	}
-	go io.Copy(io.Discard, out)
 
-	cpu0, err := processCPU(child.Process.Pid)
-	if err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	res, fleetErr := runFleet(ctx, fleetOptions{
-		ManagerURL: fmt.Sprintf("https://localhost:%d/wsman/SubscriptionManager/WEC", port),
-		PKIDir:     filepath.Join(dir, "pki"), Hosts: *hosts, Machine: "load%04d.example.test",
-		Rate: *rate, Duration: *duration, Refresh: time.Hour,
-	}, logger)
-	cpu1, err := processCPU(child.Process.Pid)
-	if err != nil {
-		return err
-	}
-	peak, err := processPeakRSS(child.Process.Pid)
-	if err != nil {
-		return err
-	}
 	// SIGTERM lets the shipper drain the spool into the file before exit.
 	drainStart := time.Now()
-	_ = child.Process.Signal(syscall.SIGTERM)
-	_ = child.Wait()
+	_ = gw.cmd.Process.Signal(syscall.SIGTERM)
+	_ = gw.cmd.Wait()
 	exported, err := countLines(filepath.Join(dir, "events.jsonl"))
 	if err != nil {
 		return err
 	}
-	gatewayCPU := cpu1 - cpu0
-	fmt.Fprintln(stdout, res)
-	fmt.Fprintf(stdout, "gateway: acked_events_per_second=%.0f exported=%d cpu_seconds=%.2f cpu_percent_of_one_core=%.0f cpu_us_per_event=%.1f peak_rss_mib=%.1f shutdown_drain=%s\n",
-		float64(res.EventsAcked)/res.Elapsed.Seconds(), exported, gatewayCPU.Seconds(),
-		100*gatewayCPU.Seconds()/res.Elapsed.Seconds(), float64(gatewayCPU.Microseconds())/max(float64(res.EventsAcked), 1),
-		float64(peak)/(1<<20), time.Since(drainStart).Round(time.Millisecond))
-	if *keep {
+	fmt.Fprintf(stdout, "gateway: exported_records=%d shutdown_drain=%s\n", exported, time.Since(drainStart).Round(time.Millisecond))
+	if floorPhase != nil {
+		fmt.Fprintf(stdout, "floor ratio: events_per_second=%.2f cpu_per_event=%.1f (gateway %.0f events/s at %.1f µs/event; floor %.0f events/s at %.1f µs/event)\n",
+			gwPhase.eventsPerSecond()/max(floorPhase.eventsPerSecond(), 1), gwPhase.serverCPUPerEvent()/max(floorPhase.serverCPUPerEvent(), 0.001),
+			gwPhase.eventsPerSecond(), gwPhase.serverCPUPerEvent(), floorPhase.eventsPerSecond(), floorPhase.serverCPUPerEvent())
+	}
+	if o.keep {
 		fmt.Fprintln(stdout, "data directory:", dir)
 	}
-	if fleetErr != nil && !errors.Is(fleetErr, context.DeadlineExceeded) {
-		return fleetErr
+	return nil
+}
+
+func (o *loadOptions) defaults() error {
+	switch o.profile {
+	case "throughput":
+		if o.hosts == 0 {
+			o.hosts = 16
+		}
+		o.rate = 0
+		if o.stagger < 0 {
+			o.stagger = 0
+		}
+		if o.warmup < 0 {
+			o.warmup = 2 * time.Second
+		}
+	case "fleet":
+		if o.hosts == 0 {
+			o.hosts = 1000
+		}
+		if o.rate <= 0 {
+			return errors.New("load: the fleet profile needs -rate > 0")
+		}
+		if o.stagger < 0 {
+			o.stagger = o.maxTime
+		}
+		if o.warmup < 0 {
+			o.warmup = o.stagger + o.maxTime
+		}
+	default:
+		return fmt.Errorf("load: -profile %q is neither throughput nor fleet", o.profile)
+	}
+	if o.maxTime < time.Second {
+		return errors.New("load: -max-time must be at least 1s (the gateway's minimum)")
+	}
+	switch o.transport {
+	case "https":
+	case "kerberos":
+		if o.realm == "" {
+			return errors.New("load: -transport kerberos needs -realm (a directory made by scripts/kdc-up.sh)")
+		}
+		if o.floor {
+			return errors.New("load: the floor is a bare HTTPS server; use it with -transport https")
+		}
+	default:
+		return fmt.Errorf("load: -transport %q is neither https nor kerberos", o.transport)
+	}
+	if o.hosts <= 0 {
+		return errors.New("load: -hosts must be positive")
+	}
+	if o.duration <= o.warmup {
+		return fmt.Errorf("load: -duration %s leaves nothing after the warm-up of %s", o.duration, o.warmup)
 	}
 	return nil
+}
+
+func (o *loadOptions) offerText() string {
+	if o.profile == "throughput" {
+		return "offered=as_fast_as_acked"
+	}
+	return fmt.Sprintf("rate_per_host=%g max_time=%s offered_events_per_second=%.0f offered_batches_per_second=%.0f",
+		o.rate, o.maxTime, o.rate*float64(o.hosts), float64(o.hosts)/o.maxTime.Seconds())
+}
+
+// hostConfig adjusts every simulated host: replay, latency, and (floor)
+// the delivery address.
+func (o *loadOptions) hostConfig(deliverTo string, lat *forwarder.Histogram) func(*forwarder.HostConfig) {
+	return func(c *forwarder.HostConfig) {
+		c.Replay = o.replay
+		c.DeliverTo = deliverTo
+		c.AckLatency = lat
+		c.StopWhenDrained = false
+	}
+}
+
+func (o *loadOptions) fleetOptions(dir string, port int) (fleetOptions, error) {
+	fo := fleetOptions{
+		Hosts: o.hosts, Machine: "load%05d.example.test", Rate: o.rate, Refresh: time.Hour,
+		Stagger: o.stagger, MemoryCerts: true,
+		// Replayed batches carry the same events: a small pool is enough.
+		Pool: 200,
+	}
+	if o.profile == "fleet" {
+		fo.Pool = 16
+	}
+	if o.transport == "kerberos" {
+		fo.ManagerURL = fmt.Sprintf("http://localhost:%d/wsman/SubscriptionManager/WEC", port)
+		fo.Krb5Conf = filepath.Join(o.realm, "krb5.conf")
+		fo.Keytab = filepath.Join(o.realm, "client.keytab")
+		fo.Principal = "WIN%03d$"
+		fo.Machine = "win%03d.example.test"
+		fo.Scheme = "Kerberos"
+		fo.SPNPrefix = "HTTP"
+		return fo, nil
+	}
+	fo.ManagerURL = fmt.Sprintf("https://localhost:%d/wsman/SubscriptionManager/WEC", port)
+	fo.PKIDir = filepath.Join(dir, "pki")
+	return fo, nil
+}
+
+// child is a process the load command started.
+type child struct {
+	cmd  *exec.Cmd
+	pid  int
+	port int
+	addr string
+	pki  string
+}
+
+func (c *child) kill() {
+	if c.cmd.ProcessState == nil {
+		_ = c.cmd.Process.Kill()
+		_ = c.cmd.Wait()
+	}
+}
+
+func startGateway(ctx context.Context, dir string, o *loadOptions) (*child, error) {
+	port, err := freeTCPPort()
+	if err != nil {
+		return nil, err
+	}
+	keytab := ""
+	if o.transport == "kerberos" {
+		if keytab, err = filepath.Abs(filepath.Join(o.realm, "wec.keytab")); err != nil {
+			return nil, err
+		}
+	}
+	maxTime := o.maxTime
+	cfgPath := filepath.Join(dir, "wefgate.yaml")
+	text := fmt.Sprintf(loadConfig, dir, port, o.spool, o.transport == "https", o.transport == "kerberos", keytab, maxTime, o.maxItems)
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		return nil, err
+	}
+	childArgs := []string{"run", "-config", cfgPath}
+	if o.cpuProfile != "" {
+		abs, err := filepath.Abs(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		childArgs = append(childArgs, "-cpuprofile", abs)
+	}
+	c, err := startChild(ctx, filepath.Join(dir, "gateway.log"), childArgs...)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	c.port, c.pki = port, filepath.Join(dir, "pki")
+	return c, nil
+}
+
+func startFloor(ctx context.Context, dir, pkiDir string) (*child, error) {
+	port, err := freeTCPPort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	c, err := startChild(ctx, filepath.Join(dir, "floor.log"), "load", "-serve-floor", "-addr", addr, "-pki", pkiDir)
+	if err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	c.port, c.addr = port, fmt.Sprintf("localhost:%d", port)
+	return c, nil
+}
+
+// startChild runs this executable with args, its stderr into logPath,
+// and waits for it to print "listener ready".
+func startChild(ctx context.Context, logPath string, args ...string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	// The child keeps its own descriptor; ours is no longer needed.
+	defer logFile.Close()
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Stderr = logFile
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, pid: cmd.Process.Pid}
+	if err := waitReady(out, 30*time.Second); err != nil {
+		c.kill()
+		return nil, fmt.Errorf("did not start (see %s): %w", logPath, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return c, nil
+}
+
+// phaseResult is what one phase measured over its window (after the
+// warm-up).
+type phaseResult struct {
+	window                time.Duration
+	stats                 forwarder.FleetStats // during the window
+	serverCPU, driverCPU  time.Duration
+	p50, p99              time.Duration
+	serverRSS, serverPeak int64
+	serverIdleRSS         int64
+	driverRSS             int64
+	hosts                 int
+	err                   error
+}
+
+func (p *phaseResult) eventsPerSecond() float64 {
+	return float64(p.stats.EventsAcked) / p.window.Seconds()
+}
+
+func (p *phaseResult) serverCPUPerEvent() float64 {
+	return float64(p.serverCPU.Nanoseconds()) / 1000 / max(float64(p.stats.EventsAcked), 1)
+}
+
+// runPhase runs the fleet for o.duration against the server process pid
+// and measures the window after the warm-up.
+func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histogram, pid int, o *loadOptions) (phaseResult, error) {
+	res := phaseResult{hosts: len(fleet.Hosts)}
+	var err error
+	if res.serverIdleRSS, err = processRSS(pid, "VmRSS:"); err != nil {
+		return res, err
+	}
+	// The fleet stops when the window is measured (cancel below); the
+	// timeout only bounds a phase whose measurement hangs.
+	runCtx, cancel := context.WithTimeout(ctx, o.duration+time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fleet.Run(runCtx) }()
+
+	wait := func(d time.Duration) error {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case err := <-done:
+			if err == nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("the fleet stopped early: %w", err)
+		case <-t.C:
+			return nil
+		}
+	}
+	if err := wait(o.warmup); err != nil {
+		return res, err
+	}
+	lat.Reset()
+	if o.driverProf != "" {
+		f, err := os.Create(o.driverProf)
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	s0, t0 := fleet.Stats(), time.Now()
+	srv0, err := processCPU(pid)
+	if err != nil {
+		return res, err
+	}
+	drv0 := selfCPU()
+	if err := wait(o.duration - o.warmup); err != nil {
+		return res, err
+	}
+	s1, t1 := fleet.Stats(), time.Now()
+	srv1, err := processCPU(pid)
+	if err != nil {
+		return res, err
+	}
+	drv1 := selfCPU()
+	res.serverRSS, _ = processRSS(pid, "VmRSS:")
+	res.serverPeak, _ = processRSS(pid, "VmHWM:")
+	res.driverRSS, _ = processRSS(os.Getpid(), "VmRSS:")
+	res.p50, res.p99 = lat.Quantile(0.5), lat.Quantile(0.99)
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		res.err = err
+	}
+	res.window = t1.Sub(t0)
+	res.serverCPU, res.driverCPU = srv1-srv0, drv1-drv0
+	res.stats = forwarder.FleetStats{
+		Hosts: s1.Hosts, Enumerates: s1.Enumerates - s0.Enumerates, Batches: s1.Batches - s0.Batches,
+		Heartbeats: s1.Heartbeats - s0.Heartbeats, EventsAcked: s1.EventsAcked - s0.EventsAcked, Retries: s1.Retries - s0.Retries,
+	}
+	return res, nil
+}
+
+func (p *phaseResult) print(w io.Writer, name string, o *loadOptions) {
+	secs := p.window.Seconds()
+	srvPct := 100 * p.serverCPU.Seconds() / secs
+	drvPct := 100 * p.driverCPU.Seconds() / secs
+	perEvent := func(d time.Duration) float64 {
+		return float64(d.Nanoseconds()) / 1000 / max(float64(p.stats.EventsAcked), 1)
+	}
+	fmt.Fprintf(w, "%s: events_per_second=%.0f batches_per_second=%.1f events_per_batch=%.1f heartbeats=%d retries=%d ack_p50=%s ack_p99=%s window=%s\n",
+		name, p.eventsPerSecond(), float64(p.stats.Batches)/secs, float64(p.stats.EventsAcked)/max(float64(p.stats.Batches), 1),
+		p.stats.Heartbeats, p.stats.Retries, p.p50.Round(10*time.Microsecond), p.p99.Round(10*time.Microsecond), p.window.Round(time.Millisecond))
+	fmt.Fprintf(w, "%s: server_cpu_percent=%.0f server_cpu_us_per_event=%.1f server_rss_mib=%.1f server_peak_rss_mib=%.1f rss_per_host_kib=%.1f driver_cpu_percent=%.0f driver_cpu_us_per_event=%.1f driver_rss_mib=%.1f\n",
+		name, srvPct, perEvent(p.serverCPU), float64(p.serverRSS)/(1<<20), float64(p.serverPeak)/(1<<20),
+		float64(p.serverRSS-p.serverIdleRSS)/1024/float64(p.hosts), drvPct, perEvent(p.driverCPU), float64(p.driverRSS)/(1<<20))
+	fmt.Fprintf(w, "%s: limit: %s\n", name, p.limit(o, srvPct, drvPct))
+	if p.err != nil {
+		fmt.Fprintf(w, "%s: fleet error: %v\n", name, p.err)
+	}
+}
+
+// limit says which side bounded the phase.
+func (p *phaseResult) limit(o *loadOptions, srvPct, drvPct float64) string {
+	if o.profile == "fleet" {
+		offered := o.rate * float64(o.hosts)
+		if got := p.eventsPerSecond(); got >= 0.95*offered {
+			return fmt.Sprintf("the offered load (%.0f%% of %.0f events/s acknowledged; the server used %.0f%% of one core)", 100*got/offered, offered, srvPct)
+		}
+	}
+	cores := float64(runtime.NumCPU()) * 100
+	switch {
+	case srvPct+drvPct >= 0.85*cores && drvPct > srvPct:
+		return fmt.Sprintf("the driver: the machine's %d cores were busy and the driver used more of them (%.0f%% against %.0f%%)", runtime.NumCPU(), drvPct, srvPct)
+	case srvPct+drvPct >= 0.85*cores:
+		return fmt.Sprintf("the server's CPU: the machine's %d cores were busy, the server using %.0f%% and the driver %.0f%%", runtime.NumCPU(), srvPct, drvPct)
+	case srvPct >= 90:
+		return fmt.Sprintf("the server's CPU (%.0f%% of one core, cores left idle: it does not spread wider)", srvPct)
+	default:
+		return fmt.Sprintf("the server's waits (fsync, locks, round trips): neither side was CPU-bound (server %.0f%%, driver %.0f%% of one core)", srvPct, drvPct)
+	}
+}
+
+// serveFloor is the hidden 'wefgate load -serve-floor': a bare Go HTTPS
+// server with the gateway's TLS settings (client certificate required and
+// verified) that reads each request body whole and answers 200 with a
+// fixed Ack, so that 'wefgate load -floor' can compare the gateway with
+// the cost of TLS, HTTP and reading the bytes alone.
+func serveFloor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("load -serve-floor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback)")
+	pkiDir := fs.String("pki", "", "the gateway's PKI directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pki, err := certs.LoadPKI(*pkiDir)
+	if err != nil {
+		return err
+	}
+	v, err := certs.NewVerifier(certs.VerifierConfig{CAFiles: []string{pki.Path(certs.RootCAFile), pki.Path(certs.IssuingCAFile)}}, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := v.ServerTLSConfig(pki.Path(certs.ServerCertFile), pki.Path(certs.ServerKeyFile))
+	if err != nil {
+		return err
+	}
+	ack := soap.EncodeUTF16LE(soap.Ack(&soap.Message{Action: soap.ActionEvents, MessageID: "uuid:00000000-0000-0000-0000-000000000000"}))
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return
+		}
+		w.Header().Set("Content-Type", soap.ContentType)
+		_, _ = w.Write(ack)
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler: handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 15 * time.Minute,
+		TLSConfig: tlsCfg, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	}
+	fmt.Fprintln(stdout, "floor listener ready", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case <-ctx.Done():
+		return srv.Close()
+	case err := <-errc:
+		return err
+	}
+}
+
+// raiseNoFileLimit lifts the soft open-file limit to the hard one (the
+// children inherit it) and returns the limit in force.
+func raiseNoFileLimit() (uint64, error) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0, err
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+			return l.Cur, err
+		}
+	}
+	return l.Cur, nil
 }
 
 func freeTCPPort() (int, error) {
@@ -155,7 +605,7 @@ func waitReady(r io.Reader, timeout time.Duration) error {
 				return
 			}
 		}
-		found <- errors.New("gateway exited")
+		found <- errors.New("exited")
 	}()
 	select {
 	case err := <-found:
@@ -173,32 +623,42 @@ const clockTicks = 100
 func processCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("gateway CPU time: %w", err)
+		return 0, fmt.Errorf("CPU time of %d: %w", pid, err)
 	}
 	// Fields after the parenthesised command name; utime and stime are
 	// the 14th and 15th fields overall.
 	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	if len(fields) < 13 {
-		return 0, errors.New("gateway CPU time: short /proc stat")
+		return 0, errors.New("CPU time: short /proc stat")
 	}
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
-// processPeakRSS returns VmHWM (peak resident set) in bytes.
-func processPeakRSS(pid int) (int64, error) {
+// selfCPU is this process's user+system CPU time (the driver's).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processRSS returns a /proc/PID/status memory line (VmRSS:, VmHWM:) in
+// bytes.
+func processRSS(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("gateway memory: %w", err)
+		return 0, fmt.Errorf("memory of %d: %w", pid, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("gateway memory: no VmHWM")
+	return 0, fmt.Errorf("memory of %d: no %s", pid, field)
 }
 
 func countLines(path string) (int, error) {

@@ -71,3 +71,10 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	}
 	return bucketUpper(len(h.buckets) - 1)
 }
+
+// Reset forgets every observation (the load driver's warm-up).
+func (h *Histogram) Reset() {
+	for i := range h.buckets {
+		h.buckets[i].Store(0)
+	}
+}
