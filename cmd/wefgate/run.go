@@ -37,9 +37,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	var mat *app.TLSMaterial
 	if *cfg.HTTPS.Enabled {
-		mat, err := app.EnsureTLS(cfg, logger)
-		if err != nil {
+		if mat, err = app.EnsureTLS(cfg, logger); err != nil {
 			return err
 		}
 		thumbs, err := issuerThumbprints(mat.CAFiles)
@@ -50,7 +50,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	} else {
 		printGPO(stdout, cfg, 60, nil)
 	}
-	return app.Run(ctx, cfg, logger, func(name string, addr net.Addr) {
+	return app.RunWithTLS(ctx, cfg, mat, logger, func(name string, addr net.Addr) {
 		fmt.Fprintf(stdout, "%s listener ready on %s\n", name, addr)
 	})
 }

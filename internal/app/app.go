@@ -85,6 +85,24 @@ type Ready func(listener string, addr net.Addr)
 
 // Run starts wefgate and blocks until ctx is cancelled.
 func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Ready) error {
+	var mat *TLSMaterial
+	if *cfg.HTTPS.Enabled {
+		var err error
+		if mat, err = EnsureTLS(cfg, logger); err != nil {
+			return err
+		}
+	}
+	return RunWithTLS(ctx, cfg, mat, logger, ready)
+}
+
+// RunWithTLS is Run with the HTTPS listener's material already loaded by
+// EnsureTLS (nil when https is off), so that a caller that needs it too
+// (the GPO values wefgate run prints) loads it once.
+func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logger *slog.Logger, ready Ready) error {
+	// Every goroutine Run starts stops with this context, whichever way
+	// Run returns.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -220,7 +238,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	}
 	var listeners []server.Listener
 	if *cfg.HTTPS.Enabled {
-		l, err := httpsListener(cfg, srvCfg, stats, logger)
+		l, err := httpsListener(cfg, mat, srvCfg, stats, logger)
 		if err != nil {
 			return err
 		}
@@ -250,7 +268,15 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 	for _, w := range cfg.Warnings() {
 		logger.Warn(w)
 	}
-	go reportStats(ctx, logger, stats, func() map[string]any { return snapshot(ep, shipStats) })
+	statsDone := make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		reportStats(ctx, logger, stats, func() map[string]any { return snapshot(ep, shipStats) })
+	}()
+	defer func() {
+		cancel()
+		<-statsDone
+	}()
 	if cfg.Admin.Address != "" {
 		exporterNames := make([]string, len(outs))
 		for i, e := range outs {
@@ -383,11 +409,7 @@ func reportStats(ctx context.Context, logger *slog.Logger, st *server.Stats, sna
 	}
 }
 
-func httpsListener(cfg *config.Config, srvCfg *server.Config, stats *server.Stats, logger *slog.Logger) (server.Listener, error) {
-	mat, err := EnsureTLS(cfg, logger)
-	if err != nil {
-		return server.Listener{}, err
-	}
+func httpsListener(cfg *config.Config, mat *TLSMaterial, srvCfg *server.Config, stats *server.Stats, logger *slog.Logger) (server.Listener, error) {
 	crls := mat.CRLFiles
 	if len(cfg.HTTPS.CRLFiles) > 0 {
 		crls = cfg.HTTPS.CRLFiles
