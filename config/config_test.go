@@ -156,6 +156,23 @@ func TestLogValidate(t *testing.T) {
 	}
 }
 
+func TestClusterSections(t *testing.T) {
+	cfg, err := Parse([]byte("node:\n  name: node-a\nstate:\n  backend: postgres\n  postgres:\n    url: postgres://wefgate@db.example.test/wefgate\nproxy_protocol:\n  trusted_networks: [10.0.0.5, 10.0.1.0/28]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Node.Name != "node-a" || cfg.State.Backend != "postgres" || !cfg.ProxyProtocol.Enabled() || cfg.ProxyProtocol.HeaderTimeout == 0 {
+		t.Fatalf("%+v %+v %+v", cfg.Node, cfg.State, cfg.ProxyProtocol)
+	}
+	def, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Node.Name == "" || def.State.Backend != "bolt" || def.ProxyProtocol.Enabled() {
+		t.Fatalf("defaults %+v %+v %+v", def.Node, def.State, def.ProxyProtocol)
+	}
+}
+
 func TestSectionErrors(t *testing.T) {
 	tests := []struct{ yaml, want string }{
 		{"log:\n  format: xml\n", `log.format "xml" is neither text nor json`},
@@ -165,6 +182,14 @@ func TestSectionErrors(t *testing.T) {
 		{"https:\n  advertised_port: 70000\n", "https.advertised_port 70000 out of range"},
 		{"http:\n  address: nope\n  keytab: k\n", `http.address "nope"`},
 		{"handles:\n  enriched: true\nspool:\n  enabled: false\n", "handles.enriched needs the spool"},
+		{"state:\n  backend: etcd\n", `state.backend: "etcd" is not bolt or postgres`},
+		{"state:\n  backend: postgres\n", "state.postgres.url: required"},
+		{"state:\n  backend: postgres\n  postgres:\n    url: 'postgres://h/db'\n    max_conns: -1\n", "state.postgres.max_conns"},
+		{"state:\n  backend: postgres\n  postgres:\n    url: 'postgres://h/db'\n    cert_file: c.pem\n", "state.postgres.cert_file and state.postgres.key_file"},
+		{"state:\n  postgres:\n    url: 'postgres://h:notaport/db'\n", "state.postgres.url"},
+		{"proxy_protocol:\n  trusted_networks: [10.0.0.5, lb.corp]\n", "proxy_protocol.trusted_networks[1]"},
+		{"proxy_protocol:\n  header_timeout: -1s\n", "proxy_protocol.header_timeout"},
+		{"node:\n  nom: a\n", "field nom not found"},
 	}
 	for _, tt := range tests {
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")

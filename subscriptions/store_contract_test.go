@@ -444,3 +444,25 @@ func FuzzBookmarkPositions(f *testing.F) {
 		}
 	})
 }
+
+// TestPostgresTLS connects with state.postgres.ca_file: TLS with full
+// verification whatever the URL's sslmode says, and a server certificate
+// from another CA is refused.
+func TestPostgresTLS(t *testing.T) {
+	pg := testpg.Start(t)
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, PostgresConfig{URL: pg.URL, CAFile: pg.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ssl bool
+	if err := s.pool.QueryRow(ctx, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl); err != nil || !ssl {
+		t.Fatalf("connection TLS %v, %v", ssl, err)
+	}
+	other := testpg.Start(t) // its CA did not sign pg's certificate
+	if s2, err := OpenPostgres(ctx, PostgresConfig{URL: pg.URL, CAFile: other.CAFile}); err == nil {
+		s2.Close()
+		t.Fatal("connected with a server certificate from another CA")
+	}
+}

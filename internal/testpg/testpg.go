@@ -16,8 +16,15 @@ package testpg
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -48,9 +55,12 @@ type Server struct {
 	// authentication, loopback only).
 	URL  string
 	Port int
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	// CAFile is the PEM CA certificate of the server's TLS certificate
+	// (for 127.0.0.1): the server accepts TLS as well as plain TCP.
+	CAFile string
+	dir    string
+	cmd    *exec.Cmd
+	done   chan struct{}
 }
 
 // BinDir returns the directory holding initdb and postgres, or "" when
@@ -135,6 +145,9 @@ func start(bin string) (*Server, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %v: %s", err, out)
 	}
+	if err := s.writeTLS(data, uid, gid); err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
 	var lastErr error
 	// A free port may be taken by another process before postgres binds
 	// it; a few attempts make that harmless.
@@ -191,7 +204,8 @@ func (s *Server) run(bin, data string, uid, gid int) error {
 	cmd := command(uid, gid, filepath.Join(bin, "postgres"), "-D", data,
 		"-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(port),
 		"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=100", "-c", "shared_buffers=32MB")
+		"-c", "max_connections=100", "-c", "shared_buffers=32MB",
+		"-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a Ctrl-C of the test run is handled by Stop.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -271,6 +285,69 @@ func (s *Server) CreateDatabase(t testing.TB, name string) string {
 		t.Fatalf("testpg: create database %s: %v", name, err)
 	}
 	return strings.Replace(s.URL, "/postgres?", "/"+name+"?", 1)
+}
+
+// writeTLS creates a throw-away CA and a server certificate for
+// 127.0.0.1 in the data directory, readable by the server's user only (as
+// PostgreSQL demands of the key).
+func (s *Server) writeTLS(data string, uid, gid int) error {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "testpg CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	s.CAFile = filepath.Join(s.dir, "ca.pem")
+	files := []struct {
+		path, typ string
+		der       []byte
+		server    bool
+	}{
+		{s.CAFile, "CERTIFICATE", caDER, false},
+		{filepath.Join(data, "server.crt"), "CERTIFICATE", der, true},
+		{filepath.Join(data, "server.key"), "PRIVATE KEY", keyDER, true},
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
+			return err
+		}
+		if f.server && uid >= 0 {
+			if err := os.Chown(f.path, uid, gid); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func freePort() (int, error) {
