@@ -44,9 +44,6 @@ type Conn struct {
 	// this connection (nil before, or once it must be re-established).
 	// Used under Lock.
 	Kerberos *kerberos.Context
-	// warnedMachineID limits the MachineID mismatch warning to once per
-	// connection.
-	warnedMachineID bool
 	// limited is the admitted connection under the listener's caps (nil
 	// without them); authenticating the peer lifts its short deadline.
 	limited *limitedConn

@@ -82,6 +82,9 @@ type Handler struct {
 	baseURL  string
 	security Security
 	name     string
+	// machineIDs limits MachineID mismatch warnings to one per host and
+	// change.
+	machineIDs *machineIDWarnings
 }
 
 // NewHandler returns the handler of one listener. stats may be shared
@@ -95,7 +98,8 @@ func NewHandler(cfg *Config, name, baseURL string, sec Security, stats *Stats) *
 		size, _ := s.BatchLimits()
 		maxEnvelope = max(maxEnvelope, size)
 	}
-	return &Handler{cfg: cfg, subsByID: byID, maxEnvelope: maxEnvelope, stats: stats, baseURL: baseURL, security: sec, name: name}
+	return &Handler{cfg: cfg, subsByID: byID, maxEnvelope: maxEnvelope, stats: stats, baseURL: baseURL, security: sec, name: name,
+		machineIDs: newMachineIDWarnings()}
 }
 
 // httpError is a refusal with the status to send and the reason to log.

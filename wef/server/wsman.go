@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"wefgate/wef/event"
 	"wefgate/wef/soap"
@@ -16,9 +18,12 @@ import (
 // Enumerate on the subscription manager, Events/Heartbeat/End/
 // SubscriptionEnd on a delivery address).
 func (h *Handler) dispatch(r *http.Request, log *slog.Logger, conn *Conn, peer Peer, msg *soap.Message) (int, []byte, error) {
-	if msg.MachineID != "" && !conn.warnedMachineID && !machineMatches(peer.Identity, msg.MachineID) {
-		conn.warnedMachineID = true
-		log.Warn("MachineID does not match the authenticated identity", "machine_id", msg.MachineID)
+	if msg.MachineID != "" {
+		if machineMatches(peer.Identity, msg.MachineID) {
+			h.machineIDs.matched(peer.Identity)
+		} else if h.machineIDs.mismatched(peer.Identity, msg.MachineID) {
+			log.Warn("MachineID does not match the authenticated identity", "machine_id", msg.MachineID)
+		}
 	}
 	delivery := isDeliveryPath(r.URL.Path)
 	switch msg.Action {
@@ -239,8 +244,10 @@ func isDeliveryPath(p string) bool {
 }
 
 // machineMatches compares the client-asserted MachineID (an FQDN) with the
-// authenticated identity: a certificate CN (FQDN) or a Kerberos principal
-// (NAME$@REALM, whose NAME is the first DNS label).
+// authenticated identity: a certificate's FQDN, or a Kerberos principal
+// NAME$@REALM whose NAME is the MachineID's first label. Active Directory
+// cuts a computer's sAMAccountName to its 15-character NetBIOS name, so a
+// NAME of 15 characters also matches a longer label that starts with it.
 func machineMatches(identity, machineID string) bool {
 	id, mid := strings.ToLower(identity), strings.ToLower(machineID)
 	if id == mid {
@@ -249,7 +256,58 @@ func machineMatches(identity, machineID string) bool {
 	if at := strings.IndexByte(id, '@'); at >= 0 {
 		name := strings.TrimSuffix(id[:at], "$")
 		label, _, _ := strings.Cut(mid, ".")
-		return name == label
+		return name == label || len(name) == netBIOSNameLen && strings.HasPrefix(label, name)
 	}
 	return false
+}
+
+// netBIOSNameLen is the length of a NetBIOS computer name, to which Active
+// Directory truncates sAMAccountName (Microsoft, "Naming conventions in
+// Active Directory for computers, domains, sites, and OUs").
+const netBIOSNameLen = 15
+
+// maxMachineIDWarnings bounds the hosts whose mismatching MachineID is
+// remembered; when full the memory is cleared and hosts warn once more.
+const maxMachineIDWarnings = 1 << 16
+
+// machineIDWarnings remembers, per authenticated host, the mismatching
+// MachineID last warned about, so that a mismatch is logged once per host
+// and per change of MachineID, not on every connection.
+type machineIDWarnings struct {
+	mu   sync.Mutex
+	last map[string]string
+	// n is len(last), read without the lock on the path of every request.
+	n atomic.Int64
+}
+
+func newMachineIDWarnings() *machineIDWarnings {
+	return &machineIDWarnings{last: make(map[string]string)}
+}
+
+// mismatched records that identity sent machineID, which does not match
+// it, and reports whether that is news worth a warning.
+func (w *machineIDWarnings) mismatched(identity, machineID string) bool {
+	machineID = strings.ToLower(machineID)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if last, ok := w.last[identity]; ok && last == machineID {
+		return false
+	}
+	if len(w.last) >= maxMachineIDWarnings {
+		clear(w.last)
+	}
+	w.last[identity] = machineID
+	w.n.Store(int64(len(w.last)))
+	return true
+}
+
+// matched forgets identity's mismatch: a later one is a change again.
+func (w *machineIDWarnings) matched(identity string) {
+	if w.n.Load() == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.last, identity)
+	w.n.Store(int64(len(w.last)))
 }
