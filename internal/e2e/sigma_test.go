@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -58,8 +59,16 @@ func replayECS(t *testing.T, raw []string) []map[string]any {
 	if err := tlsHost(t, pki, cc, gw.managerURL(), forwarder.NewStaticLog(raw)).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Every event of these captures is exported (helper events too).
+	// Stopping flushes the correlator but leaves what the shipper has not
+	// read yet in the spool, so wait for the shipper to export them all
+	// (held events come out after reorder_time) before stopping.
+	out := filepath.Join(dir, "events.jsonl")
+	for deadline := time.Now().Add(30 * time.Second); countLines(out) < len(raw) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	gw.stop()
-	f, err := os.Open(filepath.Join(dir, "events.jsonl"))
+	f, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +89,19 @@ func replayECS(t *testing.T, raw []string) []map[string]any {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
+	if len(evs) != len(raw) {
+		t.Errorf("exported %d records for %d events sent", len(evs), len(raw))
+	}
 	return evs
+}
+
+// countLines counts the lines of path; a missing file has none.
+func countLines(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte{'\n'})
 }
 
 // lsassDuplicationCapture is a duplication out of lsass into Task
