@@ -115,9 +115,8 @@ func EnrichedSubscription() subscriptions.Definition {
 type Exporters struct {
 	File FileExporter `yaml:"file"`
 	OTLP OTLPExporter `yaml:"otlp"`
-	// IncludeOriginal adds the original event XML (log.record.original).
-	IncludeOriginal bool `yaml:"include_original"`
-	// Mapping is the record mapping's own configuration (exporters.schema).
+	// Mapping is the record mapping's own configuration (exporters.schema,
+	// exporters.include_original).
 	Mapping mapping.Config `yaml:",inline"`
 }
 

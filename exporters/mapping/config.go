@@ -19,7 +19,11 @@ const (
 // inlines it there, so its keys read exporters.<key>.
 type Config struct {
 	// Schema is otel (the default) or ecs; it applies to every exporter.
+	// Empty means SchemaOTel.
 	Schema Schema `yaml:"schema"`
+	// IncludeOriginal adds the event XML as attribute log.record.original
+	// (event.original in the ecs schema).
+	IncludeOriginal bool `yaml:"include_original"`
 }
 
 // DefaultConfig returns the defaults: the otel schema.

@@ -36,14 +36,9 @@ import (
 	"wefgate/winvalue"
 )
 
-// Options tunes Map.
-type Options struct {
-	// IncludeOriginal adds the event XML as attribute log.record.original
-	// (event.original in the ecs schema).
-	IncludeOriginal bool
-	// Schema selects the attribute set; empty means SchemaOTel.
-	Schema Schema
-}
+// Options tunes Map: it is the mapping's Config, so the configuration
+// section passes through unchanged.
+type Options = Config
 
 // Severity numbers and texts as the OpenTelemetry log data model defines
 // them and as the windowseventlogreceiver emits them.

@@ -125,7 +125,7 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 			}
 		}
 	}()
-	mapOpts := mapping.Options{IncludeOriginal: cfg.Exporters.IncludeOriginal, Schema: cfg.Exporters.Mapping.Schema}
+	mapOpts := cfg.Exporters.Mapping
 	mapFn := func(src pipeline.Source, ev *event.Event, extra []record.KV) record.Record {
 		return mapping.Map(src, ev, extra, mapOpts)
 	}
