@@ -51,6 +51,11 @@ func NewGrouped(backend Backend, node string, maxGroup int) *Grouped {
 	return g
 }
 
+// ErrStoreUnavailable wraps a backend's failure to reach its storage (a
+// connection refused or timed out), as opposed to a failure of the commit
+// itself.
+var ErrStoreUnavailable = errors.New("state store unavailable")
+
 // ErrStoreClosed is returned by CommitBatch after Close.
 var ErrStoreClosed = errors.New("state store is closed")
 
@@ -120,13 +125,14 @@ func (g *Grouped) run() {
 
 // commit stores one group. When the group's transaction fails and it held
 // several hosts, each is retried alone, so that one host's bad commit (or
-// a conflict) does not refuse the others' batches.
+// a conflict) does not refuse the others' batches; unless the store is
+// unreachable, when retrying would only multiply the wait.
 func (g *Grouped) commit(group []*groupReq, commits []Commit) {
 	// The callers wait without a deadline of ours; the backend's own
 	// (connection, statement) timeouts bound the wait.
 	ctx := context.Background()
 	err := g.backend.CommitBatches(ctx, commits)
-	if err == nil || len(group) == 1 {
+	if err == nil || len(group) == 1 || errors.Is(err, ErrStoreUnavailable) {
 		for _, r := range group {
 			r.err <- err
 		}

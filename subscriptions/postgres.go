@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -229,6 +230,11 @@ func (s *PostgresStore) CommitBatches(ctx context.Context, commits []Commit) err
 			c.At, hb, ev, int64(events))
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			// Not an answer from the server: the database is unreachable.
+			return fmt.Errorf("store batch state of %d hosts: %w: %w", len(commits), ErrStoreUnavailable, err)
+		}
 		return fmt.Errorf("store batch state of %d hosts: %w", len(commits), err)
 	}
 	return nil

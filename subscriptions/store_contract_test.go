@@ -285,6 +285,7 @@ type gatedBackend struct {
 	mu    sync.Mutex
 	sizes []int
 	fail  string // identity whose presence fails a group
+	down  bool   // every group fails as unreachable
 }
 
 func (g *gatedBackend) CommitBatches(ctx context.Context, commits []Commit) error {
@@ -294,6 +295,9 @@ func (g *gatedBackend) CommitBatches(ctx context.Context, commits []Commit) erro
 	g.mu.Unlock()
 	if first && g.gate != nil {
 		<-g.gate
+	}
+	if g.down {
+		return fmt.Errorf("dial: %w", ErrStoreUnavailable)
 	}
 	for _, c := range commits {
 		if g.fail != "" && c.Contact.Identity == g.fail {
@@ -384,6 +388,41 @@ func TestGroupedIsolatesAFailingCommit(t *testing.T) {
 	}
 	if hs := hostsByID(t, g); len(hs) != 3 {
 		t.Fatalf("hosts %v", hs)
+	}
+}
+
+// TestGroupedStoreDown: an unreachable store fails the whole group at
+// once, without a retry per host.
+func TestGroupedStoreDown(t *testing.T) {
+	s, err := OpenBolt(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb := &gatedBackend{Backend: s, gate: make(chan struct{}), down: true}
+	g := NewGrouped(gb, "n", 0)
+	defer g.Close()
+	ctx := context.Background()
+	errs := make(chan error, 4)
+	go func() { errs <- g.CommitBatch(ctx, "", contact("first", 1, 0)) }()
+	for gb.groups() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 3 {
+		go func() { errs <- g.CommitBatch(ctx, "", contact(fmt.Sprint("h", i), 1, 0)) }()
+	}
+	for g.pending() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	close(gb.gate)
+	for range 4 {
+		if err := <-errs; !errors.Is(err, ErrStoreUnavailable) {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	gb.mu.Lock()
+	defer gb.mu.Unlock()
+	if len(gb.sizes) != 2 || gb.sizes[1] != 3 {
+		t.Fatalf("groups %v, want [1 3]", gb.sizes)
 	}
 }
 
