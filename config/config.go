@@ -17,7 +17,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"wefgate/certs"
 	"wefgate/exporters/file"
 	"wefgate/exporters/mapping"
 	"wefgate/exporters/otlp"
@@ -42,8 +41,8 @@ type Config struct {
 	// MaxBodyBytes caps one request body as received.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 
-	HTTPS HTTPSListener `yaml:"https"`
-	HTTP  HTTPListener  `yaml:"http"`
+	HTTPS server.HTTPSConfig `yaml:"https"`
+	HTTP  server.HTTPConfig  `yaml:"http"`
 
 	Subscriptions []subscriptions.Definition `yaml:"subscriptions"`
 
@@ -72,34 +71,6 @@ type Config struct {
 type Node struct {
 	// Name defaults to the machine's host name.
 	Name string `yaml:"name"`
-}
-
-// HTTPSListener is the client-certificate listener (GPO URL https://…,IssuerCA=…).
-type HTTPSListener struct {
-	Enabled *bool  `yaml:"enabled"`
-	Address string `yaml:"address"`
-	// AdvertisedPort is the port forwarders connect to, when a load
-	// balancer or NAT changes it; defaults to the listening port.
-	AdvertisedPort int `yaml:"advertised_port"`
-	// ServerCert and ServerKey default to the development PKI in DataDir.
-	ServerCert string `yaml:"server_cert"`
-	ServerKey  string `yaml:"server_key"`
-	// CAFiles hold the roots and issuing CAs client certificates chain to;
-	// defaults to the development PKI's.
-	CAFiles  []string `yaml:"ca_files"`
-	CRLFiles []string `yaml:"crl_files"`
-	// CipherSuites are the TLS 1.2 suites offered (crypto/tls names);
-	// empty means AEAD suites only (certs.AEADCipherSuites).
-	CipherSuites []string `yaml:"cipher_suites"`
-}
-
-// HTTPListener is the Kerberos listener (GPO URL http://…).
-type HTTPListener struct {
-	Enabled        *bool  `yaml:"enabled"`
-	Address        string `yaml:"address"`
-	AdvertisedPort int    `yaml:"advertised_port"`
-	// Keytab holds the keys of HTTP/<hostname> and HOST/<hostname>.
-	Keytab string `yaml:"keytab"`
 }
 
 // EnrichedSubscription is the built-in subscription of enriched mode: the
@@ -167,8 +138,8 @@ func Default() *Config {
 	return &Config{
 		DataDir:      "wefgate-data",
 		MaxBodyBytes: 1 << 20,
-		HTTPS:        HTTPSListener{Address: ":5986"},
-		HTTP:         HTTPListener{Address: ":5985"},
+		HTTPS:        server.DefaultHTTPSConfig(),
+		HTTP:         server.DefaultHTTPConfig(),
 		Handles:      handles.DefaultConfig(),
 		Exporters:    Exporters{File: FileExporter{Config: file.DefaultConfig()}, Mapping: mapping.DefaultConfig()},
 		Spool:        spool.DefaultConfig(),
@@ -349,38 +320,6 @@ func (c *Config) applyDerivedDefaults() {
 	if c.Spool.MaxBytes == 0 {
 		c.Spool.MaxBytes = spool.DefaultMaxBytes
 	}
-}
-
-// Validate checks the https: section; errors name the key.
-func (l *HTTPSListener) Validate() error {
-	if (l.ServerCert == "") != (l.ServerKey == "") {
-		return errors.New("https: set both server_cert and server_key, or neither")
-	}
-	if _, err := certs.ParseCipherSuites(l.CipherSuites); err != nil {
-		return fmt.Errorf("cipher_suites: %w", err)
-	}
-	if l.ServerCert != "" && len(l.CAFiles) == 0 {
-		return errors.New("https: ca_files is required with your own server certificate")
-	}
-	return validateListen(l.Address, l.AdvertisedPort)
-}
-
-// Validate checks the http: section; errors name the key.
-func (l *HTTPListener) Validate() error {
-	if *l.Enabled && l.Keytab == "" {
-		return errors.New("http: the Kerberos listener needs a keytab")
-	}
-	return validateListen(l.Address, l.AdvertisedPort)
-}
-
-func validateListen(addr string, advertisedPort int) error {
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("address %q: %w", addr, err)
-	}
-	if advertisedPort < 0 || advertisedPort > 65535 {
-		return fmt.Errorf("advertised_port %d out of range", advertisedPort)
-	}
-	return nil
 }
 
 // BaseURL is the advertised scheme://host:port of a listener.
