@@ -35,6 +35,7 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	keytab := fs.String("keytab", "", "keytab holding the client principals' keys (Kerberos)")
 	scheme := fs.String("scheme", "Kerberos", "HTTP authentication scheme: Kerberos (Windows default) or Negotiate")
 	spnPrefix := fs.String("spn-prefix", "HTTP", "service principal prefix: HTTP, or HOST as Windows Server 2025 uses")
+	tabFramed := fs.Bool("tab-framed", false, "Kerberos: frame sealed messages with TABs as Debian's pywinrm 0.3.0 does, and require replies framed so")
 	hosts := fs.Int("hosts", 1, "number of simulated hosts")
 	machine := fs.String("machine", "win%03d.example.test", "host FQDN, or a printf pattern taking the host number")
 	eventsFile := fs.String("events", "", "event file to replay: XML (<Events> or <Event>s), or JSON lines from nxlog, OTRF or winlogbeat 6 to 9")
@@ -58,7 +59,7 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	o := fleetOptions{
 		ManagerURL: *managerURL, PKIDir: *pkiDir, CertFile: *certFile, KeyFile: *keyFile, CAFiles: caFiles,
 		Krb5Conf: *krb5conf, Principal: *principal, Keytab: *keytab, Scheme: *scheme, SPNPrefix: *spnPrefix,
-		Hosts: *hosts, Machine: *machine, EventsFile: *eventsFile, Generate: *generate, Rate: *rate,
+		TabFramed: *tabFramed, Hosts: *hosts, Machine: *machine, EventsFile: *eventsFile, Generate: *generate, Rate: *rate,
 		Duration: *duration, Refresh: *refresh,
 	}
 	res, err := runFleet(ctx, o, logger)
@@ -72,6 +73,7 @@ type fleetOptions struct {
 	CAFiles                               []string
 	Krb5Conf, Principal, Keytab           string
 	Scheme, SPNPrefix                     string
+	TabFramed                             bool
 	Hosts                                 int
 	Machine, EventsFile                   string
 	Generate                              uint64
@@ -180,7 +182,7 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 				return nil, nil, fmt.Errorf("forwarder: %s: %w", p, err)
 			}
 			closers = append(closers, ini.Close)
-			sec = forwarder.KerberosSecurity{Initiator: ini, Scheme: o.Scheme, SPNPrefix: o.SPNPrefix}
+			sec = forwarder.KerberosSecurity{Initiator: ini, Scheme: o.Scheme, SPNPrefix: o.SPNPrefix, TabFramed: o.TabFramed}
 		case pki != nil && o.MemoryCerts:
 			if roots == nil {
 				if roots, err = certPool(caFiles); err != nil {

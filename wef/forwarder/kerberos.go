@@ -25,6 +25,11 @@ type KerberosSecurity struct {
 	Scheme string
 	// SPNPrefix is "HTTP" (default) or "HOST" (Windows Server 2025).
 	SPNPrefix string
+	// TabFramed frames sealed messages as Debian's pywinrm 0.3.0 does,
+	// with a TAB before each multipart header line, instead of as Windows
+	// does. Either way a reply must come framed as the request was: that
+	// pywinrm reads no other.
+	TabFramed bool
 }
 
 // Dial implements Security.
@@ -79,12 +84,13 @@ func (s KerberosSecurity) Handshake(ctx context.Context, c *Conn, u *url.URL) (S
 	if scheme == kerberos.SchemeNegotiate {
 		protocol = multipart.ProtocolSPNEGO
 	}
-	return &kerberosSealer{cc: cc, protocol: protocol}, nil
+	return &kerberosSealer{cc: cc, protocol: protocol, tabs: s.TabFramed}, nil
 }
 
 type kerberosSealer struct {
 	cc       *kerberos.ClientContext
 	protocol string
+	tabs     bool
 }
 
 func (k *kerberosSealer) Seal(body []byte) (string, []byte, error) {
@@ -92,7 +98,7 @@ func (k *kerberosSealer) Seal(body []byte) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	ct, out := multipart.Encode(&multipart.Message{Protocol: k.protocol, OriginalContentType: soap.ContentType, Header: sig, Payload: data})
+	ct, out := multipart.Encode(&multipart.Message{Protocol: k.protocol, OriginalContentType: soap.ContentType, Header: sig, Payload: data, Tabs: k.tabs})
 	return ct, out, nil
 }
 
@@ -100,6 +106,10 @@ func (k *kerberosSealer) Open(contentType string, body []byte) ([]byte, error) {
 	m, err := multipart.Decode(contentType, body)
 	if err != nil {
 		return nil, err
+	}
+	if m.Tabs != k.tabs {
+		// pywinrm 0.3.0 cannot find the data of a reply framed otherwise.
+		return nil, fmt.Errorf("reply framed with TABs=%v, request with TABs=%v", m.Tabs, k.tabs)
 	}
 	return k.cc.Unwrap(m.Header, m.Payload)
 }

@@ -54,6 +54,13 @@ type Message struct {
 	Header []byte
 	// Payload is the rest of the wrap token, the encrypted data.
 	Payload []byte
+	// Tabs is the framing: part header lines start with a TAB, as
+	// pywinrm writes them, instead of at the start of the line, as
+	// Windows writes them. Decode reports the sender's framing and Encode
+	// writes the one asked for, so a reply can mirror its request: Debian's
+	// pywinrm 0.3.0 reads a reply only when its second part's header line
+	// is "\tContent-Type: application/octet-stream".
+	Tabs bool
 }
 
 // Decode parses an HTTP body of type multipart/encrypted. contentType is the
@@ -86,6 +93,9 @@ func Decode(contentType string, body []byte) (*Message, error) {
 		}
 		rest = next
 		trimmed := bytes.TrimLeft(line, " \t")
+		if len(trimmed) < len(line) && line[0] == '\t' && len(trimmed) > 0 && !bytes.HasPrefix(trimmed, delim) {
+			m.Tabs = true
+		}
 		if bytes.HasPrefix(trimmed, delim) {
 			if len(bytes.TrimSpace(trimmed[len(delim):])) != 0 {
 				return nil, errors.New("multipart: message ends after the first part")
@@ -178,8 +188,9 @@ func Decode(contentType string, body []byte) (*Message, error) {
 }
 
 // Encode writes m the way Windows does: boundary "Encrypted Boundary", no
-// leading tabs, Length = len(m.Payload), no CRLF before the closing
-// boundary. An empty Protocol means ProtocolKerberos and an empty
+// leading tabs (a TAB before each part header line when m.Tabs, as pywinrm
+// writes), Length = len(m.Payload), no CRLF before the closing boundary.
+// An empty Protocol means ProtocolKerberos and an empty
 // OriginalContentType means DefaultOriginalContentType.
 func Encode(m *Message) (contentType string, body []byte) {
 	protocol := m.Protocol
@@ -194,11 +205,15 @@ func Encode(m *Message) (contentType string, body []byte) {
 
 	var b bytes.Buffer
 	b.Grow(210 + len(length) + len(original) + 4 + len(m.Header) + len(m.Payload) + 24)
+	indent := ""
+	if m.Tabs {
+		indent = "\t"
+	}
 	b.WriteString("--" + Boundary + "\r\n")
-	b.WriteString("Content-Type: " + protocol + "\r\n")
-	b.WriteString("OriginalContent: type=" + original + ";Length=" + length + "\r\n")
+	b.WriteString(indent + "Content-Type: " + protocol + "\r\n")
+	b.WriteString(indent + "OriginalContent: type=" + original + ";Length=" + length + "\r\n")
 	b.WriteString("--" + Boundary + "\r\n")
-	b.WriteString("Content-Type: application/octet-stream\r\n")
+	b.WriteString(indent + "Content-Type: application/octet-stream\r\n")
 	var n [4]byte
 	binary.LittleEndian.PutUint32(n[:], uint32(len(m.Header)))
 	b.Write(n[:])

@@ -112,6 +112,7 @@ func (s *KerberosSecurity) Open(r *http.Request, conn *Conn, body []byte) ([]byt
 	if err != nil {
 		return nil, refuse(http.StatusBadRequest, "malformed multipart/encrypted body", err)
 	}
+	conn.tabbedMultipart = m.Tabs
 	if m.Protocol != multipartProtocol(kctx) {
 		return nil, refuse(http.StatusBadRequest, fmt.Sprintf("body sealed for %s on a %s context", m.Protocol, kctx.Scheme), nil)
 	}
@@ -125,7 +126,9 @@ func (s *KerberosSecurity) Open(r *http.Request, conn *Conn, body []byte) ([]byt
 	return plain, nil
 }
 
-// Seal implements Security.
+// Seal implements Security. The reply is framed as the request was:
+// Windows writes and reads part headers without leading TABs, pywinrm
+// 0.3.0 writes them with TABs and reads only replies framed so.
 func (s *KerberosSecurity) Seal(w http.ResponseWriter, conn *Conn, status int, body []byte) error {
 	kctx := conn.Kerberos
 	if kctx == nil {
@@ -137,6 +140,7 @@ func (s *KerberosSecurity) Seal(w http.ResponseWriter, conn *Conn, status int, b
 	}
 	ct, out := multipart.Encode(&multipart.Message{
 		Protocol: multipartProtocol(kctx), OriginalContentType: soap.ContentType, Header: sig, Payload: data,
+		Tabs: conn.tabbedMultipart,
 	})
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))

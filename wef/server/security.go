@@ -44,6 +44,10 @@ type Conn struct {
 	// this connection (nil before, or once it must be re-established).
 	// Used under Lock.
 	Kerberos *kerberos.Context
+	// tabbedMultipart is the multipart/encrypted framing of the last
+	// sealed request: replies mirror it (see multipart.Message.Tabs).
+	// Used under Lock.
+	tabbedMultipart bool
 	// limited is the admitted connection under the listener's caps (nil
 	// without them); authenticating the peer lifts its short deadline.
 	limited *limitedConn
