@@ -22,6 +22,26 @@ type Stage struct {
 	// snapshot is the correlator's Stats as of the last Tick: the
 	// correlator belongs to the shipper's goroutine, readers take this.
 	snapshot atomic.Pointer[Stats]
+	// noise is a noise configuration waiting to be applied by the
+	// shipper's goroutine (reload).
+	noise atomic.Pointer[NoiseConfig]
+}
+
+// SetNoise replaces the noise mode and rules (configuration reload). It is
+// safe for concurrent use: the correlator takes them on its next event or
+// tick, and keeps its counts and summary period.
+func (s *Stage) SetNoise(n NoiseConfig) {
+	n.Rules = append([]NoiseRule(nil), n.Rules...)
+	s.noise.Store(&n)
+}
+
+func (s *Stage) applyNoise() {
+	if n := s.noise.Swap(nil); n != nil {
+		s.c.cfg.Noise.Mode, s.c.cfg.Noise.Rules = n.Mode, n.Rules
+		if n.SummaryInterval > 0 {
+			s.c.cfg.Noise.SummaryInterval = n.SummaryInterval
+		}
+	}
 }
 
 // NewStage returns a Stage over a new Correlator. Every cfg.StatsInterval (when
@@ -40,6 +60,7 @@ type stagedPos struct {
 
 // Add implements pipeline.Stage.
 func (s *Stage) Add(now time.Time, src pipeline.Source, ev *event.Event, pos pipeline.Position) []pipeline.Staged {
+	s.applyNoise()
 	return s.convert(s.c.Add(now, strings.ToLower(src.Identity), ev, stagedPos{src: src, pos: pos}))
 }
 
@@ -55,6 +76,7 @@ func (s *Stage) Stats() Stats {
 // Tick implements pipeline.Stage.
 func (s *Stage) Tick(now time.Time) []pipeline.Staged {
 	defer func() { st := s.c.Stats(); s.snapshot.Store(&st) }()
+	s.applyNoise()
 	if s.statsEvery > 0 && s.logger != nil && now.Sub(s.lastStats) >= s.statsEvery {
 		s.lastStats = now
 		st := s.c.Stats()

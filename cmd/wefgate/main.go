@@ -27,6 +27,7 @@ Usage:
   wefgate hosts [-config FILE]        list the hosts with their state (active, alive, dead)
   wefgate load [flags]                measure: run a gateway and drive it with simulated hosts (events/s, CPU, memory)
   wefgate check-config [-config FILE] validate a configuration file
+  wefgate reload [-config FILE]       make the running wefgate re-read its configuration (SIGHUP)
   wefgate sigma [-rules DIR] FILE...  evaluate Sigma rules over exported JSON lines (exporters.schema: ecs)
 
 Run 'wefgate <subcommand> -h' for the flags of each.
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdLoad(ctx, args, stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(args, stdout, stderr)
+	case "reload":
+		return cmdReload(args, stdout, stderr)
 	case "sigma":
 		return cmdSigma(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
@@ -79,14 +82,18 @@ func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("config", os.Getenv("WEFGATE_CONFIG"), "configuration file (YAML); none means built-in defaults")
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+// newLeveledLogger returns the service logger and its level variable,
+// which a configuration reload sets.
+func newLeveledLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(cfg.Log.Level))
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
 
 func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {

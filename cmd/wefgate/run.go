@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 
 	"wefgate/config"
@@ -36,7 +37,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, stderr)
+	logger, level := newLeveledLogger(cfg, stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	pidFile := filepath.Join(cfg.DataDir, PIDFile)
+	if err := writePIDFile(pidFile); err != nil {
+		return err
+	}
+	defer removePIDFile(pidFile)
+	reloads := make(chan *config.Config)
+	stopReloads := watchReload(ctx, *path, logger, reloads)
+	defer stopReloads()
 	var mat *app.TLSMaterial
 	if *cfg.HTTPS.Enabled {
 		if mat, err = app.EnsureTLS(cfg, logger); err != nil {
@@ -52,5 +64,5 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	return app.RunWithTLS(ctx, cfg, mat, logger, func(name string, addr net.Addr) {
 		fmt.Fprintf(stdout, "%s listener ready on %s\n", name, addr)
-	})
+	}, app.Options{Reload: reloads, Level: level})
 }

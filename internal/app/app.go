@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"wefgate/certs"
@@ -92,13 +92,14 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 			return err
 		}
 	}
-	return RunWithTLS(ctx, cfg, mat, logger, ready)
+	return RunWithTLS(ctx, cfg, mat, logger, ready, Options{})
 }
 
 // RunWithTLS is Run with the HTTPS listener's material already loaded by
 // EnsureTLS (nil when https is off), so that a caller that needs it too
-// (the GPO values wefgate run prints) loads it once.
-func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logger *slog.Logger, ready Ready) error {
+// (the GPO values wefgate run prints) loads it once; opts has the
+// optional parts (configuration reloads).
+func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logger *slog.Logger, ready Ready, opts Options) error {
 	// Every goroutine Run starts stops with this context, whichever way
 	// Run returns.
 	ctx, cancel := context.WithCancel(ctx)
@@ -107,6 +108,7 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 		return fmt.Errorf("data directory: %w", err)
 	}
 	logger = logger.With("node", cfg.Node.Name)
+	lv := &live{logger: logger, level: opts.Level, started: cfg, applied: cfg}
 	store, err := subscriptions.OpenState(ctx, cfg.State, filepath.Join(cfg.DataDir, "state.db"), cfg.Node.Name)
 	if err != nil {
 		return err
@@ -159,6 +161,7 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 			// The metrics show the first exporter's: all see the same events.
 			newStage = func(exporter string) pipeline.Stage {
 				hs := handles.NewStage(cfg.Handles, logger.With("exporter", exporter))
+				lv.addStage(hs)
 				if corrStats == nil {
 					corrStats = hs.Stats
 				}
@@ -203,23 +206,21 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 	}
 	stats := &server.Stats{}
 	refusalLogs := ratelog.New(cfg.Limits.RefusalLogInterval, 0, nil)
-	heartbeats := make(map[string]time.Duration, len(defs))
-	names := make([]string, len(defs))
-	for i, d := range defs {
-		heartbeats[d.ID] = d.HeartbeatInterval
-		names[i] = d.Name
-	}
+	lv.view.Store(newSubscriptionView(defs))
+	heartbeats := func() map[string]time.Duration { return lv.view.Load().heartbeats }
+	names := func() []string { return lv.view.Load().names }
 	hostList := func(ctx context.Context) ([]admin.Host, error) {
-		return admin.Hosts(ctx, store, heartbeats, time.Now(), "")
+		return admin.Hosts(ctx, store, heartbeats(), time.Now(), "")
 	}
 	var observers accesslog.Observers
 	var met *metrics.Metrics
 	if cfg.Admin.Address != "" {
 		met = metrics.New(metrics.Sources{
 			Spool: spoolStats, Shipper: shipStats, Correlator: corrStats, Hosts: hostList,
-			Subscriptions: func() []string { return names }, Logger: logger,
+			Subscriptions: names, Logger: logger,
 		})
 		observers = append(observers, met)
+		lv.metrics = met
 	}
 	if cfg.AccessLog.Enabled {
 		al, err := accesslog.Open(cfg.AccessLog, logger)
@@ -228,6 +229,7 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 		}
 		defer al.Close()
 		observers = append(observers, al)
+		lv.accessLog = al
 	}
 	switch len(observers) {
 	case 0:
@@ -238,7 +240,7 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 	}
 	var listeners []server.Listener
 	if *cfg.HTTPS.Enabled {
-		l, err := httpsListener(cfg, mat, srvCfg, stats, logger)
+		l, err := httpsListener(cfg, mat, srvCfg, stats, logger, lv)
 		if err != nil {
 			return err
 		}
@@ -251,6 +253,7 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 		}
 		sec := &server.KerberosSecurity{Acceptor: acc, Logger: logger}
 		h := server.NewHandler(srvCfg, "http", cfg.HTTPBaseURL(), sec, stats)
+		lv.handlers = append(lv.handlers, h)
 		listeners = append(listeners, server.Listener{Name: "http", Addr: cfg.HTTP.Address, Handler: h, Wrap: proxyWrap(cfg, logger, "http")})
 	}
 	// Each WS-Man listener gets its own connection caps and counters; the
@@ -284,8 +287,8 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 		}
 		var h http.Handler = &admin.Handler{
 			Store: store, Logger: logger, Metrics: met.Handler(),
-			Heartbeats:    func() map[string]time.Duration { return heartbeats },
-			Subscriptions: func() []string { return names },
+			Heartbeats:    heartbeats,
+			Subscriptions: names,
 			Stats:         func() map[string]any { return snapshot(ep, shipStats) },
 			Health:        func() admin.Health { return health(exporterNames, spoolStats, shipStats) },
 			Healthz:       spoolHealth,
@@ -299,6 +302,20 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 			return err
 		}
 		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Address, Handler: h, TLS: tlsCfg})
+	}
+	if opts.Reload != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case next := <-opts.Reload:
+					if err := lv.apply(next); err != nil {
+						logger.Error("configuration reload refused; the running configuration stays", "error", err)
+					}
+				}
+			}
+		}()
 	}
 	return server.ListenAndServe(ctx, logger, listeners, ready)
 }
@@ -409,24 +426,16 @@ func reportStats(ctx context.Context, logger *slog.Logger, st *server.Stats, sna
 	}
 }
 
-func httpsListener(cfg *config.Config, mat *TLSMaterial, srvCfg *server.Config, stats *server.Stats, logger *slog.Logger) (server.Listener, error) {
-	crls := mat.CRLFiles
-	if len(cfg.HTTPS.CRLFiles) > 0 {
-		crls = cfg.HTTPS.CRLFiles
-	}
-	verifier, err := certs.NewVerifier(certs.VerifierConfig{CAFiles: mat.CAFiles, CRLFiles: crls, CipherSuites: cfg.HTTPS.CipherSuites}, logger)
+func httpsListener(cfg *config.Config, mat *TLSMaterial, srvCfg *server.Config, stats *server.Stats, logger *slog.Logger, lv *live) (server.Listener, error) {
+	material, err := httpsTLSFrom(cfg, mat, logger)
 	if err != nil {
-		return server.Listener{}, fmt.Errorf("https: %w", err)
+		return server.Listener{}, err
 	}
-	tlsCfg, err := verifier.ServerTLSConfig(mat.ServerCert, mat.ServerKey)
-	if err != nil {
-		return server.Listener{}, fmt.Errorf("https: %w", err)
-	}
-	identify := func(cs *tls.ConnectionState) (string, string, error) {
-		id, err := verifier.Identify(cs)
-		return id.Name, id.IssuerThumbprint, err
-	}
+	lv.https = &atomic.Pointer[httpsTLS]{}
+	lv.https.Store(material)
+	tlsCfg, identify := swappableTLS(lv.https)
 	h := server.NewHandler(srvCfg, "https", cfg.HTTPSBaseURL(), server.TLSSecurity{Identify: identify, Logger: logger}, stats)
+	lv.handlers = append(lv.handlers, h)
 	return server.Listener{Name: "https", Addr: cfg.HTTPS.Address, Handler: h, TLS: tlsCfg, Wrap: proxyWrap(cfg, logger, "https")}, nil
 }
 

@@ -72,12 +72,10 @@ type Stats struct {
 // Handler serves one listener: the shared Config plus that listener's
 // Security and advertised base URL.
 type Handler struct {
-	cfg      *Config
-	subsByID map[string]Subscription
-	// maxEnvelope is the largest MaxEnvelopeSize of any subscription, in
-	// UTF-16 code units: no decompressed body may exceed its encoding.
-	maxEnvelope int
-	stats       *Stats
+	cfg *Config
+	// subs is the current catalog of subscriptions (replaced on reload).
+	subs  atomic.Pointer[catalog]
+	stats *Stats
 	// baseURL is the advertised scheme://host:port of this listener.
 	baseURL  string
 	security Security
@@ -90,16 +88,9 @@ type Handler struct {
 // NewHandler returns the handler of one listener. stats may be shared
 // between listeners.
 func NewHandler(cfg *Config, name, baseURL string, sec Security, stats *Stats) *Handler {
-	byID := make(map[string]Subscription, len(cfg.Subscriptions))
-	maxEnvelope := 0
-	for _, s := range cfg.Subscriptions {
-		id, _ := s.Key()
-		byID[strings.ToUpper(id)] = s
-		size, _ := s.BatchLimits()
-		maxEnvelope = max(maxEnvelope, size)
-	}
-	return &Handler{cfg: cfg, subsByID: byID, maxEnvelope: maxEnvelope, stats: stats, baseURL: baseURL, security: sec, name: name,
-		machineIDs: newMachineIDWarnings()}
+	h := &Handler{cfg: cfg, stats: stats, baseURL: baseURL, security: sec, name: name, machineIDs: newMachineIDWarnings()}
+	h.SetSubscriptions(cfg.Subscriptions)
+	return h
 }
 
 // httpError is a refusal with the status to send and the reason to log.
@@ -291,7 +282,7 @@ func (h *Handler) decompress(log *slog.Logger, body []byte) ([]byte, error) {
 		h.stats.BatchesOverLimit.Add(1)
 		he := refuse(http.StatusBadRequest, fmt.Sprintf("SLDC body decompresses beyond %d bytes (%d compressed)", limit, len(body)), nil)
 		he.fault = soap.EncodingLimitFault(&soap.Message{}, soap.FaultDetailMaxEnvelopeSize,
-			fmt.Sprintf("The decompressed envelope exceeds the MaxEnvelopeSize of %d.", h.maxEnvelope))
+			fmt.Sprintf("The decompressed envelope exceeds the MaxEnvelopeSize of %d.", h.catalog().maxEnvelope))
 		return nil, he
 	}
 	if err != nil {
@@ -306,7 +297,7 @@ func (h *Handler) decompress(log *slog.Logger, body []byte) ([]byte, error) {
 // BOM), or in UTF-8 (at most three bytes a code unit), whichever the body
 // uses; never less than the body cap itself.
 func (h *Handler) maxDecompressed() int {
-	return max(3*h.maxEnvelope+3, int(h.cfg.MaxBodyBytes))
+	return max(3*h.catalog().maxEnvelope+3, int(h.cfg.MaxBodyBytes))
 }
 
 func remoteIP(r *http.Request) string {

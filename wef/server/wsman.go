@@ -49,7 +49,7 @@ func (h *Handler) dispatch(r *http.Request, log *slog.Logger, conn *Conn, peer P
 func (h *Handler) enumerate(ctx context.Context, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
 	h.stats.Enumerates.Add(1)
 	var offers []soap.Subscription
-	for _, s := range h.cfg.Subscriptions {
+	for _, s := range h.catalog().list {
 		if !s.IsEnabled() || !s.Admits(peer.Identity) {
 			continue
 		}
@@ -70,7 +70,7 @@ func (h *Handler) subscriptionFor(msg *soap.Message, peer Peer, ri *RequestInfo)
 	if msg.Identifier == "" {
 		return "", "", refuse(http.StatusBadRequest, "delivery message without e:Identifier", nil)
 	}
-	s, ok := h.subsByID[strings.ToUpper(msg.Identifier)]
+	s, ok := h.catalog().byID[strings.ToUpper(msg.Identifier)]
 	if !ok || !s.IsEnabled() {
 		return "", "", refuse(http.StatusNotFound, fmt.Sprintf("unknown or disabled subscription %s", msg.Identifier), nil)
 	}
@@ -106,8 +106,12 @@ func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, p
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.checkBatchLimits(msg, h.subsByID[strings.ToUpper(msg.Identifier)]); err != nil {
-		return 0, nil, err
+	// A reload between the two lookups may have removed the subscription:
+	// then the batch is checked against nothing rather than refused.
+	if s, ok := h.catalog().byID[strings.ToUpper(msg.Identifier)]; ok {
+		if err := h.checkBatchLimits(msg, s); err != nil {
+			return 0, nil, err
+		}
 	}
 	ctx := context.WithoutCancel(r.Context())
 	now := h.now()
