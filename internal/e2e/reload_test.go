@@ -108,7 +108,7 @@ func TestReload(t *testing.T) {
 		}
 		reloads++
 		n := reloads
-		waitUntil(t, 20*time.Second, wantLog, func() bool { return countLines(gw.logs, wantLog) >= n })
+		waitUntil(t, 20*time.Second, wantLog, func() bool { return countLogLines(gw.logs, wantLog) >= n })
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -244,7 +244,7 @@ func TestReload(t *testing.T) {
 	}
 }
 
-func countLines(b *logBuffer, substr string) int {
+func countLogLines(b *logBuffer, substr string) int {
 	n := 0
 	for _, l := range b.snapshot() {
 		if strings.Contains(l, substr) {
