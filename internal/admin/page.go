@@ -42,6 +42,10 @@ type ExporterHealth struct {
 	State string
 	// Detail is the last error of a failing exporter.
 	Detail string
+	// Lag is how long ago the oldest delivery it has not confirmed was
+	// received; Pending how many deliveries it has not confirmed.
+	Lag     time.Duration
+	Pending uint64
 }
 
 //go:embed page.html

@@ -338,6 +338,7 @@ func health(exporters []string, spoolStats func() spool.Stats, shipStats func() 
 				break
 			}
 			h.Exporters[i].State = "ok"
+			h.Exporters[i].Lag, h.Exporters[i].Pending = e.Lag.Round(time.Millisecond), e.PendingEntries
 			if e.Failing {
 				h.Exporters[i].State, h.Exporters[i].Detail = "failing", e.LastError
 			}

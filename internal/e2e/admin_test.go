@@ -42,7 +42,9 @@ subscriptions:
     allowed_hosts: ["nobody*"]
 exporters:
   file:
+    enabled: true
     path: {{data}}/events.jsonl
+{{otlp}}
 admin:
   address: 127.0.0.1:{{adminport}}
 access_log:
@@ -56,7 +58,11 @@ type adminFixture struct {
 	adminURL string
 }
 
-func newAdminFixture(t *testing.T) *adminFixture {
+func newAdminFixture(t *testing.T) *adminFixture { return newAdminFixtureWith(t, "") }
+
+// newAdminFixtureWith adds otlp (an exporters.otlp section, indented) to
+// the configuration.
+func newAdminFixtureWith(t *testing.T, otlp string) *adminFixture {
 	t.Helper()
 	dir := t.TempDir()
 	pki, err := certs.CreatePKI(certs.PKIOptions{Dir: filepath.Join(dir, "pki"), ServerNames: []string{"localhost", "127.0.0.1"}})
@@ -85,7 +91,8 @@ func newAdminFixture(t *testing.T) *adminFixture {
 		t.Fatal(err)
 	}
 	adminPort := freePort(t)
-	f.gw = startGateway(t, dir, strings.ReplaceAll(adminConfig, "{{adminport}}", fmt.Sprint(adminPort)), freePort(t))
+	text := strings.NewReplacer("{{adminport}}", fmt.Sprint(adminPort), "{{otlp}}", otlp).Replace(adminConfig)
+	f.gw = startGateway(t, dir, text, freePort(t))
 	af := &adminFixture{fixture: f, adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -209,6 +216,9 @@ func TestMetrics(t *testing.T) {
 		{"wefgate_export_records_total", nil, 3},
 		{"wefgate_spool_pending_deliveries", nil, 0},
 		{"wefgate_exporters_failing", nil, 0},
+		{"wefgate_exporter_exported_records_total", map[string]string{"exporter": "file"}, 3},
+		{"wefgate_exporter_failing", map[string]string{"exporter": "file"}, 0},
+		{"wefgate_exporter_pending_deliveries", map[string]string{"exporter": "file"}, 0},
 	}
 	for _, c := range checks {
 		if got := value(families, c.name, c.labels); got != c.want {
@@ -222,7 +232,8 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "process_resident_memory_bytes",
 		"wefgate_spool_bytes", "wefgate_spool_max_bytes", "wefgate_spool_oldest_pending_age_seconds", "wefgate_export_lag_seconds",
-		"wefgate_export_retries_total", "wefgate_request_body_received_bytes_total"} {
+		"wefgate_export_retries_total", "wefgate_request_body_received_bytes_total",
+		"wefgate_exporter_lag_seconds", "wefgate_exporter_retries_total", "wefgate_exporter_outage_seconds"} {
 		if families[name] == nil {
 			t.Errorf("metric %s missing", name)
 		}
@@ -244,6 +255,51 @@ func TestMetrics(t *testing.T) {
 	}
 	if !af.gw.logs.contains("msg=access", "identity=denied1.example.test", "status=403", "refusal=host_not_allowed") {
 		t.Error("no access log line for the denied host's refusal")
+	}
+}
+
+// scrape fetches and parses /metrics.
+func (af *adminFixture) scrape(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	_, body := af.get(t, "/metrics")
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return families
+}
+
+// TestMetricsNameTheExporterBehind has an OTLP exporter whose backend is
+// down next to the file exporter: the per-exporter metrics say which one
+// is failing and behind, while the file exporter has everything.
+func TestMetricsNameTheExporterBehind(t *testing.T) {
+	down := freePort(t) // nothing listens there
+	af := newAdminFixtureWith(t, fmt.Sprintf("  otlp:\n    enabled: true\n    protocol: http/protobuf\n    endpoint: http://127.0.0.1:%d\n    insecure: true\n    timeout: 1s\n", down))
+	var fam map[string]*dto.MetricFamily
+	waitUntil(t, 20*time.Second, "the otlp exporter reported failing", func() bool {
+		fam = af.scrape(t)
+		return value(fam, "wefgate_exporter_failing", map[string]string{"exporter": "otlp"}) == 1
+	})
+	for _, c := range []struct {
+		name, exporter string
+		ok             func(float64) bool
+		want           string
+	}{
+		{"wefgate_exporter_failing", "file", func(v float64) bool { return v == 0 }, "0"},
+		{"wefgate_exporter_exported_records_total", "file", func(v float64) bool { return v == 3 }, "3"},
+		{"wefgate_exporter_exported_records_total", "otlp", func(v float64) bool { return v == 0 }, "0"},
+		{"wefgate_exporter_pending_deliveries", "otlp", func(v float64) bool { return v >= 1 }, ">= 1"},
+		{"wefgate_exporter_lag_seconds", "otlp", func(v float64) bool { return v > 0 }, "> 0"},
+		{"wefgate_exporter_outage_seconds", "otlp", func(v float64) bool { return v >= 0 }, ">= 0"},
+		{"wefgate_exporter_retries_total", "otlp", func(v float64) bool { return v >= 1 }, ">= 1"},
+	} {
+		if got := value(fam, c.name, map[string]string{"exporter": c.exporter}); !c.ok(got) {
+			t.Errorf("%s{exporter=%q} = %v, want %s", c.name, c.exporter, got, c.want)
+		}
+	}
+	if value(fam, "wefgate_exporters_failing", nil) != 1 {
+		t.Error("wefgate_exporters_failing is not 1")
 	}
 }
 

@@ -165,6 +165,13 @@ var (
 	descLag         = desc("export_lag_seconds", "How long ago the oldest delivery not yet exported was received.")
 	descFailing     = desc("exporters_failing", "Exporters in an outage now.")
 
+	descExpRecords = desc("exporter_exported_records_total", "Records this exporter confirmed.", "exporter")
+	descExpRetries = desc("exporter_retries_total", "Failed export attempts of this exporter; each is retried with backoff, no record is given up.", "exporter")
+	descExpFailing = desc("exporter_failing", "1 while this exporter is in an outage, else 0.", "exporter")
+	descExpOutage  = desc("exporter_outage_seconds", "How long this exporter's current outage has lasted (0 when it is up).", "exporter")
+	descExpLag     = desc("exporter_lag_seconds", "How long ago the oldest delivery this exporter has not confirmed was received: which exporter is behind.", "exporter")
+	descExpPending = desc("exporter_pending_deliveries", "Deliveries in the spool this exporter has not confirmed.", "exporter")
+
 	descCorrSize     = desc("correlator_entries", "Current sizes of the handle correlator's state, by kind.", "kind")
 	descCorrEvicted  = desc("correlator_evictions_total", "Correlator state dropped, by kind (handle, process) and cause (limit, age).", "kind", "cause")
 	descCorrReleased = desc("correlator_released_early_total", "Events released from the reorder window early, because max_pending was reached.")
@@ -211,6 +218,21 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descUndecodable, float64(st.UndecodableEntries))
 		gauge(descLag, st.Lag.Seconds())
 		gauge(descFailing, float64(st.FailingExporters))
+		for _, e := range st.Exporters {
+			counter(descExpRecords, float64(e.ExportedRecords), e.Name)
+			counter(descExpRetries, float64(e.Retries), e.Name)
+			failing, outage := 0.0, 0.0
+			if e.Failing {
+				failing = 1
+				if !e.FailingSince.IsZero() {
+					outage = time.Since(e.FailingSince).Seconds()
+				}
+			}
+			gauge(descExpFailing, failing, e.Name)
+			gauge(descExpOutage, outage, e.Name)
+			gauge(descExpLag, e.Lag.Seconds(), e.Name)
+			gauge(descExpPending, float64(e.PendingEntries), e.Name)
+		}
 	}
 	if c.src.Correlator != nil {
 		st := c.src.Correlator()
