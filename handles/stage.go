@@ -25,6 +25,9 @@ type Stage struct {
 	// noise is a noise configuration waiting to be applied by the
 	// shipper's goroutine (reload).
 	noise atomic.Pointer[NoiseConfig]
+	// MapSummary, when set, turns each noise summary record into the
+	// exported schema (the events themselves are mapped by the shipper).
+	MapSummary func(record.Record) record.Record
 }
 
 // SetNoise replaces the noise mode and rules (configuration reload). It is
@@ -108,7 +111,11 @@ func (s *Stage) convert(outs []Output[stagedPos]) []pipeline.Staged {
 	staged := make([]pipeline.Staged, len(outs))
 	for i, o := range outs {
 		if o.Summary != nil {
-			staged[i] = pipeline.Staged{Export: true, Record: summaryRecord(o)}
+			rec := summaryRecord(o)
+			if s.MapSummary != nil {
+				*rec = s.MapSummary(*rec)
+			}
+			staged[i] = pipeline.Staged{Export: true, Record: rec}
 			continue
 		}
 		staged[i] = pipeline.Staged{Source: o.Pos.src, Event: o.Event, Pos: o.Pos.pos, Export: o.Export, Attributes: o.Attributes}

@@ -509,3 +509,43 @@ next:
 	}
 	return attrs
 }
+
+// Data stream of the noise summary records in the ecs schema: their own,
+// so that counts never mix with the Windows events of system.security.
+const (
+	summaryModule  = "wefgate"
+	summaryDataset = "wefgate.handles_noise"
+)
+
+// MapSummary puts a record wefgate made itself (a handle-noise summary:
+// body message/image/object_type/duplicates/closes, enrichment-style
+// attributes) into opts.Schema. otel records are returned as they are; in
+// ecs, event.kind is "metric", the record goes to its own data stream, the
+// body's message becomes message, and every attribute but host.name moves
+// below winlog.handle as enrichment attributes do.
+func MapSummary(rec record.Record, opts Options) record.Record {
+	if opts.Schema != SchemaECS {
+		return rec
+	}
+	attrs := make([]record.KV, 0, len(rec.Attributes)+10)
+	add := func(k string, v any) { attrs = append(attrs, record.KV{Key: k, Value: v}) }
+	add("ecs.version", ECSVersion)
+	add(ECSEventKind, "metric")
+	add(ECSEventModule, summaryModule)
+	add(ECSEventDataset, summaryDataset)
+	add(ECSDataStreamType, "logs")
+	add(ECSDataStreamSet, summaryDataset)
+	if m, ok := rec.Body["message"].(string); ok && m != "" {
+		add(ECSMessage, m)
+	}
+	for _, kv := range rec.Attributes {
+		if kv.Key != "host.name" {
+			kv.Key = ecsEnrichmentKey(kv.Key)
+		}
+		attrs = append(attrs, kv)
+	}
+	rec.Attributes = attrs
+	rec.Body = nil
+	rec.SeverityText = "information"
+	return rec
+}

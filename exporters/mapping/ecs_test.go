@@ -386,3 +386,38 @@ func BenchmarkMapECS(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+func TestMapSummary(t *testing.T) {
+	rec := record.Record{
+		SeverityText: "INFO", EventName: "wefgate.handles.noise_summary", HostName: "fs01",
+		Body: map[string]any{"message": "handle-manipulation audit by-products dropped", "duplicates": int64(3)},
+		Attributes: []record.KV{
+			{Key: "host.name", Value: "fs01"},
+			{Key: "process.executable.path", Value: `C:\Windows\System32\drvinst.exe`},
+			{Key: "winlog.handle.object.type", Value: "Key"},
+			{Key: "winlog.handle.noise.duplicates", Value: int64(3)},
+		},
+	}
+	if got := MapSummary(rec, Options{}); !reflect.DeepEqual(got, rec) {
+		t.Errorf("otel summary changed: %+v", got)
+	}
+	got := MapSummary(rec, Options{Schema: SchemaECS})
+	want := map[string]any{
+		"ecs.version": ECSVersion, "event.kind": "metric", "event.module": "wefgate",
+		"event.dataset": "wefgate.handles_noise", "data_stream.dataset": "wefgate.handles_noise", "data_stream.type": "logs",
+		"message": "handle-manipulation audit by-products dropped", "host.name": "fs01",
+		"winlog.handle.process.executable": `C:\Windows\System32\drvinst.exe`,
+		"winlog.handle.object.type":        "Key", "winlog.handle.noise.duplicates": int64(3),
+	}
+	if len(got.Attributes) != len(want) {
+		t.Errorf("attributes %v", got.Attributes)
+	}
+	for k, w := range want {
+		if v, _ := got.Attribute(k); v != w {
+			t.Errorf("%s = %#v, want %#v", k, v, w)
+		}
+	}
+	if len(got.Body) != 0 || got.SeverityText != "information" || got.EventName != rec.EventName {
+		t.Errorf("body %v severity %q name %q", got.Body, got.SeverityText, got.EventName)
+	}
+}

@@ -162,6 +162,7 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 			newStage = func(exporter string) pipeline.Stage {
 				hs := handles.NewStage(cfg.Handles, logger.With("exporter", exporter))
 				lv.addStage(hs)
+				hs.MapSummary = func(r record.Record) record.Record { return mapping.MapSummary(r, mapOpts) }
 				if corrStats == nil {
 					corrStats = hs.Stats
 				}

@@ -182,9 +182,9 @@ type exported struct {
 	Attributes map[string]any `json:"attributes"`
 }
 
-// ErrNotECS is returned for a record without winlog.channel: it was not
+// ErrNotECS is returned for a record without ecs.version: it was not
 // exported with exporters.schema: ecs, and no rule could match it.
-var ErrNotECS = errors.New("record lacks winlog.channel: export with exporters.schema: ecs")
+var ErrNotECS = errors.New("record lacks ecs.version: export with exporters.schema: ecs")
 
 // Event turns one exported JSON line into the flat field → value map the
 // rules are evaluated on: the attributes, plus the resource's host.name.
@@ -202,7 +202,7 @@ func Event(line []byte) (map[string]any, error) {
 			ev["host.name"] = h
 		}
 	}
-	if _, ok := ev["winlog.channel"]; !ok {
+	if _, ok := ev["ecs.version"]; !ok {
 		return ev, ErrNotECS
 	}
 	return ev, nil

@@ -75,7 +75,7 @@ func TestParseRuleErrors(t *testing.T) {
 }
 
 func TestEvent(t *testing.T) {
-	ev, err := Event([]byte(`{"resource":{"host.name":"h1"},"attributes":{"winlog.channel":"Security","event.code":"4658"},"body":{}}`))
+	ev, err := Event([]byte(`{"resource":{"host.name":"h1"},"attributes":{"ecs.version":"8.11.0","winlog.channel":"Security","event.code":"4658"},"body":{}}`))
 	if err != nil || ev["host.name"] != "h1" || ev["event.code"] != "4658" {
 		t.Errorf("%v %v", ev, err)
 	}
