@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"wefgate/internal/ratelog"
 )
 
 // Reasons a client certificate is refused; match them with errors.Is.
@@ -41,6 +43,9 @@ type VerifierConfig struct {
 	// crypto/tls CipherSuiteName); empty means AEADCipherSuites. TLS 1.3
 	// suites are not configurable and are all AEAD.
 	CipherSuites []string
+	// RefusalLog rate-limits the lines of refused certificates per reason
+	// and client address (nil: one line per refusal).
+	RefusalLog *ratelog.Limiter
 }
 
 // AEADCipherSuites are the TLS 1.2 suites offered by default: ECDHE with
@@ -114,6 +119,7 @@ type Verifier struct {
 	checkInterval time.Duration
 	chains        *chainCache
 	cipherSuites  []uint16
+	refusals      *ratelog.Limiter
 }
 
 // NewVerifier loads the CA and CRL files. Self-signed CAs become roots,
@@ -157,6 +163,7 @@ func NewVerifier(cfg VerifierConfig, logger *slog.Logger) (*Verifier, error) {
 		checkInterval: interval,
 		chains:        newChainCache(),
 		cipherSuites:  suites,
+		refusals:      cfg.RefusalLog,
 	}
 	var anchors, issuing []string
 	for _, c := range cas {
@@ -253,19 +260,41 @@ func (v *Verifier) ServerTLSConfig(certFile, keyFile string) (*tls.Config, error
 	return cfg, nil
 }
 
+// refusalReason names the kind of a refusal: the package error it wraps.
+func refusalReason(err error) string {
+	for _, e := range []error{ErrNoClientCertificate, ErrNoHostName, ErrNoClientAuthUsage, ErrUntrusted, ErrRevoked, ErrCommonNameNotHost} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "client certificate not verified"
+}
+
+func remoteHost(a net.Addr) string {
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
+}
+
 func (v *Verifier) connectionVerifier(remote net.Addr) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		id, err := v.verify(cs.PeerCertificates)
 		if err != nil {
-			attrs := []any{"reason", err}
+			attrs := []any{"error", ratelog.Clip(err.Error())}
+			source := ""
 			if remote != nil {
 				attrs = append(attrs, "remote", remote.String())
+				source = remoteHost(remote)
 			}
 			if len(cs.PeerCertificates) > 0 {
 				leaf := cs.PeerCertificates[0]
-				attrs = append(attrs, "subject", leaf.Subject.String(), "issuer", leaf.Issuer.String(), "serial", leaf.SerialNumber.Text(16))
+				attrs = append(attrs, "subject", ratelog.Clip(leaf.Subject.String()), "issuer", ratelog.Clip(leaf.Issuer.String()),
+					"serial", ratelog.Clip(leaf.SerialNumber.Text(16)))
 			}
-			v.logger.Warn("client certificate refused", attrs...)
+			// One client can retry handshakes without end: one line per
+			// reason and address per interval, the rest counted.
+			v.refusals.Log(v.logger, slog.LevelWarn, "client certificate refused", refusalReason(err), source, attrs...)
 			return err
 		}
 		v.logger.Debug("client certificate accepted", "identity", id.Name, "issuer_thumbprint", id.IssuerThumbprint)

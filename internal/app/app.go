@@ -210,6 +210,8 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 	lv.view.Store(newSubscriptionView(defs))
 	heartbeats := func() map[string]time.Duration { return lv.view.Load().heartbeats }
 	names := func() []string { return lv.view.Load().names }
+	srvCfg.Logs = refusalLogs
+	lv.refusals = refusalLogs
 	hostList := func(ctx context.Context) ([]admin.Host, error) {
 		return admin.Hosts(ctx, store, heartbeats(), time.Now(), "")
 	}
@@ -248,11 +250,11 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 		listeners = append(listeners, l)
 	}
 	if *cfg.HTTP.Enabled {
-		acc, err := kerberos.NewAcceptor(cfg.HTTP.Keytab, logger)
+		acc, err := kerberos.NewAcceptor(cfg.HTTP.Keytab, logger, kerberos.WithRefusalLog(refusalLogs))
 		if err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
-		sec := &server.KerberosSecurity{Acceptor: acc, Logger: logger}
+		sec := &server.KerberosSecurity{Acceptor: acc, Logger: logger, Logs: refusalLogs}
 		h := server.NewHandler(srvCfg, "http", cfg.HTTPBaseURL(), sec, stats)
 		lv.handlers = append(lv.handlers, h)
 		listeners = append(listeners, server.Listener{Name: "http", Addr: cfg.HTTP.Address, Handler: h, Wrap: proxyWrap(cfg, logger, "http")})
@@ -429,14 +431,14 @@ func reportStats(ctx context.Context, logger *slog.Logger, st *server.Stats, sna
 }
 
 func httpsListener(cfg *config.Config, mat *TLSMaterial, srvCfg *server.Config, stats *server.Stats, logger *slog.Logger, lv *live) (server.Listener, error) {
-	material, err := httpsTLSFrom(cfg, mat, logger)
+	material, err := httpsTLSFrom(cfg, mat, logger, lv.refusals)
 	if err != nil {
 		return server.Listener{}, err
 	}
 	lv.https = &atomic.Pointer[httpsTLS]{}
 	lv.https.Store(material)
 	tlsCfg, identify := swappableTLS(lv.https)
-	h := server.NewHandler(srvCfg, "https", cfg.HTTPSBaseURL(), server.TLSSecurity{Identify: identify, Logger: logger}, stats)
+	h := server.NewHandler(srvCfg, "https", cfg.HTTPSBaseURL(), server.TLSSecurity{Identify: identify, Logger: logger, Logs: lv.refusals}, stats)
 	lv.handlers = append(lv.handlers, h)
 	return server.Listener{Name: "https", Addr: cfg.HTTPS.Address, Handler: h, TLS: tlsCfg, Wrap: proxyWrap(cfg, logger, "https")}, nil
 }

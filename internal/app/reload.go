@@ -16,6 +16,7 @@ import (
 	"wefgate/handles"
 	"wefgate/internal/accesslog"
 	"wefgate/internal/metrics"
+	"wefgate/internal/ratelog"
 	"wefgate/subscriptions"
 	"wefgate/wef/server"
 	"wefgate/wef/soap"
@@ -74,21 +75,21 @@ type httpsTLS struct {
 	config   *tls.Config
 }
 
-func newHTTPSTLS(cfg *config.Config, logger *slog.Logger) (*httpsTLS, error) {
+func newHTTPSTLS(cfg *config.Config, logger *slog.Logger, refusals *ratelog.Limiter) (*httpsTLS, error) {
 	mat, err := EnsureTLS(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	return httpsTLSFrom(cfg, mat, logger)
+	return httpsTLSFrom(cfg, mat, logger, refusals)
 }
 
 // httpsTLSFrom builds the material from what EnsureTLS returned.
-func httpsTLSFrom(cfg *config.Config, mat *TLSMaterial, logger *slog.Logger) (*httpsTLS, error) {
+func httpsTLSFrom(cfg *config.Config, mat *TLSMaterial, logger *slog.Logger, refusals *ratelog.Limiter) (*httpsTLS, error) {
 	crls := mat.CRLFiles
 	if len(cfg.HTTPS.CRLFiles) > 0 {
 		crls = cfg.HTTPS.CRLFiles
 	}
-	verifier, err := certs.NewVerifier(certs.VerifierConfig{CAFiles: mat.CAFiles, CRLFiles: crls, CipherSuites: cfg.HTTPS.CipherSuites}, logger)
+	verifier, err := certs.NewVerifier(certs.VerifierConfig{CAFiles: mat.CAFiles, CRLFiles: crls, CipherSuites: cfg.HTTPS.CipherSuites, RefusalLog: refusals}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("https: %w", err)
 	}
@@ -119,7 +120,9 @@ func swappableTLS(cur *atomic.Pointer[httpsTLS]) (*tls.Config, server.TLSIdentif
 // live holds what a reload replaces in the running gateway.
 type live struct {
 	logger *slog.Logger
-	level  *slog.LevelVar
+	// refusals rate-limits the refusal lines of every component.
+	refusals *ratelog.Limiter
+	level    *slog.LevelVar
 	// started is the configuration the gateway started with: what needs a
 	// restart is compared with it. applied is the last one applied.
 	started, applied *config.Config
@@ -151,7 +154,7 @@ func (l *live) apply(next *config.Config) error {
 	var tlsNext *httpsTLS
 	if l.https != nil {
 		var err error
-		if tlsNext, err = newHTTPSTLS(next, l.logger); err != nil {
+		if tlsNext, err = newHTTPSTLS(next, l.logger, l.refusals); err != nil {
 			return err
 		}
 	}

@@ -24,8 +24,8 @@ const (
 	MaxValueBytes = 256
 )
 
-// OtherSource is the source sources are counted under once MaxKeys
-// distinct keys are tracked.
+// OtherSource is the reason and source lines are counted under once
+// MaxKeys distinct keys are tracked.
 const OtherSource = "(other)"
 
 // Limiter decides which lines are written. It is safe for concurrent use.
@@ -80,7 +80,9 @@ func (l *Limiter) Allow(reason, source string) (ok bool, suppressed uint64) {
 			l.prune(now)
 		}
 		if len(l.keys) >= l.maxKeys {
-			k.source = OtherSource
+			// One shared key, so that varied reasons or sources cannot
+			// grow the map either.
+			k = key{OtherSource, OtherSource}
 			e = l.keys[k]
 		}
 		if e == nil {
@@ -116,14 +118,14 @@ func (l *Limiter) Suppressed() uint64 {
 }
 
 // Log writes msg at level with attrs when Allow lets it through, adding
-// "suppressed" (lines held back for this reason and source) when some were.
-// reason and source are added as attributes "reason" and "remote".
+// reason (as "reason") and "suppressed" (lines held back for this reason
+// and source) when some were. attrs should name the source.
 func (l *Limiter) Log(logger *slog.Logger, level slog.Level, msg, reason, source string, attrs ...any) {
 	ok, n := l.Allow(reason, source)
 	if !ok || !logger.Enabled(context.Background(), level) {
 		return
 	}
-	attrs = append(attrs, "reason", Clip(reason), "remote", Clip(source))
+	attrs = append(attrs, "reason", Clip(reason))
 	if n > 0 {
 		attrs = append(attrs, "suppressed", n)
 	}

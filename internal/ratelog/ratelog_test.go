@@ -42,11 +42,15 @@ func TestLimiterPerReasonAndSource(t *testing.T) {
 			t.Fatalf("step %d (%s %s): ok %v suppressed %d, want %v %d", i, s.reason, s.source, ok, n, s.ok, s.suppressed)
 		}
 	}
+	// New reasons cannot grow the map either.
+	if ok, _ := l.Allow("another reason", "10.0.0.13"); ok {
+		t.Fatal("a new reason got its own line with the map full")
+	}
 	if len(l.keys) > 4 {
 		t.Fatalf("%d keys tracked", len(l.keys))
 	}
-	if l.Suppressed() != 4 {
-		t.Fatalf("suppressed %d, want 4", l.Suppressed())
+	if l.Suppressed() != 5 {
+		t.Fatalf("suppressed %d, want 5", l.Suppressed())
 	}
 }
 

@@ -14,8 +14,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +32,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/spnego"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"wefgate/internal/ratelog"
 )
 
 // HTTP authentication schemes.
@@ -50,6 +54,7 @@ const (
 type Acceptor struct {
 	keytab    *keytabFile
 	logger    *slog.Logger
+	refusals  *ratelog.Limiter
 	clockSkew time.Duration
 	now       func() time.Time
 	replay    *replayCache
@@ -60,6 +65,7 @@ type acceptorConfig struct {
 	replaySize  int
 	keytabCheck time.Duration
 	now         func() time.Time
+	refusals    *ratelog.Limiter
 }
 
 // AcceptorOption changes an Acceptor default.
@@ -79,6 +85,12 @@ func WithReplayCacheSize(n int) AcceptorOption {
 // changes (default 5 s).
 func WithKeytabCheckInterval(d time.Duration) AcceptorOption {
 	return func(c *acceptorConfig) { c.keytabCheck = d }
+}
+
+// WithRefusalLog rate-limits the refusal lines per reason and client
+// address (nil: one line per refusal).
+func WithRefusalLog(l *ratelog.Limiter) AcceptorOption {
+	return func(c *acceptorConfig) { c.refusals = l }
 }
 
 // WithClock replaces time.Now, for tests.
@@ -112,6 +124,7 @@ func NewAcceptor(keytabPath string, logger *slog.Logger, opts ...AcceptorOption)
 	a := &Acceptor{
 		keytab:    kt,
 		logger:    logger,
+		refusals:  cfg.refusals,
 		clockSkew: cfg.clockSkew,
 		now:       cfg.now,
 		// An authenticator is acceptable while its ctime is within the skew
@@ -169,12 +182,34 @@ func (c *Context) Wrap(plain []byte) (sig, data []byte, err error) { return c.se
 func (a *Acceptor) Accept(scheme string, token []byte, remote string) (*Context, []byte, error) {
 	ctx, resp, err := a.accept(scheme, token)
 	if err != nil {
-		a.logger.Warn("kerberos authentication refused", "remote", remote, "scheme", scheme, "error", err)
+		// One client can send thousands of tokens a second: one line per
+		// reason and address per interval, the rest counted.
+		a.refusals.Log(a.logger, slog.LevelWarn, "kerberos authentication refused", refusalReason(err), remoteHost(remote),
+			"remote", remote, "scheme", ratelog.Clip(scheme), "error", ratelog.Clip(err.Error()))
 		return nil, nil, err
 	}
 	a.logger.Debug("kerberos context established", "remote", remote, "scheme", ctx.Scheme,
 		"principal", ctx.Principal, "service", ctx.Service, "expiry", ctx.Expiry)
 	return ctx, resp, nil
+}
+
+// refusalReason names the kind of a refusal: the package error it wraps.
+func refusalReason(err error) string {
+	for _, e := range []error{ErrNTLM, ErrRC4, ErrMalformed, ErrUnsupportedScheme, ErrUnsupportedMech, ErrUnsupportedEnctype,
+		ErrNoKey, ErrWrongKVNO, ErrWrongService, ErrIntegrity, ErrReplay, ErrClockSkew, ErrTicketTime, ErrFlags, ErrRejected} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "other"
+}
+
+// remoteHost is the address of host:port, the unit refusals are limited by.
+func remoteHost(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
 }
 
 func (a *Acceptor) accept(scheme string, token []byte) (ctx *Context, resp []byte, err error) {

@@ -72,7 +72,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		addr := sourceAddress(c.RemoteAddr())
 		if reason, ok := l.admit(addr); !ok {
 			c.Close()
-			l.logs.Log(l.logger, slog.LevelWarn, "refused a connection", reason, addr, "listener", l.name)
+			l.logs.Log(l.logger, slog.LevelWarn, "refused a connection", reason, addr, "listener", l.name, "remote", addr)
 			continue
 		}
 		l.stats.Accepted.Add(1)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"wefgate/internal/ratelog"
 	"wefgate/wef/kerberos"
 	"wefgate/wef/multipart"
 	"wefgate/wef/soap"
@@ -20,6 +21,8 @@ import (
 type KerberosSecurity struct {
 	Acceptor *kerberos.Acceptor
 	Logger   *slog.Logger
+	// Logs rate-limits refusal lines per reason and address (nil: none).
+	Logs *ratelog.Limiter
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -54,20 +57,22 @@ func setChallenges(w http.ResponseWriter) {
 // Authenticate implements Security.
 func (s *KerberosSecurity) Authenticate(w http.ResponseWriter, r *http.Request, conn *Conn) (Peer, bool) {
 	log := s.Logger.With("listener", "http", "remote", conn.Remote)
+	source := hostOf(conn.Remote)
 	if authz := r.Header.Get("Authorization"); authz != "" {
 		// A new token replaces whatever the connection had: that is how a
 		// client re-authenticates a kept-alive connection.
 		conn.Kerberos = nil
 		scheme, b64, _ := strings.Cut(authz, " ")
 		if !strings.EqualFold(scheme, kerberos.SchemeKerberos) && !strings.EqualFold(scheme, kerberos.SchemeNegotiate) {
-			log.Warn("refused request", "status", http.StatusUnauthorized, "reason", "unsupported authorization scheme "+strconv.Quote(scheme))
+			s.Logs.Log(log, slog.LevelWarn, "refused request", "unsupported authorization scheme", source,
+				"status", http.StatusUnauthorized, "scheme", ratelog.Clip(strconv.Quote(scheme)))
 			refusedFor(w, RefusalUnsupportedScheme)
 			challenge(w, "unsupported authorization scheme")
 			return Peer{}, true
 		}
 		token, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
 		if err != nil {
-			log.Warn("refused request", "status", http.StatusUnauthorized, "reason", "authorization token is not base64")
+			s.Logs.Log(log, slog.LevelWarn, "refused request", "authorization token is not base64", source, "status", http.StatusUnauthorized)
 			refusedFor(w, RefusalMalformedToken)
 			challenge(w, "malformed authorization token")
 			return Peer{}, true
@@ -85,14 +90,15 @@ func (s *KerberosSecurity) Authenticate(w http.ResponseWriter, r *http.Request, 
 	}
 	kctx := conn.Kerberos
 	if kctx == nil {
-		log.Info("refused request", "status", http.StatusUnauthorized, "reason", "no Kerberos security context on this connection")
+		s.Logs.Log(log, slog.LevelInfo, "refused request", "no Kerberos security context on this connection", source, "status", http.StatusUnauthorized)
 		refusedFor(w, RefusalNoSecurityContext)
 		challenge(w, "authentication required")
 		return Peer{}, true
 	}
 	if !kctx.Expiry.IsZero() && s.now().After(kctx.Expiry) {
 		conn.Kerberos = nil
-		log.Info("refused request", "status", http.StatusUnauthorized, "host", kctx.Principal, "reason", "Kerberos ticket expired; host must re-authenticate")
+		s.Logs.Log(log, slog.LevelInfo, "refused request", "Kerberos ticket expired; host must re-authenticate", source,
+			"status", http.StatusUnauthorized, "host", kctx.Principal)
 		refusedFor(w, RefusalTicketExpired)
 		challenge(w, "ticket expired")
 		return Peer{}, true

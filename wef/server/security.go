@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 
+	"wefgate/internal/ratelog"
 	"wefgate/wef/kerberos"
 	"wefgate/wef/soap"
 )
@@ -65,6 +66,15 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, &Conn{Remote: c.RemoteAddr().String(), limited: limitedOf(c)})
 }
 
+// hostOf is the address part of host:port, the unit refusal lines are
+// limited by.
+func hostOf(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
+}
+
 func connFrom(r *http.Request) *Conn {
 	if c, ok := r.Context().Value(connKey{}).(*Conn); ok {
 		return c
@@ -81,24 +91,27 @@ type TLSIdentify func(cs *tls.ConnectionState) (identity, issuerThumbprint strin
 type TLSSecurity struct {
 	Identify TLSIdentify
 	Logger   *slog.Logger
+	// Logs rate-limits refusal lines per reason and address (nil: none).
+	Logs *ratelog.Limiter
 }
 
 // Authenticate implements Security. The certificate is checked again on
 // every request, so a revocation also ends connections already open.
 func (s TLSSecurity) Authenticate(w http.ResponseWriter, r *http.Request, conn *Conn) (Peer, bool) {
 	if r.TLS == nil {
-		s.Logger.Warn("refused request", "listener", "https", "remote", conn.Remote, "status", http.StatusUnauthorized, "reason", "no TLS")
+		s.Logs.Log(s.Logger, slog.LevelWarn, "refused request", "no TLS", hostOf(conn.Remote),
+			"listener", "https", "remote", conn.Remote, "status", http.StatusUnauthorized)
 		refusedFor(w, RefusalNoTLS)
 		http.Error(w, "client certificate required", http.StatusUnauthorized)
 		return Peer{}, true
 	}
 	id, thumb, err := s.Identify(r.TLS)
 	if err != nil {
-		attrs := []any{"listener", "https", "remote", conn.Remote, "status", http.StatusUnauthorized, "reason", err.Error()}
+		attrs := []any{"listener", "https", "remote", conn.Remote, "status", http.StatusUnauthorized, "error", ratelog.Clip(err.Error())}
 		if len(r.TLS.PeerCertificates) > 0 {
-			attrs = append(attrs, "subject", r.TLS.PeerCertificates[0].Subject.String())
+			attrs = append(attrs, "subject", ratelog.Clip(r.TLS.PeerCertificates[0].Subject.String()))
 		}
-		s.Logger.Warn("refused request", attrs...)
+		s.Logs.Log(s.Logger, slog.LevelWarn, "refused request", "client certificate not accepted", hostOf(conn.Remote), attrs...)
 		refusedFor(w, RefusalCertificate)
 		http.Error(w, "client certificate not accepted", http.StatusUnauthorized)
 		return Peer{}, true

@@ -50,6 +50,9 @@ type Config struct {
 	// Budget, shared by every listener, bounds the request bytes in
 	// memory at once; nil means no bound.
 	Budget *Budget
+	// Logs rate-limits refusal and damage lines per reason and address
+	// (nil: every line is written).
+	Logs   *ratelog.Limiter
 	Logger *slog.Logger
 	// Observer, when set, is told about every answered request (metrics,
 	// access log).
@@ -132,7 +135,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.cfg.Logger.With("listener", h.name, "remote", conn.Remote)
 	if r.Method != http.MethodPost {
 		// Windows only ever POSTs; anything else is not a WS-Man client.
-		log.Info("refused request", "status", http.StatusNotFound, "reason", "method "+r.Method+" is not POST", "path", r.URL.Path)
+		h.cfg.Logs.Log(log, slog.LevelInfo, "refused request", "method is not POST", hostOf(conn.Remote),
+			"status", http.StatusNotFound, "method", ratelog.Clip(r.Method), "path", ratelog.Clip(r.URL.Path))
 		http.NotFound(sw, r)
 		return
 	}
@@ -156,13 +160,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &he) {
 			he = refuse(http.StatusInternalServerError, "internal error", err)
 		}
+		// Refusals are counted in full and logged one line per reason and
+		// address per interval: a client can provoke thousands a second.
+		msg := "refused request"
 		if he.status >= 500 {
 			h.stats.Failed.Add(1)
-			log.Warn("request failed", "status", he.status, "reason", he.Error(), "path", r.URL.Path)
+			msg = "request failed"
 		} else {
 			h.stats.Refused.Add(1)
-			log.Warn("refused request", "status", he.status, "reason", he.Error(), "path", r.URL.Path)
 		}
+		attrs := []any{"status", he.status, "path", ratelog.Clip(r.URL.Path)}
+		if he.err != nil {
+			attrs = append(attrs, "error", ratelog.Clip(he.err.Error()))
+		}
+		h.cfg.Logs.Log(log, slog.LevelWarn, msg, he.reason, hostOf(conn.Remote), attrs...)
 		if he.status == http.StatusServiceUnavailable {
 			sw.Header().Set("Retry-After", "60")
 		}
@@ -237,7 +248,7 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 	}
 	text, replaced := soap.DecodeText(plain)
 	if replaced > 0 {
-		log.Warn("invalid text encoding replaced", "code_units", replaced)
+		h.cfg.Logs.Log(log, slog.LevelWarn, "invalid text encoding replaced", "invalid text encoding", hostOf(connFrom(r).Remote), "code_units", replaced)
 	}
 	msg, err := soap.Parse(text)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"wefgate/internal/ratelog"
 	"wefgate/wef/event"
 	"wefgate/wef/soap"
 )
@@ -18,6 +19,9 @@ import (
 // Enumerate on the subscription manager, Events/Heartbeat/End/
 // SubscriptionEnd on a delivery address).
 func (h *Handler) dispatch(r *http.Request, log *slog.Logger, conn *Conn, peer Peer, msg *soap.Message) (int, []byte, error) {
+	// The MachineID is the client's claim: no FQDN is longer than 253
+	// bytes, so a longer one is cut before it is logged or stored.
+	msg.MachineID = ratelog.Clip(msg.MachineID)
 	if msg.MachineID != "" {
 		if machineMatches(peer.Identity, msg.MachineID) {
 			h.machineIDs.matched(peer.Identity)
@@ -39,7 +43,8 @@ func (h *Handler) dispatch(r *http.Request, log *slog.Logger, conn *Conn, peer P
 	case soap.ActionEnd:
 		return http.StatusNoContent, nil, nil
 	case soap.ActionSubscriptionEnd:
-		log.Info("forwarder ended its subscription", "subscription_id", msg.Identifier, "status", msg.Status)
+		h.cfg.Logs.Log(log, slog.LevelInfo, "forwarder ended its subscription", "subscription end", peer.Identity,
+			"subscription_id", ratelog.Clip(msg.Identifier), "status", ratelog.Clip(msg.Status))
 		return http.StatusNoContent, nil, nil
 	default:
 		return 0, nil, refuse(http.StatusBadRequest, fmt.Sprintf("unsupported action %q", msg.Action), nil)
@@ -149,7 +154,7 @@ func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, p
 	}
 	h.stats.EventsEmpty.Add(uint64(damage.empty))
 	h.stats.EventsDamage.Add(uint64(damage.damaged))
-	damage.log(log, name, msg.EventElements())
+	damage.log(h.cfg.Logs, log, peer.Identity, name, msg.EventElements())
 	kept := len(batch.Events)
 	if kept > 0 {
 		if err := h.cfg.Sink.Accept(ctx, batch); err != nil {
@@ -162,7 +167,7 @@ func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, p
 	h.stats.EventsKept.Add(uint64(kept))
 	ri.EventsKept = kept
 	if msg.Bookmark == "" {
-		log.Warn("events batch without bookmark", "subscription", name)
+		h.cfg.Logs.Log(log, slog.LevelWarn, "events batch without bookmark", "batch without bookmark", peer.Identity, "subscription", name)
 	}
 	c := Contact{
 		Identity: peer.Identity, SubscriptionID: id, Subscription: name, MachineID: msg.MachineID,
@@ -219,10 +224,7 @@ func (d *batchDamage) add(ev *event.Event) {
 	}
 }
 
-// maxLoggedDetail bounds the example problem text in a log line.
-const maxLoggedDetail = 200
-
-func (d *batchDamage) log(log *slog.Logger, subscription string, elements int) {
+func (d *batchDamage) log(logs *ratelog.Limiter, log *slog.Logger, host, subscription string, elements int) {
 	if d.empty == 0 && d.damaged == 0 {
 		return
 	}
@@ -233,13 +235,12 @@ func (d *batchDamage) log(log *slog.Logger, subscription string, elements int) {
 		}
 	}
 	if d.first != nil {
-		detail := d.first.Problem.Message
-		if len(detail) > maxLoggedDetail {
-			detail = detail[:maxLoggedDetail] + "…"
-		}
-		attrs = append(attrs, "example", detail, "example_event_id", d.first.EventID, "example_record_id", d.first.RecordID)
+		attrs = append(attrs, "example", ratelog.Clip(d.first.Problem.Message), "example_event_id", d.first.EventID,
+			"example_record_id", d.first.RecordID)
 	}
-	log.Warn("damaged or empty events in batch", attrs...)
+	// A host's every batch may be damaged: at most one line per interval,
+	// the counts in full in the counters.
+	logs.Log(log, slog.LevelWarn, "damaged or empty events in batch", "damaged events", host, attrs...)
 }
 
 func isDeliveryPath(p string) bool {
