@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -83,6 +84,10 @@ type fleetOptions struct {
 	Stagger time.Duration
 	// Host, when set, adjusts each host's configuration (load driver).
 	Host func(*forwarder.HostConfig)
+	// SourceAddresses gives host i its own loopback source address,
+	// 127.1.0.0 + i (per-address connection caps then see one host each,
+	// as with real hosts).
+	SourceAddresses bool
 	// MemoryCerts issues the hosts' certificates in memory, without files
 	// (the load driver's thousands of hosts).
 	MemoryCerts bool
@@ -167,6 +172,10 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 		if rePrintfInt.MatchString(name) {
 			name = fmt.Sprintf(name, i)
 		}
+		var source netip.Addr
+		if o.SourceAddresses {
+			source = loopbackSource(i)
+		}
 		var sec forwarder.Security
 		switch {
 		case strings.EqualFold(u.Scheme, "http"):
@@ -182,7 +191,7 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 				return nil, nil, fmt.Errorf("forwarder: %s: %w", p, err)
 			}
 			closers = append(closers, ini.Close)
-			sec = forwarder.KerberosSecurity{Initiator: ini, Scheme: o.Scheme, SPNPrefix: o.SPNPrefix, TabFramed: o.TabFramed}
+			sec = forwarder.KerberosSecurity{Initiator: ini, Scheme: o.Scheme, SPNPrefix: o.SPNPrefix, TabFramed: o.TabFramed, Source: source}
 		case pki != nil && o.MemoryCerts:
 			if roots == nil {
 				if roots, err = certPool(caFiles); err != nil {
@@ -193,7 +202,7 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 			if err != nil {
 				return nil, nil, fmt.Errorf("forwarder: %w", err)
 			}
-			sec = forwarder.TLSSecurity{Config: certs.ClientTLSConfigFor(c, roots, u.Hostname())}
+			sec = forwarder.TLSSecurity{Config: certs.ClientTLSConfigFor(c, roots, u.Hostname()), Source: source}
 		default:
 			cert, key := o.CertFile, o.KeyFile
 			if pki != nil {
@@ -210,7 +219,7 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 			if err != nil {
 				return nil, nil, fmt.Errorf("forwarder: %w", err)
 			}
-			sec = forwarder.TLSSecurity{Config: tlsCfg}
+			sec = forwarder.TLSSecurity{Config: tlsCfg, Source: source}
 		}
 		var log forwarder.Log
 		switch {
@@ -257,6 +266,11 @@ func generatedLog(host string, seed int64, total uint64, rate float64) *forwarde
 			return reRecordID.ReplaceAll([]byte(tmpl), []byte("<EventRecordID>"+strconv.FormatUint(id, 10)+"</EventRecordID>"))
 		},
 	}
+}
+
+// loopbackSource is 127.1.0.0 + i, inside 127.0.0.0/8 (all loopback).
+func loopbackSource(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{127, byte(1 + i>>16), byte(i >> 8), byte(i)})
 }
 
 // certPool loads the CA certificates of files.

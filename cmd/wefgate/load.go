@@ -49,6 +49,8 @@ subscriptions:
     delivery: Custom
     max_time: %[7]s
     max_items: %[8]d
+limits:
+  max_connections: %[9]d
 log:
   level: warn
 `
@@ -111,8 +113,8 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if n, err := raiseNoFileLimit(); err != nil {
 		fmt.Fprintf(stderr, "load: cannot raise the open-file limit (%d): %v\n", n, err)
-	} else if need := uint64(o.hosts)*2 + 256; n < need {
-		return fmt.Errorf("load: %d hosts need about %d open files per process, the limit is %d", o.hosts, need, n)
+	} else if need := uint64(o.hosts) + 512; n < need {
+		return fmt.Errorf("load: %d hosts need about %d open files in each process (one connection per host and subscription), the limit is %d", o.hosts, need, n)
 	}
 
 	dir, err := os.MkdirTemp("", "wefgate-load-")
@@ -265,7 +267,7 @@ func (o *loadOptions) hostConfig(deliverTo string, lat *forwarder.Histogram) fun
 func (o *loadOptions) fleetOptions(dir string, port int) (fleetOptions, error) {
 	fo := fleetOptions{
 		Hosts: o.hosts, Machine: "load%05d.example.test", Rate: o.rate, Refresh: time.Hour,
-		Stagger: o.stagger, MemoryCerts: true,
+		Stagger: o.stagger, MemoryCerts: true, SourceAddresses: true,
 		// Replayed batches carry the same events: a small pool is enough.
 		Pool: 200,
 	}
@@ -316,7 +318,7 @@ func startGateway(ctx context.Context, dir string, o *loadOptions) (*child, erro
 	}
 	maxTime := o.maxTime
 	cfgPath := filepath.Join(dir, "wefgate.yaml")
-	text := fmt.Sprintf(loadConfig, dir, port, o.spool, o.transport == "https", o.transport == "kerberos", keytab, maxTime, o.maxItems)
+	text := fmt.Sprintf(loadConfig, dir, port, o.spool, o.transport == "https", o.transport == "kerberos", keytab, maxTime, o.maxItems, o.hosts+1024)
 	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
 		return nil, err
 	}

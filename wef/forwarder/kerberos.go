@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
-	"time"
 
 	"wefgate/wef/kerberos"
 	"wefgate/wef/multipart"
@@ -30,12 +30,14 @@ type KerberosSecurity struct {
 	// does. Either way a reply must come framed as the request was: that
 	// pywinrm reads no other.
 	TabFramed bool
+	// Source, when valid, is the local address of the host's connections
+	// (see TLSSecurity.Source).
+	Source netip.Addr
 }
 
 // Dial implements Security.
 func (s KerberosSecurity) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", hostPort(u))
+	c, err := dialer(s.Source).DialContext(ctx, "tcp", hostPort(u))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", u.Host, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -40,11 +41,15 @@ type Sealer interface {
 // IssuerCA does. Bodies are plain SOAP.
 type TLSSecurity struct {
 	Config *tls.Config
+	// Source, when valid, is the local address the host's connections
+	// come from: the load driver gives each simulated host its own
+	// loopback address, as real hosts have their own.
+	Source netip.Addr
 }
 
 // Dial implements Security.
 func (s TLSSecurity) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: s.Config.Clone()}
+	d := tls.Dialer{NetDialer: dialer(s.Source), Config: s.Config.Clone()}
 	if d.Config.ServerName == "" {
 		d.Config.ServerName = u.Hostname()
 	}
@@ -64,6 +69,15 @@ type plainSealer struct{}
 
 func (plainSealer) Seal(b []byte) (string, []byte, error)   { return soap.ContentType, b, nil }
 func (plainSealer) Open(_ string, b []byte) ([]byte, error) { return b, nil }
+
+// dialer connects from source when it is valid.
+func dialer(source netip.Addr) *net.Dialer {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if source.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(source, 0))
+	}
+	return d
+}
 
 func hostPort(u *url.URL) string {
 	if u.Port() != "" {
