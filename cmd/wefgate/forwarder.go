@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"flag"
 	"fmt"
@@ -202,7 +203,13 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 			if err != nil {
 				return nil, nil, fmt.Errorf("forwarder: %w", err)
 			}
-			sec = forwarder.TLSSecurity{Config: certs.ClientTLSConfigFor(c, roots, u.Hostname()), Source: source}
+			cfg := certs.ClientTLSConfigFor(c, roots, u.Hostname())
+			// SChannel resumes TLS sessions: the delivery connection after
+			// the enumeration one costs no full handshake. It offers no
+			// post-quantum hybrid key exchange.
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+			cfg.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
+			sec = forwarder.TLSSecurity{Config: cfg, Source: source}
 		default:
 			cert, key := o.CertFile, o.KeyFile
 			if pki != nil {

@@ -474,7 +474,7 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 	res.window = t1.Sub(t0)
 	res.serverCPU, res.driverCPU = srv1-srv0, drv1-drv0
 	res.stats = forwarder.FleetStats{
-		Hosts: s1.Hosts, Enumerates: s1.Enumerates - s0.Enumerates, Batches: s1.Batches - s0.Batches,
+		Hosts: s1.Hosts, Connections: s1.Connections, Enumerates: s1.Enumerates - s0.Enumerates, Batches: s1.Batches - s0.Batches,
 		Heartbeats: s1.Heartbeats - s0.Heartbeats, EventsAcked: s1.EventsAcked - s0.EventsAcked, Retries: s1.Retries - s0.Retries,
 	}
 	return res, nil
@@ -487,8 +487,12 @@ func (p *phaseResult) print(w io.Writer, name string, o *loadOptions) {
 	perEvent := func(d time.Duration) float64 {
 		return float64(d.Nanoseconds()) / 1000 / max(float64(p.stats.EventsAcked), 1)
 	}
-	fmt.Fprintf(w, "%s: events_per_second=%.0f batches_per_second=%.1f events_per_batch=%.1f heartbeats=%d retries=%d ack_p50=%s ack_p99=%s window=%s\n",
-		name, p.eventsPerSecond(), float64(p.stats.Batches)/secs, float64(p.stats.EventsAcked)/max(float64(p.stats.Batches), 1),
+	acked := ""
+	if o.profile == "fleet" {
+		acked = fmt.Sprintf(" acked_of_offered=%.1f%%", 100*p.eventsPerSecond()/(o.rate*float64(o.hosts)))
+	}
+	fmt.Fprintf(w, "%s: connections_open=%d events_per_second=%.0f%s batches_per_second=%.1f events_per_batch=%.1f heartbeats=%d retries=%d ack_p50=%s ack_p99=%s window=%s\n",
+		name, p.stats.Connections, p.eventsPerSecond(), acked, float64(p.stats.Batches)/secs, float64(p.stats.EventsAcked)/max(float64(p.stats.Batches), 1),
 		p.stats.Heartbeats, p.stats.Retries, p.p50.Round(10*time.Microsecond), p.p99.Round(10*time.Microsecond), p.window.Round(time.Millisecond))
 	fmt.Fprintf(w, "%s: server_cpu_percent=%.0f server_cpu_us_per_event=%.1f server_rss_mib=%.1f server_peak_rss_mib=%.1f rss_per_host_kib=%.1f driver_cpu_percent=%.0f driver_cpu_us_per_event=%.1f driver_rss_mib=%.1f\n",
 		name, srvPct, perEvent(p.serverCPU), float64(p.serverRSS)/(1<<20), float64(p.serverPeak)/(1<<20),

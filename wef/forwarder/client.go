@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 
 	"wefgate/wef/soap"
 )
@@ -23,13 +24,18 @@ type Client struct {
 
 	mu    sync.Mutex // guards conns (not the connections themselves)
 	conns map[string]*slot
+	open  atomic.Int64 // connections currently open
 }
+
+// OpenConnections is the number of connections the client holds open.
+func (c *Client) OpenConnections() int { return int(c.open.Load()) }
 
 // slot is the connection to one URL; its mutex serialises the messages on
 // it, as Windows waits for each Ack before the next batch.
 type slot struct {
 	mu   sync.Mutex
 	conn *Conn
+	open *atomic.Int64 // the client's count of open connections
 }
 
 // Send posts a SOAP body (UTF-8 XML) to u and returns the response SOAP
@@ -67,6 +73,8 @@ func (c *Client) SendEncoded(ctx context.Context, u *url.URL, body []byte, compr
 				return nil, err
 			}
 			s.conn = cn
+			s.open = &c.open
+			c.open.Add(1)
 		}
 		conn := s.conn
 		ct, sealed, err := conn.sealer.Seal(body)
@@ -140,6 +148,7 @@ func (s *slot) drop() {
 	if s.conn != nil {
 		s.conn.Close()
 		s.conn = nil
+		s.open.Add(-1)
 	}
 }
 

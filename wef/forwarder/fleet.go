@@ -21,6 +21,8 @@ type Fleet struct {
 type FleetStats struct {
 	Hosts                                                 int
 	Enumerates, Batches, Heartbeats, EventsAcked, Retries uint64
+	// Connections is the number of connections open at the time.
+	Connections int
 }
 
 // Run runs every host until ctx ends or each has returned (StopWhenDrained).
@@ -70,6 +72,7 @@ func (f *Fleet) Stats() FleetStats {
 		s.Heartbeats += h.Stats.Heartbeats.Load()
 		s.EventsAcked += h.Stats.EventsAcked.Load()
 		s.Retries += h.Stats.Retries.Load()
+		s.Connections += h.cfg.Client.OpenConnections()
 	}
 	return s
 }
