@@ -294,7 +294,12 @@ exporters:
 			t.Fatalf("%s: deliver: %v", name, err)
 		}
 	}
-	recs := readOutput(t, filepath.Join(dir, "events.jsonl"))
+	// The shipper exports after the acknowledgement, not before it.
+	var recs []outputRecord
+	waitUntil(t, 10*time.Second, "two exported records", func() bool {
+		recs = readOutput(t, filepath.Join(dir, "events.jsonl"))
+		return len(recs) >= 2
+	})
 	ids := map[any]bool{}
 	for _, r := range recs {
 		ids[r.Attributes["wef.host.identity"]] = true
