@@ -4,22 +4,52 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"wefgate/wef/event"
 )
 
-// Spool encoding of a Delivery. Events are stored as their original XML
-// (Event.Raw): it is the source of truth, smaller than any re-serialisation
-// of the parsed fields, and re-parsing on the way out means a parser fix
-// applies to what is still spooled.
+// Spool encoding of a Delivery. Each event is stored as its original XML
+// (Event.Raw, the source of truth, which the mapping hashes and may export)
+// and the fields the endpoint parsed from it, so that the shipper does not
+// parse the XML a second time (once per exporter). Version 1, the XML
+// alone, is still read: its events are parsed on the way out.
 //
-//	version(1)=1
+//	version(1)=2
 //	Identity, MachineID, Address, Subscription, SubscriptionID,
-//	SubscriptionVersion: uvarint length + bytes each
+//	SubscriptionVersion: uvarint length + bytes each (a "string")
 //	Received: uvarint flags (1 = set) [+ varint Unix nanoseconds, UTC]
-//	event count: uvarint; then per event: uvarint length + raw XML
-const deliveryCodecV1 byte = 1
+//	event count: uvarint; then per event:
+//	  Raw, Provider.Name, Provider.GUID, Provider.EventSourceName,
+//	  KeywordsRaw, SystemTime, ActivityID, RelatedActivityID, Channel,
+//	  Computer, UserID, Binary, UserData: strings
+//	  EventID, Qualifiers, Version, Level, Task, Opcode, Keywords,
+//	  RecordID, Execution.ProcessID, Execution.ThreadID: uvarints
+//	  flags: uvarint (eventHas* bits)
+//	  [TimeCreated: varint Unix seconds, uvarint nanoseconds, UTC]
+//	  EventData: uvarint count, then Name, Value strings per item
+//	  [Rendering: Culture, Message, Level, Task, Opcode, Channel,
+//	   Provider strings, uvarint count + Keywords strings]
+//	  [Problem: Kind, Message strings]
+//
+// A field added to event.Event needs a new version here;
+// TestDeliveryCarriesEveryEventField fails until then.
+const (
+	deliveryCodecV1 byte = 1
+	deliveryCodecV2 byte = 2
+)
+
+// Flags of a version 2 event.
+const (
+	eventHasQualifiers = 1 << iota
+	eventHasRecordID
+	eventHasProcessID
+	eventHasTime
+	eventHasRendering
+	eventHasProblem
+	eventFlagsKnown = 1<<iota - 1
+)
 
 // ErrBadDelivery is returned by DecodeDelivery for bytes that are not a
 // delivery this version can read.
@@ -30,15 +60,19 @@ var ErrBadDelivery = errors.New("pipeline: undecodable spooled delivery")
 // the spool's read buffer.
 type ParseFunc func(raw []byte) *event.Event
 
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
 // AppendDelivery appends the encoding of d to dst and returns the result.
 func AppendDelivery(dst []byte, d *Delivery) []byte {
-	dst = append(dst, deliveryCodecV1)
+	dst = append(dst, deliveryCodecV2)
 	for _, s := range [...]string{
 		d.Source.Identity, d.Source.MachineID, d.Source.Address,
 		d.Source.Subscription, d.Source.SubscriptionID, d.Source.SubscriptionVersion,
 	} {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
+		dst = appendString(dst, s)
 	}
 	if d.Source.Received.IsZero() {
 		dst = binary.AppendUvarint(dst, 0)
@@ -48,8 +82,61 @@ func AppendDelivery(dst []byte, d *Delivery) []byte {
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(d.Events)))
 	for _, ev := range d.Events {
-		dst = binary.AppendUvarint(dst, uint64(len(ev.Raw)))
-		dst = append(dst, ev.Raw...)
+		dst = appendEvent(dst, ev)
+	}
+	return dst
+}
+
+func appendEvent(dst []byte, ev *event.Event) []byte {
+	for _, s := range [...]string{
+		ev.Raw, ev.Provider.Name, ev.Provider.GUID, ev.Provider.EventSourceName,
+		ev.KeywordsRaw, ev.SystemTime, ev.ActivityID, ev.RelatedActivityID, ev.Channel,
+		ev.Computer, ev.UserID, ev.Binary, ev.UserData,
+	} {
+		dst = appendString(dst, s)
+	}
+	for _, n := range [...]uint64{
+		uint64(ev.EventID), uint64(ev.Qualifiers), uint64(ev.Version), uint64(ev.Level),
+		uint64(ev.Task), uint64(ev.Opcode), ev.Keywords, ev.RecordID,
+		uint64(ev.Execution.ProcessID), uint64(ev.Execution.ThreadID),
+	} {
+		dst = binary.AppendUvarint(dst, n)
+	}
+	var flags uint64
+	for _, f := range [...]struct {
+		set bool
+		bit uint64
+	}{
+		{ev.HasQualifiers, eventHasQualifiers}, {ev.HasRecordID, eventHasRecordID},
+		{ev.Execution.HasProcessID, eventHasProcessID}, {!ev.TimeCreated.IsZero(), eventHasTime},
+		{ev.Rendering != nil, eventHasRendering}, {ev.Problem != nil, eventHasProblem},
+	} {
+		if f.set {
+			flags |= f.bit
+		}
+	}
+	dst = binary.AppendUvarint(dst, flags)
+	if flags&eventHasTime != 0 {
+		dst = binary.AppendVarint(dst, ev.TimeCreated.Unix())
+		dst = binary.AppendUvarint(dst, uint64(ev.TimeCreated.Nanosecond()))
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(ev.EventData)))
+	for _, d := range ev.EventData {
+		dst = appendString(dst, d.Name)
+		dst = appendString(dst, d.Value)
+	}
+	if r := ev.Rendering; r != nil {
+		for _, s := range [...]string{r.Culture, r.Message, r.Level, r.Task, r.Opcode, r.Channel, r.Provider} {
+			dst = appendString(dst, s)
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(r.Keywords)))
+		for _, k := range r.Keywords {
+			dst = appendString(dst, k)
+		}
+	}
+	if p := ev.Problem; p != nil {
+		dst = appendString(dst, string(p.Kind))
+		dst = appendString(dst, p.Message)
 	}
 	return dst
 }
@@ -57,11 +144,26 @@ func AppendDelivery(dst []byte, d *Delivery) []byte {
 // EncodedSize returns an upper bound of the encoded size of d, for sizing
 // buffers.
 func EncodedSize(d *Delivery) int {
-	n := 1 + 6*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64 + binary.MaxVarintLen64
+	const v = binary.MaxVarintLen64
+	n := 1 + 6*v + 2*v + v
 	n += len(d.Source.Identity) + len(d.Source.MachineID) + len(d.Source.Address) +
 		len(d.Source.Subscription) + len(d.Source.SubscriptionID) + len(d.Source.SubscriptionVersion)
 	for _, ev := range d.Events {
-		n += binary.MaxVarintLen64 + len(ev.Raw)
+		n += 13*v + 10*v + v + 2*v + v + len(ev.Raw) + len(ev.Provider.Name) + len(ev.Provider.GUID) +
+			len(ev.Provider.EventSourceName) + len(ev.KeywordsRaw) + len(ev.SystemTime) + len(ev.ActivityID) +
+			len(ev.RelatedActivityID) + len(ev.Channel) + len(ev.Computer) + len(ev.UserID) + len(ev.Binary) + len(ev.UserData)
+		for _, d := range ev.EventData {
+			n += 2*v + len(d.Name) + len(d.Value)
+		}
+		if r := ev.Rendering; r != nil {
+			n += 8*v + len(r.Culture) + len(r.Message) + len(r.Level) + len(r.Task) + len(r.Opcode) + len(r.Channel) + len(r.Provider)
+			for _, k := range r.Keywords {
+				n += v + len(k)
+			}
+		}
+		if p := ev.Problem; p != nil {
+			n += 2*v + len(p.Kind) + len(p.Message)
+		}
 	}
 	return n
 }
@@ -71,22 +173,28 @@ func EncodeDelivery(d *Delivery) []byte {
 	return AppendDelivery(make([]byte, 0, EncodedSize(d)), d)
 }
 
-// DecodeDelivery decodes b, parsing every event with parse (event.Parse
-// when nil). The events' XML is copied out of b.
+// DecodeDelivery decodes b. Events of a version 1 delivery are parsed
+// with parse (event.Parse when nil); those of version 2 carry their fields.
+// The decoded strings share one copy of b, so b may be reused afterwards.
 func DecodeDelivery(b []byte, parse ParseFunc) (*Delivery, error) {
 	if parse == nil {
 		parse = event.Parse
 	}
 	dec := decoder{b: b}
-	if v := dec.byte(); dec.err == nil && v != deliveryCodecV1 {
+	v := dec.byte()
+	if dec.err == nil && v != deliveryCodecV1 && v != deliveryCodecV2 {
 		return nil, fmt.Errorf("%w: version %d", ErrBadDelivery, v)
+	}
+	if v == deliveryCodecV2 {
+		// One copy backs every string of the delivery.
+		dec.src, dec.total = string(b), len(b)
 	}
 	d := &Delivery{}
 	for _, dst := range [...]*string{
 		&d.Source.Identity, &d.Source.MachineID, &d.Source.Address,
 		&d.Source.Subscription, &d.Source.SubscriptionID, &d.Source.SubscriptionVersion,
 	} {
-		*dst = string(dec.bytes())
+		*dst = dec.string()
 	}
 	switch flags := dec.uvarint(); flags {
 	case 0:
@@ -104,6 +212,12 @@ func DecodeDelivery(b []byte, parse ParseFunc) (*Delivery, error) {
 	if dec.err == nil && count > 0 {
 		d.Events = make([]*event.Event, 0, count)
 		for i := uint64(0); i < count && dec.err == nil; i++ {
+			if v == deliveryCodecV2 {
+				if ev := dec.event(); dec.err == nil {
+					d.Events = append(d.Events, ev)
+				}
+				continue
+			}
 			raw := dec.bytes()
 			if dec.err == nil {
 				// ParseFunc implementations keep no reference to their input
@@ -121,11 +235,74 @@ func DecodeDelivery(b []byte, parse ParseFunc) (*Delivery, error) {
 	return d, nil
 }
 
+// event decodes one version 2 event.
+func (d *decoder) event() *event.Event {
+	ev := &event.Event{}
+	for _, dst := range [...]*string{
+		&ev.Raw, &ev.Provider.Name, &ev.Provider.GUID, &ev.Provider.EventSourceName,
+		&ev.KeywordsRaw, &ev.SystemTime, &ev.ActivityID, &ev.RelatedActivityID, &ev.Channel,
+		&ev.Computer, &ev.UserID, &ev.Binary, &ev.UserData,
+	} {
+		*dst = d.string()
+	}
+	ev.EventID = uint32(d.uint(math.MaxUint32))
+	ev.Qualifiers = uint16(d.uint(math.MaxUint16))
+	ev.Version = uint8(d.uint(math.MaxUint8))
+	ev.Level = uint8(d.uint(math.MaxUint8))
+	ev.Task = uint16(d.uint(math.MaxUint16))
+	ev.Opcode = uint8(d.uint(math.MaxUint8))
+	ev.Keywords = d.uvarint()
+	ev.RecordID = d.uvarint()
+	ev.Execution.ProcessID = uint32(d.uint(math.MaxUint32))
+	ev.Execution.ThreadID = uint32(d.uint(math.MaxUint32))
+	flags := d.uvarint()
+	if flags&^eventFlagsKnown != 0 {
+		d.fail("event flags %#x", flags)
+	}
+	ev.HasQualifiers = flags&eventHasQualifiers != 0
+	ev.HasRecordID = flags&eventHasRecordID != 0
+	ev.Execution.HasProcessID = flags&eventHasProcessID != 0
+	if flags&eventHasTime != 0 {
+		sec, nsec := d.varint(), d.uint(999_999_999)
+		ev.TimeCreated = time.Unix(sec, int64(nsec)).UTC()
+		if d.err == nil && ev.TimeCreated.IsZero() {
+			d.fail("zero time marked as set")
+		}
+	}
+	if n := d.count(2); n > 0 {
+		ev.EventData = make([]event.Data, n)
+		for i := range ev.EventData {
+			ev.EventData[i] = event.Data{Name: d.string(), Value: d.string()}
+		}
+	}
+	if flags&eventHasRendering != 0 {
+		r := &event.Rendering{}
+		for _, dst := range [...]*string{&r.Culture, &r.Message, &r.Level, &r.Task, &r.Opcode, &r.Channel, &r.Provider} {
+			*dst = d.string()
+		}
+		if n := d.count(1); n > 0 {
+			r.Keywords = make([]string, n)
+			for i := range r.Keywords {
+				r.Keywords[i] = d.string()
+			}
+		}
+		ev.Rendering = r
+	}
+	if flags&eventHasProblem != 0 {
+		ev.Problem = &event.Problem{Kind: event.ProblemKind(d.string()), Message: d.string()}
+	}
+	return ev
+}
+
 // decoder reads the primitives of the encoding; the first failure sticks
 // and later reads return zero values.
 type decoder struct {
 	b   []byte
 	err error
+	// src, when set, is a copy of the whole input (total bytes long) that
+	// string() slices instead of allocating.
+	src   string
+	total int
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -185,4 +362,37 @@ func (d *decoder) bytes() []byte {
 	v := d.b[:n]
 	d.b = d.b[n:]
 	return v
+}
+
+// uint reads a uvarint no larger than limit.
+func (d *decoder) uint(limit uint64) uint64 {
+	v := d.uvarint()
+	if v > limit {
+		d.fail("value %d over %d", v, limit)
+		return 0
+	}
+	return v
+}
+
+// count reads a count of items taking at least min bytes each; a count
+// beyond the bytes left is corrupt and must not size an allocation.
+func (d *decoder) count(min int) int {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)/min) {
+		d.fail("%d items in %d bytes", n, len(d.b))
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) string() string {
+	if d.src == "" {
+		return string(d.bytes())
+	}
+	b := d.bytes()
+	if d.err != nil {
+		return ""
+	}
+	end := d.total - len(d.b)
+	return d.src[end-len(b) : end]
 }

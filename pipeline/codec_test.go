@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -77,7 +79,7 @@ func TestDecodeDeliveryRejectsDamage(t *testing.T) {
 		name string
 		b    []byte
 	}{
-		{"unknown version", append([]byte{2}, good[1:]...)},
+		{"unknown version", append([]byte{3}, good[1:]...)},
 		{"trailing bytes", append(append([]byte(nil), good...), 0)},
 		{"huge event count", append(EncodeDelivery(testDelivery())[:len(EncodeDelivery(testDelivery()))-1], 0xff, 0xff, 0xff, 0xff, 0x0f)},
 		{"bad received flag", func() []byte {
@@ -123,10 +125,108 @@ func TestDeliveryRoundTripRealEvents(t *testing.T) {
 	}
 }
 
+// encodeDeliveryV1 is the version 1 encoding (XML only), as earlier
+// versions of wefgate spooled it.
+func encodeDeliveryV1(d *Delivery) []byte {
+	dst := []byte{deliveryCodecV1}
+	for _, s := range [...]string{
+		d.Source.Identity, d.Source.MachineID, d.Source.Address,
+		d.Source.Subscription, d.Source.SubscriptionID, d.Source.SubscriptionVersion,
+	} {
+		dst = appendString(dst, s)
+	}
+	if d.Source.Received.IsZero() {
+		dst = binary.AppendUvarint(dst, 0)
+	} else {
+		dst = binary.AppendUvarint(dst, 1)
+		dst = binary.AppendVarint(dst, d.Source.Received.UnixNano())
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(d.Events)))
+	for _, ev := range d.Events {
+		dst = appendString(dst, ev.Raw)
+	}
+	return dst
+}
+
+// A spool written by an earlier version (XML only) is still shipped: its
+// events are parsed on the way out.
+func TestDecodeDeliveryVersion1(t *testing.T) {
+	raw := `<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><EventID>4690</EventID><EventRecordID>7</EventRecordID><Channel>Security</Channel><Computer>ws01</Computer></System><EventData><Data Name='SourceHandleId'>0x274</Data></EventData></Event>`
+	d := testDelivery(raw)
+	got, err := DecodeDelivery(encodeDeliveryV1(d), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Source, d.Source) || len(got.Events) != 1 || !reflect.DeepEqual(got.Events[0], event.Parse([]byte(raw))) {
+		t.Fatalf("version 1 delivery decoded as %+v", got)
+	}
+}
+
+// fillAll sets every field reachable from v to a non-zero value, so that a
+// field the codec does not carry shows as a difference.
+func fillAll(t *testing.T, v reflect.Value, n *int) {
+	*n++
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(fmt.Sprintf("s%d", *n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(*n))
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fillAll(t, v.Elem(), n)
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := 0; i < 2; i++ {
+			fillAll(t, v.Index(i), n)
+		}
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(time.Date(2026, 11, 21, 6, 30, *n, 123456789, time.UTC)))
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if !v.Type().Field(i).IsExported() {
+				continue
+			}
+			fillAll(t, v.Field(i), n)
+		}
+	default:
+		t.Fatalf("fillAll: no rule for %s (%s): teach the codec and this test about it", v.Type(), v.Kind())
+	}
+}
+
+// TestDeliveryCarriesEveryEventField fails when event.Event gains a field
+// the spool codec does not carry: the shipper would lose it.
+func TestDeliveryCarriesEveryEventField(t *testing.T) {
+	ev := &event.Event{}
+	n := 0
+	fillAll(t, reflect.ValueOf(ev).Elem(), &n)
+	d := testDelivery()
+	d.Events = []*event.Event{ev, {Raw: "<Event/>"}}
+	b := EncodeDelivery(d)
+	if len(b) > EncodedSize(d) {
+		t.Fatalf("encoded %d bytes, EncodedSize said at most %d", len(b), EncodedSize(d))
+	}
+	got, err := DecodeDelivery(b, func([]byte) *event.Event { t.Fatal("version 2 parsed again"); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Events, d.Events) {
+		t.Fatalf("round trip lost fields:\n got %+v\nwant %+v", got.Events[0], d.Events[0])
+	}
+}
+
 func FuzzDecodeDelivery(f *testing.F) {
 	f.Add(EncodeDelivery(testDelivery("<Event>a</Event>", "<Event>b</Event>")))
 	f.Add(EncodeDelivery(testDelivery()))
 	f.Add(EncodeDelivery(&Delivery{}))
+	f.Add(encodeDeliveryV1(testDelivery("<Event>a</Event>")))
+	full := &event.Event{Raw: "<Event/>", EventID: 4690, HasRecordID: true, RecordID: 9, TimeCreated: time.Unix(1, 2).UTC(),
+		EventData: []event.Data{{Name: "a", Value: "b"}}, Rendering: &event.Rendering{Keywords: []string{"k"}},
+		Problem: &event.Problem{Kind: event.ProblemPartial, Message: "m"}}
+	f.Add(EncodeDelivery(&Delivery{Events: []*event.Event{full}}))
 	f.Add([]byte{})
 	f.Add([]byte{1})
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 1, 0x80})
