@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"wefgate/config"
+	"wefgate/internal/app"
 )
 
 // PIDFile is the name, in the data directory, of the file holding the
@@ -50,10 +51,10 @@ func readPIDFile(path string) (int, error) {
 }
 
 // watchReload re-reads the configuration file on every SIGHUP and hands it
-// to the gateway. A file that does not load or validate is refused here,
-// with the reason in the log, and the running configuration stays. The
-// returned function stops watching.
-func watchReload(ctx context.Context, path string, logger *slog.Logger, out chan<- *config.Config) func() {
+// to the gateway, or why it does not load or validate (the gateway then
+// refuses it, says why in the log, and keeps the running configuration).
+// The returned function stops watching.
+func watchReload(ctx context.Context, path string, logger *slog.Logger, out chan<- app.Reload) func() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	ctx, cancel := context.WithCancel(ctx)
@@ -69,12 +70,8 @@ func watchReload(ctx context.Context, path string, logger *slog.Logger, out chan
 			}
 			logger.Info("SIGHUP: reloading the configuration", "config", path)
 			next, err := config.Load(path)
-			if err != nil {
-				logger.Error("configuration reload refused; the running configuration stays", "error", err)
-				continue
-			}
 			select {
-			case out <- next:
+			case out <- app.Reload{Config: next, Err: err}:
 			case <-ctx.Done():
 				return
 			}

@@ -46,7 +46,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer removePIDFile(pidFile)
-	reloads := make(chan *config.Config)
+	reloads := make(chan app.Reload)
 	stopReloads := watchReload(ctx, *path, logger, reloads)
 	defer stopReloads()
 	var mat *app.TLSMaterial

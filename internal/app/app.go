@@ -109,6 +109,7 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 	}
 	logger = logger.With("node", cfg.Node.Name)
 	lv := &live{logger: logger, level: opts.Level, started: cfg, applied: cfg}
+	lv.lastSuccess.Store(time.Now().UnixNano())
 	store, err := subscriptions.OpenState(ctx, cfg.State, filepath.Join(cfg.DataDir, "state.db"), cfg.Node.Name)
 	if err != nil {
 		return err
@@ -220,7 +221,7 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 	if cfg.Admin.Address != "" {
 		met = metrics.New(metrics.Sources{
 			Spool: spoolStats, Shipper: shipStats, Correlator: corrStats, Hosts: hostList,
-			Subscriptions: names, Logger: logger,
+			Subscriptions: names, Reloads: lv.reloadStats, Logger: logger,
 		})
 		observers = append(observers, met)
 		lv.metrics = met
@@ -307,17 +308,15 @@ func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logge
 		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Address, Handler: h, TLS: tlsCfg})
 	}
 	if opts.Reload != nil {
+		reloadCtx, stopReloads := context.WithCancel(ctx)
+		done := make(chan struct{})
 		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case next := <-opts.Reload:
-					if err := lv.apply(next); err != nil {
-						logger.Error("configuration reload refused; the running configuration stays", "error", err)
-					}
-				}
-			}
+			defer close(done)
+			lv.run(reloadCtx, opts.Reload)
+		}()
+		defer func() {
+			stopReloads()
+			<-done
 		}()
 	}
 	return server.ListenAndServe(ctx, logger, listeners, ready)

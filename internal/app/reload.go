@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -26,9 +27,16 @@ import (
 type Options struct {
 	// Reload delivers configurations to apply while running (SIGHUP,
 	// 'wefgate reload'). Each one is applied whole or refused whole.
-	Reload <-chan *config.Config
+	Reload <-chan Reload
 	// Level is the service log's level; a reload sets it from log.level.
 	Level *slog.LevelVar
+}
+
+// Reload is one reload request: the configuration read again, or why it
+// could not be read or validated.
+type Reload struct {
+	Config *config.Config
+	Err    error
 }
 
 // reloadable are the configuration keys (YAML paths, a key covering
@@ -135,6 +143,41 @@ type live struct {
 	view      atomic.Pointer[subscriptionView]
 	accessLog *accesslog.Log
 	metrics   *metrics.Metrics
+
+	reloadsApplied, reloadsRefused atomic.Uint64
+	lastFailed                     atomic.Bool
+	lastSuccess                    atomic.Int64 // Unix ns of the start or the last applied reload
+}
+
+// run applies the reloads until ctx is done.
+func (l *live) run(ctx context.Context, reloads <-chan Reload) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-reloads:
+			err := r.Err
+			if err == nil {
+				err = l.apply(r.Config)
+			}
+			if err != nil {
+				l.reloadsRefused.Add(1)
+				l.lastFailed.Store(true)
+				l.logger.Error("configuration reload refused; the running configuration stays", "error", err)
+				continue
+			}
+			l.reloadsApplied.Add(1)
+			l.lastFailed.Store(false)
+			l.lastSuccess.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+func (l *live) reloadStats() metrics.ReloadStats {
+	return metrics.ReloadStats{
+		Applied: l.reloadsApplied.Load(), Refused: l.reloadsRefused.Load(),
+		LastSuccessful: !l.lastFailed.Load(), LastSuccess: time.Unix(0, l.lastSuccess.Load()),
+	}
 }
 
 func (l *live) addStage(s *handles.Stage) {

@@ -261,7 +261,22 @@ func TestMetrics(t *testing.T) {
 // scrape fetches and parses /metrics.
 func (af *adminFixture) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	_, body := af.get(t, "/metrics")
+	return scrapeMetrics(t, af.adminURL)
+}
+
+// scrapeMetrics fetches baseURL/metrics and parses it with Prometheus's
+// text parser.
+func scrapeMetrics(t *testing.T, baseURL string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(baseURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	parser := expfmt.NewTextParser(model.LegacyValidation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {

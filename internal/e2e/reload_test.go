@@ -43,6 +43,8 @@ spool:
   max_bytes: {{spool}}
 log:
   level: {{level}}
+admin:
+  address: 127.0.0.1:{{adminport}}
 `
 
 // countingSecurity counts the connections a simulated host opens to
@@ -76,12 +78,14 @@ func TestReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port, adminPort := freePort(t), freePort(t)
+	adminURL := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	cfgPath := filepath.Join(dir, "wefgate.yaml")
 	ownCAs := pki.Path(certs.RootCAFile) + ", " + pki.Path(certs.IssuingCAFile)
 	vars := map[string]string{
 		"{{port}}": fmt.Sprint(port), "{{data}}": dir, "{{cafiles}}": ownCAs, "{{heartbeat}}": "1h",
 		"{{denied}}": `"host2*"`, "{{extra}}": "", "{{spool}}": "1073741824", "{{level}}": "info",
+		"{{adminport}}": fmt.Sprint(adminPort),
 	}
 	write := func(changes map[string]string) {
 		t.Helper()
@@ -232,12 +236,25 @@ func TestReload(t *testing.T) {
 	if _, ok := offered(h3)["handle-manipulation"]; !ok {
 		t.Error("the refused configuration dropped the CA that was running")
 	}
+	fam := scrapeMetrics(t, adminURL)
+	if v := value(fam, "wefgate_config_last_reload_successful", nil); v != 0 {
+		t.Errorf("wefgate_config_last_reload_successful = %v after a refused reload, want 0", v)
+	}
+	if v := value(fam, "wefgate_config_reloads_total", map[string]string{"result": "refused"}); v != 2 {
+		t.Errorf("refused reloads = %v, want 2", v)
+	}
+	if v := value(fam, "wefgate_config_reloads_total", map[string]string{"result": "applied"}); v != 3 {
+		t.Errorf("applied reloads = %v, want 3", v)
+	}
 
 	// 5. A restart-only change is applied at the next start, and named.
 	write(map[string]string{"{{cafiles}}": ownCAs, "{{extra}}": "", "{{spool}}": "536870912"})
 	reload("configuration reloaded")
 	if !gw.logs.contains("some changes need a restart", "spool.max_bytes") {
 		t.Error("the restart-only change is not named in the log")
+	}
+	if v := value(scrapeMetrics(t, adminURL), "wefgate_config_last_reload_successful", nil); v != 1 {
+		t.Errorf("wefgate_config_last_reload_successful = %v after an applied reload, want 1", v)
 	}
 	if gw.cmd.ProcessState != nil {
 		t.Fatal("wefgate exited during the reloads")

@@ -40,7 +40,19 @@ type Sources struct {
 	// Subscriptions names the configured subscriptions, so that a
 	// subscription without hosts still shows zeros.
 	Subscriptions func() []string
-	Logger        *slog.Logger
+	// Reloads counts configuration reloads; nil when reloads are off.
+	Reloads func() ReloadStats
+	Logger  *slog.Logger
+}
+
+// ReloadStats counts configuration reloads.
+type ReloadStats struct {
+	Applied, Refused uint64
+	// LastSuccessful is false when the last reload was refused;
+	// LastSuccess is when the running configuration was last applied
+	// (start or reload).
+	LastSuccessful bool
+	LastSuccess    time.Time
 }
 
 // Metrics is wefgate's registry. It implements server.Observer.
@@ -172,6 +184,10 @@ var (
 	descExpLag     = desc("exporter_lag_seconds", "How long ago the oldest delivery this exporter has not confirmed was received: which exporter is behind.", "exporter")
 	descExpPending = desc("exporter_pending_deliveries", "Deliveries in the spool this exporter has not confirmed.", "exporter")
 
+	descReloads     = desc("config_reloads_total", "Configuration reloads (SIGHUP), by result: applied or refused (the running configuration stayed).", "result")
+	descReloadOK    = desc("config_last_reload_successful", "1 unless the last configuration reload was refused.")
+	descReloadStamp = desc("config_last_reload_success_timestamp_seconds", "When the running configuration was applied (start or last successful reload), Unix time.")
+
 	descCorrSize     = desc("correlator_entries", "Current sizes of the handle correlator's state, by kind.", "kind")
 	descCorrEvicted  = desc("correlator_evictions_total", "Correlator state dropped, by kind (handle, process) and cause (limit, age).", "kind", "cause")
 	descCorrReleased = desc("correlator_released_early_total", "Events released from the reorder window early, because max_pending was reached.")
@@ -199,6 +215,17 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.Hosts != nil {
 		c.collectHosts(gauge)
+	}
+	if c.src.Reloads != nil {
+		st := c.src.Reloads()
+		counter(descReloads, float64(st.Applied), "applied")
+		counter(descReloads, float64(st.Refused), "refused")
+		ok := 0.0
+		if st.LastSuccessful {
+			ok = 1
+		}
+		gauge(descReloadOK, ok)
+		gauge(descReloadStamp, float64(st.LastSuccess.UnixNano())/1e9)
 	}
 	if c.src.Spool != nil {
 		st := c.src.Spool()
