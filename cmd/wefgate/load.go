@@ -520,7 +520,8 @@ func (p *phaseResult) limit(o *loadOptions, srvPct, drvPct float64) string {
 	case srvPct >= 90:
 		return fmt.Sprintf("the server's CPU (%.0f%% of one core, cores left idle: it does not spread wider)", srvPct)
 	default:
-		return fmt.Sprintf("the server's waits (fsync, locks, round trips): neither side was CPU-bound (server %.0f%%, driver %.0f%% of one core)", srvPct, drvPct)
+		return fmt.Sprintf("latency, not CPU: each of the %d hosts waits for its Ack before sending again, and neither process was CPU-bound (server %.0f%%, driver %.0f%% of one core); the server's time per batch (fsync, locks) bounds the rate",
+			p.hosts, srvPct, drvPct)
 	}
 }
 
