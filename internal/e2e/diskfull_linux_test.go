@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"wefgate/exporters/mapping"
 )
 
@@ -68,6 +71,19 @@ func TestSpoolDiskFullRecovers(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	spoolFailing := func() float64 {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		parser := expfmt.NewTextParser(model.LegacyValidation)
+		families, err := parser.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			t.Fatalf("/metrics does not parse: %v", err)
+		}
+		return value(families, "wefgate_spool_write_failing", nil)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -104,6 +120,9 @@ func TestSpoolDiskFullRecovers(t *testing.T) {
 	if code, body := healthz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "no space left on device") {
 		t.Fatalf("/healthz while the spool cannot write: %d %q", code, body)
 	}
+	if v := spoolFailing(); v != 1 {
+		t.Errorf("wefgate_spool_write_failing %v while the spool cannot write, want 1", v)
+	}
 	ackedFull := acked()
 	t.Logf("disk full: %d events acknowledged, %d retries", ackedFull, retries())
 
@@ -115,6 +134,9 @@ func TestSpoolDiskFullRecovers(t *testing.T) {
 	waitUntil(t, 30*time.Second, "acknowledgements resuming", func() bool { return acked() >= ackedFull+50 })
 	if !gw.logs.contains("spool writes work again") {
 		t.Error("no log line when the spool recovered")
+	}
+	if v := spoolFailing(); v != 0 {
+		t.Errorf("wefgate_spool_write_failing %v after recovery, want 0", v)
 	}
 	log.stop()
 	waitHosts(t)

@@ -170,6 +170,9 @@ var (
 	descSpoolAppends  = desc("spool_appends_total", "Deliveries appended to the spool.")
 	descSpoolFsyncs   = desc("spool_fsyncs_total", "Spool fsyncs (group commit makes them fewer than appends).")
 	descSpoolCorrupt  = desc("spool_corrupt_entries_total", "Spool entries skipped because their frame failed verification.")
+	descSpoolFailing  = desc("spool_write_failing", "1 while writes to the spool fail (disk full, I/O error) and hosts get HTTP 503, else 0.")
+	descSpoolRecover  = desc("spool_write_recoveries_total", "Times spool writes resumed after a failure.")
+	descSpoolCommits  = desc("spool_commit_syncs_total", "Durable writes of the exporters' spool positions.")
 
 	descExported    = desc("export_records_total", "Records confirmed by every exporter.")
 	descRetries     = desc("export_retries_total", "Failed export attempts that were retried.")
@@ -236,6 +239,13 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descSpoolAppends, float64(st.Appends))
 		counter(descSpoolFsyncs, float64(st.Fsyncs))
 		counter(descSpoolCorrupt, float64(st.CorruptEntries))
+		failing := 0.0
+		if st.WriteError != "" {
+			failing = 1
+		}
+		gauge(descSpoolFailing, failing)
+		counter(descSpoolRecover, float64(st.Recoveries))
+		counter(descSpoolCommits, float64(st.CommitSyncs))
 	}
 	if c.src.Shipper != nil {
 		st := c.src.Shipper()
