@@ -110,7 +110,12 @@ func TestKerberosEnrollAndDeliver(t *testing.T) {
 			t.Fatalf("%s/%s/%s: deliver: %v", tc.host, tc.scheme, tc.prefix, err)
 		}
 	}
-	recs := readOutput(t, filepath.Join(f.dir, "events.jsonl"))
+	// The shipper exports after the acknowledgement, not before it.
+	var recs []outputRecord
+	waitUntil(t, 10*time.Second, "every exported record", func() bool {
+		recs = readOutput(t, filepath.Join(f.dir, "events.jsonl"))
+		return len(recs) >= 2*len(cases)
+	})
 	if len(recs) != 2*len(cases) {
 		t.Fatalf("exported %d records, want %d", len(recs), 2*len(cases))
 	}
