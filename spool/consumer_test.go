@@ -171,3 +171,34 @@ func TestConsumerNamesValidated(t *testing.T) {
 		}
 	}
 }
+
+// After data was lost (here: the segment emptied behind the spool's back),
+// new entries get positions after every consumer's committed one, so that
+// no consumer skips them.
+func TestPositionsNeverReusedAfterLostTail(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Consumers: []string{"fast", "slow"}}
+	s := openTest(t, dir, opts)
+	appendN(t, s, 0, 10)
+	if err := consumer(t, s, "fast").Commit(10); err != nil {
+		t.Fatal(err)
+	}
+	if err := consumer(t, s, "slow").Commit(2); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*"+segmentSuffix))
+	for _, g := range segs {
+		if err := os.Truncate(g, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = openTest(t, dir, opts)
+	pos, err := s.Append(context.Background(), payloadFor(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos != 11 {
+		t.Fatalf("first entry after the loss at %d, want 11 (after the fast consumer's 10)", pos)
+	}
+}

@@ -245,8 +245,14 @@ func (s *Spool) recover() error {
 			s.logger.Warn("forgetting the position of a spool consumer no longer configured", "consumer", name, "committed", p)
 		}
 	}
-	committed := floor(s.positions)
-	s.committed = committed
+	s.committed = floor(s.positions)
+	// Sequence numbers continue after every committed position, so that
+	// even after a lost tail no consumer's position covers a new entry.
+	var highest uint64
+	for _, p := range s.positions {
+		highest = max(highest, p)
+	}
+	_ = os.Remove(filepath.Join(s.dir, probeFile))
 
 	names, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -281,7 +287,7 @@ func (s *Spool) recover() error {
 		g.count = s.segments[i+1].first - g.first
 	}
 
-	next := committed + 1
+	next := highest + 1
 	if n := len(s.segments); n > 0 {
 		last := s.segments[n-1]
 		next = max(next, last.first+last.count)

@@ -189,7 +189,10 @@ func (s *Spool) writeFailed(err error) {
 
 // probeBytes is what a probe writes to show the filesystem takes data
 // again: enough for a typical group of batches.
-const probeBytes = 1 << 20
+const (
+	probeBytes = 1 << 20
+	probeFile  = "probe.tmp"
+)
 
 // probe tries to make the spool writable again: it cuts the active
 // segment back to its durable size (dropping what a failed write left),
@@ -211,7 +214,7 @@ func (s *Spool) probe() bool {
 }
 
 func (s *Spool) repair() error {
-	path := filepath.Join(s.dir, "probe.tmp")
+	path := filepath.Join(s.dir, probeFile)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return fmt.Errorf("spool: probe: %w", err)
