@@ -157,6 +157,9 @@ type lane struct {
 	lastCommit time.Time
 	lastExport time.Time
 	failures   int
+	// commitFailures counts commits failed in a row (logged once, and
+	// again when commits work).
+	commitFailures int
 
 	exported     atomic.Uint64
 	retries      atomic.Uint64
@@ -423,8 +426,15 @@ func (l *lane) commit() {
 	if err := l.cons.Commit(target); err != nil {
 		// Nothing is lost: a later commit covers it; only a crash before
 		// then would ship these entries again.
-		l.logger.Error("cannot commit spool position", "pos", target, "err", err)
+		if l.commitFailures == 0 {
+			l.logger.Error("cannot commit spool position; retrying with every export", "pos", target, "err", err)
+		}
+		l.commitFailures++
 		return
+	}
+	if l.commitFailures > 0 {
+		l.logger.Info("spool position committed again", "pos", target, "failed_commits", l.commitFailures)
+		l.commitFailures = 0
 	}
 	l.committed = target
 	i := 0

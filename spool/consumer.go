@@ -285,7 +285,8 @@ func (c *cursorStore) create(slot []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b[:]); err == nil {
+	_, err = f.Write(b[:])
+	if err == nil {
 		err = f.Sync()
 	}
 	if err == nil {
