@@ -1,16 +1,15 @@
-// Package app assembles a running wefgate from its configuration: the
-// development PKI, the state store, the exporters, the pipeline and the
-// listeners. The wefgate binary and the end-to-end tests both start it
-// through Run.
+// Package app assembles a running wefgate from its configuration, in
+// named steps (gateway.go): open state, build exporters, build sink and
+// shipper, build listeners, start the stats loop. Each step pushes what it
+// must undo on one closer stack, unwound in reverse on every return. The
+// wefgate binary and the end-to-end tests both start it through Run.
 package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,22 +20,13 @@ import (
 	"wefgate/certs"
 	"wefgate/config"
 	"wefgate/exporters/file"
-	"wefgate/exporters/mapping"
 	"wefgate/exporters/otlp"
-	"wefgate/handles"
-	"wefgate/internal/accesslog"
 	"wefgate/internal/admin"
-	"wefgate/internal/metrics"
 	"wefgate/internal/proxyheader"
 	"wefgate/internal/ratelog"
 	"wefgate/pipeline"
-	"wefgate/record"
 	"wefgate/spool"
-	"wefgate/subscriptions"
-	"wefgate/wef/event"
-	"wefgate/wef/kerberos"
 	"wefgate/wef/server"
-	"wefgate/wef/sldc"
 )
 
 // PKIDir is where the development PKI lives inside the data directory.
@@ -93,233 +83,6 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready Rea
 		}
 	}
 	return RunWithTLS(ctx, cfg, mat, logger, ready, Options{})
-}
-
-// RunWithTLS is Run with the HTTPS listener's material already loaded by
-// EnsureTLS (nil when https is off), so that a caller that needs it too
-// (the GPO values wefgate run prints) loads it once; opts has the
-// optional parts (configuration reloads).
-func RunWithTLS(ctx context.Context, cfg *config.Config, mat *TLSMaterial, logger *slog.Logger, ready Ready, opts Options) error {
-	// Every goroutine Run starts stops with this context, whichever way
-	// Run returns.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	logger = logger.With("node", cfg.Node.Name)
-	lv := &live{logger: logger, level: opts.Level, started: cfg, applied: cfg}
-	lv.lastSuccess.Store(time.Now().UnixNano())
-	store, err := subscriptions.OpenState(ctx, cfg.State, filepath.Join(cfg.DataDir, "state.db"), cfg.Node.Name)
-	if err != nil {
-		return err
-	}
-	logger.Info("state store open", "backend", cfg.State.Backend)
-	defer store.Close()
-
-	outs, err := openExporters(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		for _, e := range outs {
-			if err := e.Close(context.WithoutCancel(ctx)); err != nil {
-				logger.Warn("closing exporter", "exporter", e.Name(), "error", err)
-			}
-		}
-	}()
-	mapOpts := cfg.Exporters.Mapping
-	mapFn := func(src pipeline.Source, ev *event.Event, extra []record.KV) record.Record {
-		return mapping.Map(src, ev, extra, mapOpts)
-	}
-	var sink pipeline.Sink = &pipeline.DirectSink{Map: mapFn, Exporters: outs}
-	var shipStats func() pipeline.ShipperStats
-	var spoolStats func() spool.Stats
-	var corrStats func() handles.Stats
-	var spoolHealth func() error
-	// The shipper outlives the listeners: on shutdown the server stops
-	// taking batches first, then the shipper flushes what it holds.
-	shipCtx, stopShipper := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopShipper()
-	if *cfg.Spool.Enabled {
-		// Each exporter reads the spool at its own position.
-		consumers := make([]string, len(outs))
-		for i, e := range outs {
-			consumers[i] = e.Name()
-		}
-		opts := cfg.Spool.Options
-		opts.Consumers = consumers
-		sp, err := spool.Open(cfg.Spool.Dir, opts, logger)
-		if err != nil {
-			return err
-		}
-		defer sp.Close()
-		spoolStats = sp.Stats
-		var newStage func(string) pipeline.Stage
-		if cfg.Handles.Enriched {
-			// One correlator per exporter: each exporter's lane moves at its
-			// own pace, so each needs its own state.
-			// The metrics show the first exporter's: all see the same events.
-			newStage = func(exporter string) pipeline.Stage {
-				hs := handles.NewStage(cfg.Handles, logger.With("exporter", exporter))
-				lv.addStage(hs)
-				hs.MapSummary = func(r record.Record) record.Record { return mapping.MapSummary(r, mapOpts) }
-				if corrStats == nil {
-					corrStats = hs.Stats
-				}
-				return hs
-			}
-		}
-		shipper, err := pipeline.NewShipper(sp, newStage, mapFn, outs, pipeline.ShipperOptions{}, logger)
-		if err != nil {
-			return err
-		}
-		shipStats = shipper.Stats
-		spoolHealth = sp.Health
-		shipped := make(chan error, 1)
-		go func() { shipped <- shipper.Run(shipCtx) }()
-		defer func() {
-			stopShipper()
-			if err := <-shipped; err != nil && !errors.Is(err, context.Canceled) {
-				logger.Warn("shipper stopped", "error", err)
-			}
-		}()
-		sink = pipeline.NewSpoolSink(sp)
-		logger.Info("spooling to disk before export", "dir", cfg.Spool.Dir, "max_bytes", cfg.Spool.MaxBytes)
-	}
-
-	keep := handles.IsHandleEvent
-	if cfg.Handles.Enriched {
-		keep = func(ev *event.Event) bool { return handles.IsHandleEvent(ev) || handles.IsStateEvent(ev) }
-	}
-	defs := make([]*subscriptions.Definition, len(cfg.Subscriptions))
-	for i := range cfg.Subscriptions {
-		defs[i] = &cfg.Subscriptions[i]
-	}
-	srvCfg := &server.Config{
-		Subscriptions: serverSubscriptions(defs),
-		State:         stateAdapter{store},
-		Sink:          sinkAdapter{sink},
-		Keep:          keep,
-		MaxBodyBytes:  cfg.MaxBodyBytes,
-		SLDC:          sldc.Decompress,
-		Budget:        server.NewBudget(cfg.Limits.DecompressedBytes, cfg.Limits.BudgetWait),
-		Logger:        logger,
-	}
-	stats := &server.Stats{}
-	refusalLogs := ratelog.New(cfg.Limits.RefusalLogInterval, 0, nil)
-	lv.view.Store(newSubscriptionView(defs))
-	heartbeats := func() map[string]time.Duration { return lv.view.Load().heartbeats }
-	names := func() []string { return lv.view.Load().names }
-	srvCfg.Logs = refusalLogs
-	lv.refusals = refusalLogs
-	hostList := func(ctx context.Context) ([]admin.Host, error) {
-		return admin.Hosts(ctx, store, heartbeats(), time.Now(), "")
-	}
-	var observers accesslog.Observers
-	var met *metrics.Metrics
-	if cfg.Admin.Address != "" {
-		met = metrics.New(metrics.Sources{
-			Spool: spoolStats, Shipper: shipStats, Correlator: corrStats, Hosts: hostList,
-			Subscriptions: names, Reloads: lv.reloadStats, Logger: logger,
-		})
-		observers = append(observers, met)
-		lv.metrics = met
-	}
-	if cfg.AccessLog.Enabled {
-		al, err := accesslog.Open(cfg.AccessLog, logger)
-		if err != nil {
-			return err
-		}
-		defer al.Close()
-		observers = append(observers, al)
-		lv.accessLog = al
-	}
-	switch len(observers) {
-	case 0:
-	case 1:
-		srvCfg.Observer = observers[0]
-	default:
-		srvCfg.Observer = observers
-	}
-	var listeners []server.Listener
-	if *cfg.HTTPS.Enabled {
-		l, err := httpsListener(cfg, mat, srvCfg, stats, logger, lv)
-		if err != nil {
-			return err
-		}
-		listeners = append(listeners, l)
-	}
-	if *cfg.HTTP.Enabled {
-		acc, err := kerberos.NewAcceptor(cfg.HTTP.Keytab, logger, kerberos.WithRefusalLog(refusalLogs))
-		if err != nil {
-			return fmt.Errorf("http: %w", err)
-		}
-		sec := &server.KerberosSecurity{Acceptor: acc, Logger: logger, Logs: refusalLogs}
-		h := server.NewHandler(srvCfg, "http", cfg.HTTPBaseURL(), sec, stats)
-		lv.handlers = append(lv.handlers, h)
-		listeners = append(listeners, server.Listener{Name: "http", Addr: cfg.HTTP.Address, Handler: h, Wrap: proxyWrap(cfg, logger, "http")})
-	}
-	// Each WS-Man listener gets its own connection caps and counters; the
-	// refusal lines of every component share one rate limiter.
-	ep := endpoint{stats: stats, budget: srvCfg.Budget, conns: map[string]*server.ConnStats{}, logs: refusalLogs}
-	for i := range listeners {
-		listeners[i].Limits, listeners[i].Logs = cfg.Limits, refusalLogs
-		listeners[i].Conns = &server.ConnStats{}
-		ep.conns[listeners[i].Name] = listeners[i].Conns
-	}
-	if !strings.Contains(cfg.Hostname, ".") {
-		logger.Warn("hostname is not a fully qualified name; Windows hosts need the name of the GPO URL, which the server certificate and SPNs must carry: set hostname in the configuration",
-			"hostname", cfg.Hostname)
-	}
-	for _, w := range cfg.Warnings() {
-		logger.Warn(w)
-	}
-	statsDone := make(chan struct{})
-	go func() {
-		defer close(statsDone)
-		reportStats(ctx, logger, stats, func() map[string]any { return snapshot(ep, shipStats) })
-	}()
-	defer func() {
-		cancel()
-		<-statsDone
-	}()
-	if cfg.Admin.Address != "" {
-		exporterNames := make([]string, len(outs))
-		for i, e := range outs {
-			exporterNames[i] = e.Name()
-		}
-		var h http.Handler = &admin.Handler{
-			Store: store, Logger: logger, Metrics: met.Handler(),
-			Heartbeats:    heartbeats,
-			Subscriptions: names,
-			Stats:         func() map[string]any { return snapshot(ep, shipStats) },
-			Health:        func() admin.Health { return health(exporterNames, spoolStats, shipStats) },
-			Healthz:       spoolHealth,
-		}
-		h, err := cfg.Admin.Protect(h)
-		if err != nil {
-			return err
-		}
-		tlsCfg, err := cfg.Admin.TLSConfig()
-		if err != nil {
-			return err
-		}
-		listeners = append(listeners, server.Listener{Name: "admin", Addr: cfg.Admin.Address, Handler: h, TLS: tlsCfg})
-	}
-	if opts.Reload != nil {
-		reloadCtx, stopReloads := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			lv.run(reloadCtx, opts.Reload)
-		}()
-		defer func() {
-			stopReloads()
-			<-done
-		}()
-	}
-	return server.ListenAndServe(ctx, logger, listeners, ready)
 }
 
 // health is what the status page shows at the top.
