@@ -44,6 +44,12 @@ func FuzzCorrelator(f *testing.F) {
 				s.Pending > cfg.MaxPending || s.Waiting > s.Pending {
 				t.Fatalf("bounds exceeded: %+v", s)
 			}
+			// The byte accounts go to zero exactly when the state they
+			// count is empty: nothing is charged twice or forgotten.
+			if s.StateBytes < 0 || (s.StateBytes == 0) != (s.Handles+s.Duplicates+s.Processes == 0) ||
+				s.PendingBytes < 0 || (s.PendingBytes == 0) != (s.Pending == 0) {
+				t.Fatalf("byte accounts do not match the state: %+v", s)
+			}
 		}
 		added := 0
 		for i, op := range ops {
