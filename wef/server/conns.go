@@ -65,7 +65,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				l.stats.AcceptErrors.Add(1)
-				l.logs.Log(l.logger, slog.LevelWarn, "accept failed", "accept failed", l.name, "listener", l.name, "error", err)
+				l.logs.Log(l.logger, slog.LevelWarn, "accept failed", "accept error", l.name, "listener", l.name, "error", err)
 			}
 			return nil, err
 		}

@@ -211,3 +211,45 @@ func TestUnauthenticatedDeadline(t *testing.T) {
 	}
 	waitFor(t, "the slow connection's slot given back", func() bool { return stats["a"].Open.Load() == 1 })
 }
+
+// failingListener fails its first n accepts the way an exhausted process
+// does (EMFILE), then reports itself closed.
+type failingListener struct {
+	net.Listener
+	n int
+}
+
+type emfile struct{}
+
+func (emfile) Error() string   { return "accept tcp: too many open files" }
+func (emfile) Timeout() bool   { return false }
+func (emfile) Temporary() bool { return true }
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.n == 0 {
+		return nil, net.ErrClosed
+	}
+	l.n--
+	return nil, emfile{}
+}
+
+// TestAcceptFailuresCountedAndLogged: out of descriptors, every failed
+// accept is counted and the log gets one line per interval, not one per
+// failure.
+func TestAcceptFailuresCountedAndLogged(t *testing.T) {
+	logs := &lockedBuffer{}
+	stats := &ConnStats{}
+	l := newConnLimiter(&failingListener{n: 500}, "https", Limits{MaxConnections: 8, MaxConnectionsPerAddress: 4}, stats,
+		ratelog.New(time.Hour, 0, nil), slog.New(slog.NewTextHandler(logs, nil)))
+	for {
+		if _, err := l.Accept(); errors.Is(err, net.ErrClosed) {
+			break
+		}
+	}
+	if got := stats.AcceptErrors.Load(); got != 500 {
+		t.Errorf("accept errors %d, want 500", got)
+	}
+	if n := strings.Count(logs.String(), `msg="accept failed"`); n != 1 {
+		t.Errorf("%d accept-failure lines, want 1:\n%s", n, logs)
+	}
+}
