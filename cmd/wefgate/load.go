@@ -73,6 +73,11 @@ type loadOptions struct {
 	keep       bool
 	cpuProfile string
 	driverProf string
+	// target, targetPKI and serverPIDs drive gateways already running
+	// (several nodes behind a load balancer) instead of starting one.
+	target     string
+	targetPKI  string
+	serverPIDs string
 }
 
 // cmdLoad measures wefgate: it starts 'wefgate run' as a child process on a
@@ -105,6 +110,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.keep, "keep", false, "keep the data directory (its path is printed)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the gateway's CPU profile to this file")
 	fs.StringVar(&o.driverProf, "driver-cpuprofile", "", "write the driver's CPU profile (measured windows only) to this file")
+	fs.StringVar(&o.target, "target", "", "drive a running gateway or load balancer at this GPO Server= URL instead of starting one (https; needs -target-pki)")
+	fs.StringVar(&o.targetPKI, "target-pki", "", "with -target: the PKI directory that issues the hosts' client certificates")
+	fs.StringVar(&o.serverPIDs, "server-pids", "", "with -target: comma-separated PIDs whose CPU and memory count as the server (gateway nodes, balancer, database)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -117,6 +125,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("load: %d hosts need about %d open files in each process (one connection per host and subscription), the limit is %d", o.hosts, need, n)
 	}
 
+	if o.target != "" {
+		return loadTarget(ctx, &o, stdout, stderr)
+	}
 	dir, err := os.MkdirTemp("", "wefgate-load-")
 	if err != nil {
 		return err
@@ -144,7 +155,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer release()
-	gwPhase, err := runPhase(ctx, fleet, gwLatency, gw.pid, &o)
+	gwPhase, err := runPhase(ctx, fleet, gwLatency, []int{gw.pid}, &o)
 	if err != nil {
 		return err
 	}
@@ -164,7 +175,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		defer releaseFloor()
-		p, err := runPhase(ctx, floorFleet, floorLatency, fl.pid, &o)
+		p, err := runPhase(ctx, floorFleet, floorLatency, []int{fl.pid}, &o)
 		if err != nil {
 			return err
 		}
@@ -407,10 +418,10 @@ func (p *phaseResult) serverCPUPerEvent() float64 {
 
 // runPhase runs the fleet for o.duration against the server process pid
 // and measures the window after the warm-up.
-func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histogram, pid int, o *loadOptions) (phaseResult, error) {
+func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histogram, pids []int, o *loadOptions) (phaseResult, error) {
 	res := phaseResult{hosts: len(fleet.Hosts)}
 	var err error
-	if res.serverIdleRSS, err = processRSS(pid, "VmRSS:"); err != nil {
+	if res.serverIdleRSS, err = processesRSS(pids, "VmRSS:"); err != nil {
 		return res, err
 	}
 	// The fleet stops when the window is measured (cancel below); the
@@ -449,7 +460,7 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 		defer pprof.StopCPUProfile()
 	}
 	s0, t0 := fleet.Stats(), time.Now()
-	srv0, err := processCPU(pid)
+	srv0, err := processesCPU(pids)
 	if err != nil {
 		return res, err
 	}
@@ -458,13 +469,13 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 		return res, err
 	}
 	s1, t1 := fleet.Stats(), time.Now()
-	srv1, err := processCPU(pid)
+	srv1, err := processesCPU(pids)
 	if err != nil {
 		return res, err
 	}
 	drv1 := selfCPU()
-	res.serverRSS, _ = processRSS(pid, "VmRSS:")
-	res.serverPeak, _ = processRSS(pid, "VmHWM:")
+	res.serverRSS, _ = processesRSS(pids, "VmRSS:")
+	res.serverPeak, _ = processesRSS(pids, "VmHWM:")
 	res.driverRSS, _ = processRSS(os.Getpid(), "VmRSS:")
 	res.p50, res.p99 = lat.Quantile(0.5), lat.Quantile(0.99)
 	cancel()
@@ -624,6 +635,77 @@ func waitReady(r io.Reader, timeout time.Duration) error {
 
 // clockTicks is USER_HZ, 100 on every Linux platform Go supports.
 const clockTicks = 100
+
+// processesCPU sums processCPU over pids.
+func processesCPU(pids []int) (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range pids {
+		d, err := processCPU(p)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// processesRSS sums processRSS over pids.
+func processesRSS(pids []int, field string) (int64, error) {
+	var sum int64
+	for _, p := range pids {
+		n, err := processRSS(p, field)
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+// loadTarget drives gateways that are already running, for example
+// several nodes behind a load balancer: the hosts know only -target, and
+// the CPU and memory of -server-pids count as the server's. The hosts'
+// client certificates come from -target-pki.
+func loadTarget(ctx context.Context, o *loadOptions, stdout, stderr io.Writer) error {
+	if o.transport != "https" || o.floor || o.targetPKI == "" {
+		return errors.New("load: -target drives HTTPS only, needs -target-pki and has no -floor")
+	}
+	var pids []int
+	for _, f := range strings.Split(o.serverPIDs, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			return fmt.Errorf("load: -server-pids: %q is not a PID", f)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) == 0 {
+		return errors.New("load: -target needs -server-pids (the processes to measure)")
+	}
+	fo, err := o.fleetOptions("", 0)
+	if err != nil {
+		return err
+	}
+	fo.ManagerURL, fo.PKIDir = o.target, o.targetPKI
+	lat := &forwarder.Histogram{}
+	fo.Host = o.hostConfig("", lat)
+	fmt.Fprintf(stdout, "load: target=%s server_pids=%v profile=%s hosts=%d %s replay=%t duration=%s warmup=%s cpus=%d\n",
+		o.target, pids, o.profile, o.hosts, o.offerText(), o.replay, o.duration, o.warmup, runtime.NumCPU())
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fleet, release, err := buildFleet(fo, logger)
+	if err != nil {
+		return err
+	}
+	defer release()
+	p, err := runPhase(ctx, fleet, lat, pids, o)
+	if err != nil {
+		return err
+	}
+	p.print(stdout, "target", o)
+	return nil
+}
 
 // processCPU returns the user+system CPU time of a process from
 // /proc/PID/stat.
