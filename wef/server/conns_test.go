@@ -118,11 +118,6 @@ func slowloris(t *testing.T, source, addr string, st *ConnStats, n int) {
 	waitFor(t, "every connection admitted or refused", func() bool { return decided() == want })
 }
 
-func isTimeoutErr(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 // TestConnectionCaps is issue 10 part 5 scaled down (8 connections per
 // listener, 4 per address): a slowloris from one address holds only its
 // share, other hosts keep being served, a listener at its cap does not
