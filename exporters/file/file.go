@@ -27,7 +27,7 @@ type Options struct {
 }
 
 // Exporter appends JSON lines to one file. It implements
-// exporters.Exporter.
+// pipeline.Exporter.
 type Exporter struct {
 	path string
 	name string

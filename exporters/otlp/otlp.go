@@ -25,7 +25,7 @@ import (
 )
 
 // Exporter sends records to one OTLP endpoint. It implements
-// exporters.Exporter.
+// pipeline.Exporter.
 type Exporter struct {
 	cfg    resolved
 	logger *slog.Logger
