@@ -400,6 +400,7 @@ type phaseResult struct {
 	window                time.Duration
 	stats                 forwarder.FleetStats // during the window
 	serverCPU, driverCPU  time.Duration
+	machineCPU            time.Duration // all processes, all cores
 	p50, p99              time.Duration
 	serverRSS, serverPeak int64
 	serverIdleRSS         int64
@@ -465,6 +466,7 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 		return res, err
 	}
 	drv0 := selfCPU()
+	m0 := machineCPU()
 	if err := wait(o.duration - o.warmup); err != nil {
 		return res, err
 	}
@@ -474,6 +476,7 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 		return res, err
 	}
 	drv1 := selfCPU()
+	res.machineCPU = machineCPU() - m0
 	res.serverRSS, _ = processesRSS(pids, "VmRSS:")
 	res.serverPeak, _ = processesRSS(pids, "VmHWM:")
 	res.driverRSS, _ = processRSS(os.Getpid(), "VmRSS:")
@@ -508,14 +511,16 @@ func (p *phaseResult) print(w io.Writer, name string, o *loadOptions) {
 	fmt.Fprintf(w, "%s: server_cpu_percent=%.0f server_cpu_us_per_event=%.1f server_rss_mib=%.1f server_peak_rss_mib=%.1f rss_per_host_kib=%.1f driver_cpu_percent=%.0f driver_cpu_us_per_event=%.1f driver_rss_mib=%.1f\n",
 		name, srvPct, perEvent(p.serverCPU), float64(p.serverRSS)/(1<<20), float64(p.serverPeak)/(1<<20),
 		float64(p.serverRSS-p.serverIdleRSS)/1024/float64(p.hosts), drvPct, perEvent(p.driverCPU), float64(p.driverRSS)/(1<<20))
-	fmt.Fprintf(w, "%s: limit: %s\n", name, p.limit(o, srvPct, drvPct))
+	othersPct := max(100*p.machineCPU.Seconds()/secs-srvPct-drvPct, 0)
+	fmt.Fprintf(w, "%s: other_processes_cpu_percent=%.0f\n", name, othersPct)
+	fmt.Fprintf(w, "%s: limit: %s\n", name, p.limit(o, srvPct, drvPct, othersPct))
 	if p.err != nil {
 		fmt.Fprintf(w, "%s: fleet error: %v\n", name, p.err)
 	}
 }
 
 // limit says which side bounded the phase.
-func (p *phaseResult) limit(o *loadOptions, srvPct, drvPct float64) string {
+func (p *phaseResult) limit(o *loadOptions, srvPct, drvPct, othersPct float64) string {
 	if o.profile == "fleet" {
 		offered := o.rate * float64(o.hosts)
 		if got := p.eventsPerSecond(); got >= 0.95*offered {
@@ -524,6 +529,9 @@ func (p *phaseResult) limit(o *loadOptions, srvPct, drvPct float64) string {
 	}
 	cores := float64(runtime.NumCPU()) * 100
 	switch {
+	case srvPct+drvPct+othersPct >= 0.85*cores && othersPct >= srvPct+drvPct:
+		return fmt.Sprintf("the machine: its %d cores were busy and other processes took most of them (%.0f%%, against the server's %.0f%% and the driver's %.0f%%); repeat on a quiet machine",
+			runtime.NumCPU(), othersPct, srvPct, drvPct)
 	case srvPct+drvPct >= 0.85*cores && drvPct > srvPct:
 		return fmt.Sprintf("the driver: the machine's %d cores were busy and the driver used more of them (%.0f%% against %.0f%%)", runtime.NumCPU(), drvPct, srvPct)
 	case srvPct+drvPct >= 0.85*cores:
@@ -723,6 +731,30 @@ func processCPU(pid int) (time.Duration, error) {
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// machineCPU is the busy time of all cores since boot, from /proc/stat
+// (0 when unreadable).
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	// user nice system idle iowait irq softirq steal: all but idle and iowait.
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clockTicks
 }
 
 // selfCPU is this process's user+system CPU time (the driver's).

@@ -75,8 +75,8 @@ type replayKey struct {
 }
 
 // maxReplaySizes bounds the encoded batches a replaying host keeps per
-// subscription; a steady rate needs two sizes (⌊r·MaxTime⌋ and ⌈r·MaxTime⌉).
-const maxReplaySizes = 4
+// subscription; a steady rate needs two or three sizes around r·MaxTime.
+const maxReplaySizes = 8
 
 // NewHost returns a host; call Run.
 func NewHost(cfg HostConfig) *Host {
