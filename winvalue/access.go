@@ -114,13 +114,6 @@ var rightSets = map[string]*rightSet{
 		"SERVICE_USER_DEFINED_CONTROL"}},
 }
 
-// KnownObjectType reports whether AccessRights can name the object-specific
-// bits of objectType (compared case-insensitively).
-func KnownObjectType(objectType string) bool {
-	_, ok := lookupRightSet(objectType)
-	return ok
-}
-
 func lookupRightSet(objectType string) (*rightSet, bool) {
 	if rs, ok := rightSets[objectType]; ok {
 		return rs, true

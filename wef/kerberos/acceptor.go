@@ -71,11 +71,6 @@ type acceptorConfig struct {
 // AcceptorOption changes an Acceptor default.
 type AcceptorOption func(*acceptorConfig)
 
-// WithClockSkew sets the tolerated clock difference (default 5 minutes).
-func WithClockSkew(d time.Duration) AcceptorOption {
-	return func(c *acceptorConfig) { c.clockSkew = d }
-}
-
 // WithReplayCacheSize bounds the number of remembered authenticators.
 func WithReplayCacheSize(n int) AcceptorOption {
 	return func(c *acceptorConfig) { c.replaySize = n }
