@@ -292,9 +292,10 @@ func TestMetricsNameTheExporterBehind(t *testing.T) {
 	down := freePort(t) // nothing listens there
 	af := newAdminFixtureWith(t, fmt.Sprintf("  otlp:\n    enabled: true\n    protocol: http/protobuf\n    endpoint: http://127.0.0.1:%d\n    insecure: true\n    timeout: 1s\n", down))
 	var fam map[string]*dto.MetricFamily
-	waitUntil(t, 20*time.Second, "the otlp exporter reported failing", func() bool {
+	waitUntil(t, 20*time.Second, "the otlp exporter reported failing and the file exporter's records counted", func() bool {
 		fam = af.scrape(t)
-		return value(fam, "wefgate_exporter_failing", map[string]string{"exporter": "otlp"}) == 1
+		return value(fam, "wefgate_exporter_failing", map[string]string{"exporter": "otlp"}) == 1 &&
+			value(fam, "wefgate_exporter_exported_records_total", map[string]string{"exporter": "file"}) >= 3
 	})
 	for _, c := range []struct {
 		name, exporter string
