@@ -22,9 +22,12 @@ type ShipperOptions struct {
 	// max_request_bytes).
 	MaxBatchRecords int
 	// ReadEntries caps the spool entries (deliveries) taken per read
-	// (default 1024). Whatever has arrived since the last read is taken at
-	// once, so small deliveries share one export and one commit.
+	// (default 1024), and ReadBytes their payload bytes (default 16 MiB),
+	// which bounds each exporter's memory. Whatever has arrived since the
+	// last read is taken at once, so small deliveries share one export and
+	// one commit.
 	ReadEntries int
+	ReadBytes   int64
 	// TickInterval is how often the Stage is ticked so that held events
 	// are released when nothing new arrives (default 1 s).
 	TickInterval time.Duration
@@ -56,6 +59,9 @@ func (o *ShipperOptions) setDefaults() {
 	}
 	if o.ReadEntries <= 0 {
 		o.ReadEntries = 1024
+	}
+	if o.ReadBytes <= 0 {
+		o.ReadBytes = 16 << 20
 	}
 	if o.TickInterval <= 0 {
 		o.TickInterval = time.Second
@@ -253,7 +259,7 @@ func (l *lane) run(ctx context.Context) error {
 			wait = min(wait, l.lastExport.Add(l.opts.Linger).Sub(now))
 		}
 		readCtx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
-		entries, err := l.cons.Read(readCtx, l.after, l.opts.ReadEntries)
+		entries, err := l.cons.Read(readCtx, l.after, l.opts.ReadEntries, l.opts.ReadBytes)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
@@ -272,6 +278,12 @@ func (l *lane) run(ctx context.Context) error {
 			continue
 		}
 		now = time.Now()
+		// A read that hit a limit means more is waiting: no lingering.
+		var read int64
+		for _, e := range entries {
+			read += int64(len(e.Payload))
+		}
+		backlog := len(entries) >= l.opts.ReadEntries || read >= l.opts.ReadBytes
 		l.take(now, entries)
 		if now.Sub(l.lastTick) >= l.opts.TickInterval {
 			l.ready = append(l.ready, l.stage.Tick(now)...)
@@ -279,7 +291,7 @@ func (l *lane) run(ctx context.Context) error {
 		}
 		// Export when the linger is over or a full batch (or a backlog) is
 		// there; otherwise read on and export more at once.
-		full := len(l.ready) >= l.opts.MaxBatchRecords || len(entries) == l.opts.ReadEntries
+		full := len(l.ready) >= l.opts.MaxBatchRecords || backlog
 		if len(l.ready) > 0 && (full || now.Sub(l.lastExport) >= l.opts.Linger) {
 			if err := l.exportReady(ctx); err != nil {
 				return l.shutdown(ctx)

@@ -44,8 +44,10 @@ func (s *Spool) Consumer(name string) (*Consumer, error) {
 
 // Read is Spool.Read with this consumer's own read cursor, so consumers at
 // different places in the log do not make each other rescan segments.
-func (c *Consumer) Read(ctx context.Context, after Position, max int) ([]Entry, error) {
-	return c.s.read(ctx, &c.readMu, &c.cursor, after, max)
+// Besides max entries it stops once maxBytes of payload are read (0: no
+// bound), but always returns at least one entry.
+func (c *Consumer) Read(ctx context.Context, after Position, max int, maxBytes int64) ([]Entry, error) {
+	return c.s.read(ctx, &c.readMu, &c.cursor, after, readLimit{entries: max, bytes: maxBytes})
 }
 
 // Committed returns the consumer's committed position.

@@ -52,7 +52,7 @@ func TestConsumersCommitIndependently(t *testing.T) {
 	// The slow consumer reads on from its position with its own cursor.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	got, err := otlp.Read(ctx, 20, 5)
+	got, err := otlp.Read(ctx, 20, 5, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

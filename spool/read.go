@@ -35,13 +35,29 @@ func (c *readCursor) reset() {
 // logged and counted in Stats.CorruptEntries. Entries already deleted by
 // Commit are skipped: reading resumes at the oldest entry still held.
 func (s *Spool) Read(ctx context.Context, after Position, max int) ([]Entry, error) {
-	return s.read(ctx, &s.readMu, &s.cursor, after, max)
+	return s.read(ctx, &s.readMu, &s.cursor, after, readLimit{entries: max})
 }
 
-func (s *Spool) read(ctx context.Context, mu *sync.Mutex, c *readCursor, after Position, max int) ([]Entry, error) {
-	if max <= 0 {
-		max = 1
-	}
+// readLimit bounds one read: at most entries entries and, once one entry
+// is taken, at most bytes bytes of payload (0: no byte bound).
+type readLimit struct {
+	entries int
+	bytes   int64
+	taken   int
+	used    int64
+}
+
+func (l *readLimit) more() bool {
+	return l.taken < l.entries && (l.taken == 0 || l.bytes <= 0 || l.used < l.bytes)
+}
+
+func (l *readLimit) take(payload []byte) {
+	l.taken++
+	l.used += int64(len(payload))
+}
+
+func (s *Spool) read(ctx context.Context, mu *sync.Mutex, c *readCursor, after Position, lim readLimit) ([]Entry, error) {
+	lim.entries = max(lim.entries, 1)
 	for {
 		s.mu.Lock()
 		// A broken writer does not stop reading: what is durable stays
@@ -53,7 +69,7 @@ func (s *Spool) read(ctx context.Context, mu *sync.Mutex, c *readCursor, after P
 		}
 		s.mu.Unlock()
 		if uint64(after) < durable {
-			entries, err := s.readFrom(mu, c, segs, uint64(after)+1, durable, max)
+			entries, err := s.readFrom(mu, c, segs, uint64(after)+1, durable, &lim)
 			if err != nil || len(entries) > 0 {
 				return entries, err
 			}
@@ -73,7 +89,7 @@ func (s *Spool) read(ctx context.Context, mu *sync.Mutex, c *readCursor, after P
 
 // readFrom reads entries starting at sequence number from, never beyond
 // durable, using a snapshot of the segment list.
-func (s *Spool) readFrom(mu *sync.Mutex, c *readCursor, segs []segment, from, durable uint64, max int) ([]Entry, error) {
+func (s *Spool) readFrom(mu *sync.Mutex, c *readCursor, segs []segment, from, durable uint64, lim *readLimit) ([]Entry, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	select {
@@ -82,7 +98,7 @@ func (s *Spool) readFrom(mu *sync.Mutex, c *readCursor, segs []segment, from, du
 	default:
 	}
 	var out []Entry
-	for i := 0; i < len(segs) && len(out) < max && from <= durable; i++ {
+	for i := 0; i < len(segs) && lim.more() && from <= durable; i++ {
 		g := segs[i]
 		if g.count == 0 || g.last() < from {
 			continue
@@ -90,7 +106,7 @@ func (s *Spool) readFrom(mu *sync.Mutex, c *readCursor, segs []segment, from, du
 		if from < g.first {
 			from = g.first // earlier entries were committed and deleted
 		}
-		got, next, err := s.readSegment(c, g, from, max-len(out))
+		got, next, err := s.readSegment(c, g, from, lim)
 		out = append(out, got...)
 		if err != nil {
 			return out, err
@@ -100,9 +116,9 @@ func (s *Spool) readFrom(mu *sync.Mutex, c *readCursor, segs []segment, from, du
 	return out, nil
 }
 
-// readSegment reads up to max entries of g starting at sequence number
-// from. It returns the sequence number to continue at.
-func (s *Spool) readSegment(c *readCursor, g segment, from uint64, max int) ([]Entry, uint64, error) {
+// readSegment reads entries of g starting at sequence number from, within
+// lim. It returns the sequence number to continue at.
+func (s *Spool) readSegment(c *readCursor, g segment, from uint64, lim *readLimit) ([]Entry, uint64, error) {
 	if c.file == nil || c.first != g.first || c.seq > from {
 		c.reset()
 		f, err := os.Open(g.path)
@@ -117,7 +133,7 @@ func (s *Spool) readSegment(c *readCursor, g segment, from uint64, max int) ([]E
 	c.br.Reset(io.NewSectionReader(c.file, c.off, g.size-c.off))
 	fr := frameReader{r: c.br, off: c.off, end: g.size}
 	var out []Entry
-	for c.seq <= g.last() && len(out) < max {
+	for c.seq <= g.last() && lim.more() {
 		seq, id, body, err := fr.next()
 		switch {
 		case err == nil && seq >= c.seq && seq <= g.last():
@@ -160,6 +176,7 @@ func (s *Spool) readSegment(c *readCursor, g segment, from uint64, max int) ([]E
 			continue
 		}
 		out = append(out, Entry{Pos: Position(seq), Payload: payload})
+		lim.take(payload)
 	}
 	return out, c.seq, nil
 }
