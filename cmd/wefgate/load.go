@@ -28,6 +28,39 @@ import (
 	"wefgate/wef/soap"
 )
 
+const fileExporterConfig = `  file:
+    path: %s/events.jsonl`
+
+const otlpExporterConfig = `  file:
+    enabled: false
+  otlp:
+    enabled: true
+    protocol: grpc
+    endpoint: %s
+    insecure: true`
+
+// collectorConfig is the OpenTelemetry Collector 'wefgate load -otelcol'
+// runs: an OTLP gRPC receiver into the debug exporter, which only counts.
+const collectorConfig = `receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: %s
+exporters:
+  debug:
+    verbosity: basic
+service:
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [debug]
+`
+
 const loadConfig = `data_dir: %[1]s
 hostname: localhost
 https:
@@ -38,8 +71,7 @@ http:
   address: 127.0.0.1:%[2]d
   keytab: "%[6]s"
 exporters:
-  file:
-    path: %[1]s/events.jsonl
+%[10]s
 spool:
   enabled: %[3]t
 subscriptions:
@@ -73,6 +105,9 @@ type loadOptions struct {
 	keep       bool
 	cpuProfile string
 	driverProf string
+	otelcol    string
+	// collectorPID is the Collector's process when -otelcol runs one.
+	collectorPID int
 	// target, targetPKI and serverPIDs drive gateways already running
 	// (several nodes behind a load balancer) instead of starting one.
 	target     string
@@ -100,7 +135,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.maxTime, "max-time", 10*time.Second, "fleet: the subscription's MaxTime (a host sends one batch per MaxTime)")
 	fs.IntVar(&o.maxItems, "max-items", 0, "the subscription's MaxItems (0: none; throughput batches are then bounded by MaxEnvelopeSize)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the hosts send, in each phase (gateway, floor)")
-	fs.DurationVar(&o.warmup, "warmup", -1, "time not measured at the start of each phase (default: 2 s; fleet: -stagger + -max-time)")
+	fs.DurationVar(&o.warmup, "warmup", -1, "time not measured at the start of each phase (default: 2 s; fleet: -stagger + 2 × -max-time)")
 	fs.DurationVar(&o.stagger, "stagger", -1, "spread the hosts' first connection over this long (default: 0; fleet: -max-time)")
 	fs.StringVar(&o.transport, "transport", "https", "https (client certificates) or kerberos (needs -realm)")
 	fs.StringVar(&o.realm, "realm", "", "kerberos: directory made by scripts/kdc-up.sh (krb5.conf, wec.keytab, client.keytab with WIN001$…)")
@@ -109,6 +144,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.spool, "spool", true, "run with the durable spool (false: synchronous export)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the data directory (its path is printed)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the gateway's CPU profile to this file")
+	fs.StringVar(&o.otelcol, "otelcol", "", "export over OTLP/gRPC to an OpenTelemetry Collector started from this binary (scripts/build-otelcol.sh builds one) instead of the file exporter")
 	fs.StringVar(&o.driverProf, "driver-cpuprofile", "", "write the driver's CPU profile (measured windows only) to this file")
 	fs.StringVar(&o.target, "target", "", "drive a running gateway or load balancer at this GPO Server= URL instead of starting one (https; needs -target-pki)")
 	fs.StringVar(&o.targetPKI, "target-pki", "", "with -target: the PKI directory that issues the hosts' client certificates")
@@ -187,11 +223,15 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	drainStart := time.Now()
 	_ = gw.cmd.Process.Signal(syscall.SIGTERM)
 	_ = gw.cmd.Wait()
-	exported, err := countLines(filepath.Join(dir, "events.jsonl"))
-	if err != nil {
-		return err
+	exported := "to the Collector"
+	if o.otelcol == "" {
+		n, err := countLines(filepath.Join(dir, "events.jsonl"))
+		if err != nil {
+			return err
+		}
+		exported = strconv.Itoa(n)
 	}
-	fmt.Fprintf(stdout, "gateway: exported_records=%d shutdown_drain=%s\n", exported, time.Since(drainStart).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "gateway: exported_records=%s shutdown_drain=%s\n", exported, time.Since(drainStart).Round(time.Millisecond))
 	if floorPhase != nil {
 		fmt.Fprintf(stdout, "floor ratio: events_per_second=%.2f cpu_per_event=%.1f (gateway %.0f events/s at %.1f µs/event; floor %.0f events/s at %.1f µs/event)\n",
 			gwPhase.eventsPerSecond()/max(floorPhase.eventsPerSecond(), 1), gwPhase.serverCPUPerEvent()/max(floorPhase.serverCPUPerEvent(), 0.001),
@@ -227,7 +267,9 @@ func (o *loadOptions) defaults() error {
 			o.stagger = o.maxTime
 		}
 		if o.warmup < 0 {
-			o.warmup = o.stagger + o.maxTime
+			// Every host has sent its first batches (and built the replayed
+			// bytes of their sizes) before the window opens.
+			o.warmup = o.stagger + 2*o.maxTime
 		}
 	default:
 		return fmt.Errorf("load: -profile %q is neither throughput nor fleet", o.profile)
@@ -327,9 +369,17 @@ func startGateway(ctx context.Context, dir string, o *loadOptions) (*child, erro
 			return nil, err
 		}
 	}
-	maxTime := o.maxTime
+	exporters := fmt.Sprintf(fileExporterConfig, dir)
+	if o.otelcol != "" {
+		endpoint, pid, err := startCollector(ctx, dir, o.otelcol)
+		if err != nil {
+			return nil, err
+		}
+		o.collectorPID = pid
+		exporters = fmt.Sprintf(otlpExporterConfig, endpoint)
+	}
 	cfgPath := filepath.Join(dir, "wefgate.yaml")
-	text := fmt.Sprintf(loadConfig, dir, port, o.spool, o.transport == "https", o.transport == "kerberos", keytab, maxTime, o.maxItems, o.hosts+1024)
+	text := fmt.Sprintf(loadConfig, dir, port, o.spool, o.transport == "https", o.transport == "kerberos", keytab, o.maxTime, o.maxItems, o.hosts+1024, exporters)
 	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
@@ -347,6 +397,40 @@ func startGateway(ctx context.Context, dir string, o *loadOptions) (*child, erro
 	}
 	c.port, c.pki = port, filepath.Join(dir, "pki")
 	return c, nil
+}
+
+// startCollector runs an OpenTelemetry Collector on a free loopback port
+// until ctx ends and returns its OTLP/gRPC endpoint and PID.
+func startCollector(ctx context.Context, dir, binary string) (endpoint string, pid int, err error) {
+	port, err := freeTCPPort()
+	if err != nil {
+		return "", 0, err
+	}
+	endpoint = fmt.Sprintf("127.0.0.1:%d", port)
+	cfgPath := filepath.Join(dir, "otelcol.yaml")
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, collectorConfig, endpoint), 0o600); err != nil {
+		return "", 0, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "otelcol.log"))
+	if err != nil {
+		return "", 0, err
+	}
+	defer logFile.Close()
+	cmd := exec.CommandContext(ctx, binary, "--config", "file:"+cfgPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return "", 0, fmt.Errorf("collector: %w", err)
+	}
+	// Reaped when ctx ends (the load command's lifetime) or at exit.
+	go func() { _ = cmd.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", endpoint, time.Second); err == nil {
+			c.Close()
+			return endpoint, cmd.Process.Pid, nil
+		}
+	}
+	_ = cmd.Process.Kill()
+	return "", 0, fmt.Errorf("collector did not listen on %s (see %s)", endpoint, logFile.Name())
 }
 
 func startFloor(ctx context.Context, dir, pkiDir string) (*child, error) {
@@ -401,6 +485,7 @@ type phaseResult struct {
 	stats                 forwarder.FleetStats // during the window
 	serverCPU, driverCPU  time.Duration
 	machineCPU            time.Duration // all processes, all cores
+	collectorCPU          time.Duration // -otelcol's Collector
 	p50, p99              time.Duration
 	serverRSS, serverPeak int64
 	serverIdleRSS         int64
@@ -467,6 +552,7 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 	}
 	drv0 := selfCPU()
 	m0 := machineCPU()
+	col0 := collectorCPU(o)
 	if err := wait(o.duration - o.warmup); err != nil {
 		return res, err
 	}
@@ -477,6 +563,7 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 	}
 	drv1 := selfCPU()
 	res.machineCPU = machineCPU() - m0
+	res.collectorCPU = collectorCPU(o) - col0
 	res.serverRSS, _ = processesRSS(pids, "VmRSS:")
 	res.serverPeak, _ = processesRSS(pids, "VmHWM:")
 	res.driverRSS, _ = processRSS(os.Getpid(), "VmRSS:")
@@ -511,7 +598,11 @@ func (p *phaseResult) print(w io.Writer, name string, o *loadOptions) {
 	fmt.Fprintf(w, "%s: server_cpu_percent=%.0f server_cpu_us_per_event=%.1f server_rss_mib=%.1f server_peak_rss_mib=%.1f rss_per_connection_kib=%.1f driver_cpu_percent=%.0f driver_cpu_us_per_event=%.1f driver_rss_mib=%.1f\n",
 		name, srvPct, perEvent(p.serverCPU), float64(p.serverRSS)/(1<<20), float64(p.serverPeak)/(1<<20),
 		float64(p.serverRSS-p.serverIdleRSS)/1024/float64(max(p.stats.Connections, 1)), drvPct, perEvent(p.driverCPU), float64(p.driverRSS)/(1<<20))
-	othersPct := max(100*p.machineCPU.Seconds()/secs-srvPct-drvPct, 0)
+	colPct := 100 * p.collectorCPU.Seconds() / secs
+	othersPct := max(100*p.machineCPU.Seconds()/secs-srvPct-drvPct-colPct, 0)
+	if o.otelcol != "" {
+		fmt.Fprintf(w, "%s: collector_cpu_percent=%.0f collector_cpu_us_per_event=%.1f\n", name, colPct, perEvent(p.collectorCPU))
+	}
 	fmt.Fprintf(w, "%s: other_processes_cpu_percent=%.0f\n", name, othersPct)
 	fmt.Fprintf(w, "%s: limit: %s\n", name, p.limit(o, srvPct, drvPct, othersPct))
 	if p.err != nil {
@@ -755,6 +846,15 @@ func machineCPU() time.Duration {
 		busy += n
 	}
 	return time.Duration(busy) * time.Second / clockTicks
+}
+
+// collectorCPU is the CPU time of -otelcol's Collector (0 without one).
+func collectorCPU(o *loadOptions) time.Duration {
+	if o.collectorPID == 0 {
+		return 0
+	}
+	d, _ := processCPU(o.collectorPID)
+	return d
 }
 
 // selfCPU is this process's user+system CPU time (the driver's).
