@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +198,43 @@ func TestSectionErrors(t *testing.T) {
 		_, err := Parse([]byte(tt.yaml))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Parse(%q) = %v, want an error containing %q", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+// TestReadmeExample parses the configuration the README documents, so
+// that the reference and the code cannot drift apart unnoticed.
+func TestReadmeExample(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "\n## Configuration\n")
+	if !ok {
+		t.Fatal("README has no Configuration section")
+	}
+	_, rest, ok = strings.Cut(rest, "```yaml\n")
+	if !ok {
+		t.Fatal("README's Configuration section has no yaml block")
+	}
+	block, _, _ := strings.Cut(rest, "\n```")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	if _, err := Parse([]byte(block)); err != nil {
+		t.Fatalf("the README's configuration does not parse: %v", err)
+	}
+}
+
+func TestUnknownKeysInComponentSections(t *testing.T) {
+	for _, y := range []string{
+		"exporters:\n  otlp:\n    endpiont: x\n",
+		"exporters:\n  file:\n    pth: x\n",
+		"spool:\n  max_byte: 1\n",
+		"handles:\n  reorder_record: 1\n",
+		"handles:\n  noise:\n    rules:\n      - object: Key\n",
+		"https:\n  cipher_suite: []\n",
+	} {
+		if _, err := Parse([]byte(y)); err == nil || !strings.Contains(err.Error(), "not found") {
+			t.Errorf("Parse(%q) = %v, want an unknown-key error", y, err)
 		}
 	}
 }
