@@ -202,22 +202,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the SOAP message to its action. It returns the status and the SOAP
 // response (nil for none), or an *httpError refusal.
 func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, peer Peer) (int, []byte, error) {
-	// The most the request can need is reserved before anything is read,
-	// in one step (holding part while waiting for more would deadlock
-	// parallel requests): the body and its opened copy, then the text and
-	// the parsed events' copies of it, each up to the decompression limit
-	// when the body is SLDC. What decompression did not use is given back.
-	sldcBody := strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC")
-	body := min(max(r.ContentLength, 0), h.cfg.MaxBodyBytes)
-	opened := body
-	if sldcBody && h.cfg.SLDC != nil {
-		opened = int64(h.maxDecompressed())
-	}
-	res := reservation{b: h.cfg.Budget}
-	defer res.release()
-	if err := res.grow(r.Context(), 2*body+3*opened); err != nil {
-		return 0, nil, refuse(http.StatusServiceUnavailable, "too many request bytes in flight, forwarder must retry later", err)
-	}
 	raw, err := h.readBody(r)
 	ri := requestInfo(r)
 	ri.BytesIn = int64(len(raw))
@@ -228,6 +212,23 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 		// The authentication round trip Windows makes on a new connection.
 		ri.Action = ActionAuthenticate
 		return http.StatusOK, nil, nil
+	}
+	// Once the body is in (a slow sender holds no budget while it sends),
+	// the most the request can need is reserved, in one step (holding part
+	// while waiting for more would deadlock parallel requests): the body
+	// and its opened copy, then the text and the parsed events' copies of
+	// it, each up to the decompression limit when the body is SLDC. What
+	// decompression did not use is given back at once.
+	sldcBody := strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC")
+	body := int64(len(raw))
+	opened := body
+	if sldcBody && h.cfg.SLDC != nil {
+		opened = int64(h.maxDecompressed())
+	}
+	res := reservation{b: h.cfg.Budget}
+	defer res.release()
+	if err := res.grow(r.Context(), 2*body+3*opened); err != nil {
+		return 0, nil, refuse(http.StatusServiceUnavailable, "too many request bytes in flight, forwarder must retry later", err)
 	}
 	plain, err := h.security.Open(r, conn, raw)
 	if err != nil {
