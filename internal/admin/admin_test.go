@@ -84,6 +84,13 @@ func TestHostsAndStats(t *testing.T) {
 	if body := get("/").Body.String(); strings.Contains(body, "<script>") || !strings.Contains(body, "&lt;script&gt;") {
 		t.Error("MachineID not escaped on the status page")
 	}
+	// The node that last saw a host is shown (several nodes share one store).
+	if err := store.CommitBatch(ctx, "", subscriptions.Contact{Identity: "y.example.test", SubscriptionID: sub, At: now, Node: "node-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if body := get("/?sort=node").Body.String(); !strings.Contains(body, "<td>node-b</td>") || !strings.Contains(body, ">Node</a>") {
+		t.Error("the status page lacks the hosts' node")
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/hosts", nil))
 	if rec.Code != http.StatusMethodNotAllowed {

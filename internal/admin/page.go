@@ -79,6 +79,7 @@ var sortKeys = map[string]func(a, b *Host) int{
 	"events":       func(a, b *Host) int { return cmp.Compare(a.Events, b.Events) },
 	"address":      func(a, b *Host) int { return cmp.Compare(a.Address, b.Address) },
 	"machine_id":   func(a, b *Host) int { return cmp.Compare(a.MachineID, b.MachineID) },
+	"node":         func(a, b *Host) int { return cmp.Compare(a.Node, b.Node) },
 }
 
 // stateRank orders states worst first, so that sorting by state puts the
@@ -213,7 +214,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, c := range []struct{ key, title string }{
 		{"identity", "Host"}, {"state", "State"}, {"last_contact", "Last contact"}, {"last_batch", "Last batch"},
-		{"events", "Events"}, {"address", "Source address"}, {"machine_id", "MachineID"},
+		{"events", "Events"}, {"address", "Source address"}, {"machine_id", "MachineID"}, {"node", "Node"},
 	} {
 		col := pageColumn{Key: c.key, Title: c.title, Link: link(state, c.key, "asc")}
 		if c.key == sortKey {
