@@ -136,17 +136,18 @@ func (l *Log) Validate() error {
 // data_dir) are applied: each section's own defaults.
 func Default() *Config {
 	return &Config{
-		DataDir:      "wefgate-data",
-		MaxBodyBytes: 1 << 20,
-		HTTPS:        server.DefaultHTTPSConfig(),
-		HTTP:         server.DefaultHTTPConfig(),
-		Handles:      handles.DefaultConfig(),
-		Exporters:    Exporters{File: FileExporter{Config: file.DefaultConfig()}, Mapping: mapping.DefaultConfig()},
-		Spool:        spool.DefaultConfig(),
-		Log:          DefaultLog(),
-		Admin:        admin.DefaultConfig(),
-		AccessLog:    accesslog.DefaultConfig(),
-		State:        subscriptions.DefaultState(),
+		DataDir:       "wefgate-data",
+		MaxBodyBytes:  1 << 20,
+		HTTPS:         server.DefaultHTTPSConfig(),
+		HTTP:          server.DefaultHTTPConfig(),
+		Handles:       handles.DefaultConfig(),
+		Exporters:     Exporters{File: FileExporter{Config: file.DefaultConfig()}, Mapping: mapping.DefaultConfig()},
+		Spool:         spool.DefaultConfig(),
+		Log:           DefaultLog(),
+		Admin:         admin.DefaultConfig(),
+		AccessLog:     accesslog.DefaultConfig(),
+		State:         subscriptions.DefaultState(),
+		ProxyProtocol: proxyheader.Default(),
 	}
 }
 
@@ -202,20 +203,11 @@ func (c *Config) normalize() error {
 		{"handles", c.Handles.Validate}, {"exporters.file", c.Exporters.File.Validate},
 		{"exporters.otlp", c.Exporters.OTLP.Validate},
 		{"spool", c.Spool.Validate}, {"admin", c.Admin.Validate}, {"access_log", c.AccessLog.Validate},
-		{"log", c.Log.Validate},
+		{"log", c.Log.Validate}, {"proxy_protocol", c.ProxyProtocol.Validate}, {"limits", c.Limits.Validate},
 	} {
 		if err := sec.validate(); err != nil {
 			return sectionError(sec.key, err)
 		}
-	}
-	if c.ProxyProtocol.HeaderTimeout == 0 {
-		c.ProxyProtocol.HeaderTimeout = proxyheader.DefaultHeaderTimeout
-	}
-	if err := c.ProxyProtocol.Validate(); err != nil {
-		return err
-	}
-	if err := c.Limits.Validate(); err != nil {
-		return err
 	}
 	if err := c.Exporters.Mapping.Validate(); err != nil {
 		return fmt.Errorf("exporters: %w", err)
@@ -319,6 +311,9 @@ func (c *Config) applyDerivedDefaults() {
 	}
 	if c.Spool.MaxBytes == 0 {
 		c.Spool.MaxBytes = spool.DefaultMaxBytes
+	}
+	if c.ProxyProtocol.HeaderTimeout == 0 {
+		c.ProxyProtocol.HeaderTimeout = proxyheader.DefaultHeaderTimeout
 	}
 }
 
