@@ -522,3 +522,27 @@ func exporterStats(sh *Shipper, name string) ExporterStats {
 	}
 	return ExporterStats{}
 }
+
+// Deliveries waiting in the spool go out in one Export call and one commit,
+// not one of each per delivery.
+func TestShipperGroupsDeliveries(t *testing.T) {
+	sp := openSpool(t, t.TempDir(), spool.Options{})
+	spoolDeliveries(t, NewSpoolSink(sp), 0, 50, 2)
+	out := &fakeExporter{name: "out"}
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{out}, ShipperOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runShipper(t, sh)
+	waitFor(t, "50 committed deliveries", func() bool { return sp.Stats().Committed == 50 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	wantInOrder(t, out.records(), 0, 100)
+	if out.attempts != 1 {
+		t.Errorf("%d export calls for 50 deliveries, want 1", out.attempts)
+	}
+	if n := sp.Stats().CommitSyncs; n != 1 {
+		t.Errorf("%d commits for 50 deliveries, want 1", n)
+	}
+}
