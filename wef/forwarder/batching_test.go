@@ -1,13 +1,17 @@
 package forwarder
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,3 +286,92 @@ func TestHistogramQuantiles(t *testing.T) {
 		t.Error("empty histogram has a quantile")
 	}
 }
+
+// TestReplayResendsBuiltBatches: a replaying host builds and compresses
+// its first batch of a size once and sends the same bytes after that,
+// each send still going through the connection's sealer.
+func TestReplayResendsBuiltBatches(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		bodies [][]byte
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		text, _ := soap.DecodeText(body)
+		msg, err := soap.Parse(text)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var out []byte
+		switch msg.Action {
+		case soap.ActionEnumerate:
+			out = soap.EnumerateResponse(msg, []soap.Subscription{{
+				ID: "A", Version: "11111111-1111-1111-1111-111111111111", Name: "A", Address: "http://" + r.Host + "/wsman/subscriptions/A",
+				Heartbeat: time.Hour, MaxTime: time.Hour, MaxElements: 5, MaxEnvelopeSize: 512000, Query: "<QueryList/>", Compression: "SLDC",
+			}})
+		case soap.ActionEnd:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		default:
+			if msg.Action == soap.ActionEvents {
+				mu.Lock()
+				bodies = append(bodies, body)
+				mu.Unlock()
+			}
+			out = soap.Ack(msg)
+		}
+		w.Write(soap.EncodeUTF16LE(out))
+	}))
+	defer srv.Close()
+	var compressions, seals atomic.Int32
+	g := &GeneratedLog{Channel: "Security", Total: 20, Make: func(id uint64) []byte { return []byte(event(4658, int(id), "Security")) }}
+	h := NewHost(HostConfig{
+		MachineID: "h.example.test", ManagerURL: srv.URL + "/wsman/SubscriptionManager/WEC",
+		Client: &Client{Security: countingSecurity{seals: &seals}, Compress: func(b []byte) []byte { compressions.Add(1); return b }},
+		Log:    g, Refresh: time.Hour, StopWhenDrained: true, Replay: true,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 4 || h.Stats.EventsAcked.Load() != 20 {
+		t.Fatalf("%d batches, %d events acknowledged; want 4 of 5", len(bodies), h.Stats.EventsAcked.Load())
+	}
+	for i := 1; i < len(bodies); i++ {
+		if !bytes.Equal(bodies[i], bodies[0]) {
+			t.Fatalf("batch %d differs from the first: not replayed", i)
+		}
+	}
+	// Enumerate and End are not compressed (manager URL); the four
+	// batches of one size are compressed once.
+	if n := compressions.Load(); n != 1 {
+		t.Errorf("compressed %d times, want once", n)
+	}
+	if n := seals.Load(); n < 4 {
+		t.Errorf("sealed %d messages; every batch must be sealed", n)
+	}
+}
+
+// countingSecurity is plainHTTP counting the messages it seals.
+type countingSecurity struct{ seals *atomic.Int32 }
+
+func (s countingSecurity) Dial(ctx context.Context, u *url.URL) (net.Conn, error) {
+	return plainHTTP{}.Dial(ctx, u)
+}
+
+func (s countingSecurity) Handshake(context.Context, *Conn, *url.URL) (Sealer, error) {
+	return countingSealer(s), nil
+}
+
+type countingSealer struct{ seals *atomic.Int32 }
+
+func (s countingSealer) Seal(b []byte) (string, []byte, error) {
+	s.seals.Add(1)
+	return soap.ContentType, b, nil
+}
+
+func (countingSealer) Open(_ string, b []byte) ([]byte, error) { return b, nil }
