@@ -157,3 +157,19 @@ func TestDefaultBudgetBytes(t *testing.T) {
 		t.Fatalf("default budget %d outside 64 MiB..1 GiB", b)
 	}
 }
+
+func TestDefaultLimits(t *testing.T) {
+	l := Limits{}
+	if err := l.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if l.MaxConnections < 64 || l.MaxConnections > 16384 || l.MaxConnectionsPerAddress > l.MaxConnections ||
+		l.HandshakeTimeout <= 0 || l.RefusalLogInterval <= 0 || l.BudgetWait <= 0 || l.DecompressedBytes < 64<<20 {
+		t.Fatalf("defaults %+v", l)
+	}
+	for _, bad := range []Limits{{MaxConnections: -1}, {DecompressedBytes: 1000}, {MaxConnections: 8, MaxConnectionsPerAddress: 9}, {HandshakeTimeout: -1}} {
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "limits.") {
+			t.Errorf("%+v: error %v, want one naming the key", bad, err)
+		}
+	}
+}

@@ -33,19 +33,35 @@ type Limits struct {
 
 // Defaults of the limits section (the budget's depends on the machine).
 const (
-	DefaultBudgetWait               = 5 * time.Second
-	DefaultMaxConnections           = 4096
-	DefaultMaxConnectionsPerAddress = 64
+	DefaultBudgetWait = 5 * time.Second
+	// DefaultMaxConnectionsPerAddress leaves room for many hosts behind
+	// one NAT address while keeping one address from taking a listener.
+	DefaultMaxConnectionsPerAddress = 1024
 	DefaultHandshakeTimeout         = 10 * time.Second
 	DefaultRefusalLogInterval       = 10 * time.Second
 )
+
+// DefaultMaxConnections derives limits.max_connections from the open-file
+// limit: the two WS-Man listeners share the process's descriptors with the
+// spool, the store and the exporters (512 kept for those), so each gets
+// half of the rest, between 64 and 16384. Without a readable limit: 4096.
+func DefaultMaxConnections() int {
+	n := openFileLimit()
+	if n == 0 {
+		return 4096
+	}
+	if n < 512+128 {
+		return 64
+	}
+	return int(min((n-512)/2, 16384))
+}
 
 // DefaultLimits returns the defaults, the budget derived from the memory
 // of this machine.
 func DefaultLimits() Limits {
 	return Limits{
 		DecompressedBytes: DefaultBudgetBytes(), BudgetWait: DefaultBudgetWait,
-		MaxConnections: DefaultMaxConnections, MaxConnectionsPerAddress: DefaultMaxConnectionsPerAddress,
+		MaxConnections: DefaultMaxConnections(), MaxConnectionsPerAddress: DefaultMaxConnectionsPerAddress,
 		HandshakeTimeout: DefaultHandshakeTimeout, RefusalLogInterval: DefaultRefusalLogInterval,
 	}
 }
@@ -73,7 +89,7 @@ func (l *Limits) Validate() error {
 		l.MaxConnections = d.MaxConnections
 	}
 	if l.MaxConnectionsPerAddress == 0 {
-		l.MaxConnectionsPerAddress = d.MaxConnectionsPerAddress
+		l.MaxConnectionsPerAddress = min(d.MaxConnectionsPerAddress, l.MaxConnections)
 	}
 	if l.MaxConnectionsPerAddress > l.MaxConnections {
 		return errors.New("limits.max_connections_per_address must not exceed limits.max_connections")
