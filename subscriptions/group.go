@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultMaxGroup bounds how many commits one backend transaction carries.
@@ -29,6 +30,30 @@ type Grouped struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
+
+	commits, groups, failures atomic.Uint64
+}
+
+// GroupStats counts what Grouped did since it started.
+type GroupStats struct {
+	// Commits is the CommitBatch calls stored; Groups the backend
+	// transactions that carried them; Failures the calls that failed.
+	Commits, Groups, Failures uint64
+}
+
+// Stats returns the counters.
+func (g *Grouped) Stats() GroupStats {
+	return GroupStats{Commits: g.commits.Load(), Groups: g.groups.Load(), Failures: g.failures.Load()}
+}
+
+// answer reports one commit's outcome to its caller and counts it.
+func (g *Grouped) answer(r *groupReq, err error) {
+	if err != nil {
+		g.failures.Add(1)
+	} else {
+		g.commits.Add(1)
+	}
+	r.err <- err
 }
 
 type groupReq struct {
@@ -131,15 +156,17 @@ func (g *Grouped) commit(group []*groupReq, commits []Commit) {
 	// The callers wait without a deadline of ours; the backend's own
 	// (connection, statement) timeouts bound the wait.
 	ctx := context.Background()
+	g.groups.Add(1)
 	err := g.backend.CommitBatches(ctx, commits)
 	if err == nil || len(group) == 1 || errors.Is(err, ErrStoreUnavailable) {
 		for _, r := range group {
-			r.err <- err
+			g.answer(r, err)
 		}
 		return
 	}
 	for i, r := range group {
-		r.err <- g.backend.CommitBatches(ctx, commits[i:i+1])
+		g.groups.Add(1)
+		g.answer(r, g.backend.CommitBatches(ctx, commits[i:i+1]))
 	}
 }
 

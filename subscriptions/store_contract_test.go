@@ -346,6 +346,9 @@ func TestGroupedCommitsTogether(t *testing.T) {
 			if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != n-1 {
 				t.Fatalf("groups %v, want [1 %d]", sizes, n-1)
 			}
+			if st := g.Stats(); st != (GroupStats{Commits: n, Groups: 2}) {
+				t.Fatalf("stats %+v", st)
+			}
 			hs := hostsByID(t, g)
 			if len(hs) != n || hs["h042"].Node != "node-x" || hs["first"].Node != "node-a" {
 				t.Fatalf("%d hosts, h042 on %q", len(hs), hs["h042"].Node)
@@ -388,6 +391,10 @@ func TestGroupedIsolatesAFailingCommit(t *testing.T) {
 	}
 	if hs := hostsByID(t, g); len(hs) != 3 {
 		t.Fatalf("hosts %v", hs)
+	}
+	// One group of three failed, then each of its commits alone.
+	if st := g.Stats(); st != (GroupStats{Commits: 3, Groups: 5, Failures: 1}) {
+		t.Fatalf("stats %+v", st)
 	}
 }
 

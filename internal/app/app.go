@@ -26,6 +26,7 @@ import (
 	"wefgate/internal/ratelog"
 	"wefgate/pipeline"
 	"wefgate/spool"
+	"wefgate/subscriptions"
 	"wefgate/wef/server"
 )
 
@@ -123,6 +124,7 @@ type endpoint struct {
 	budget *server.Budget
 	conns  map[string]*server.ConnStats
 	logs   *ratelog.Limiter
+	state  func() subscriptions.GroupStats
 }
 
 // snapshot gathers the endpoint's and the shipper's counters.
@@ -147,6 +149,10 @@ func snapshot(ep endpoint, shipStats func() pipeline.ShipperStats) map[string]an
 		m[name+"_connections_refused_address_cap"] = c.RefusedPerAddress.Load()
 	}
 	m["log_lines_suppressed"] = ep.logs.Suppressed()
+	if ep.state != nil {
+		s := ep.state()
+		m["state_commits"], m["state_commit_groups"], m["state_commit_failures"] = s.Commits, s.Groups, s.Failures
+	}
 	if shipStats != nil {
 		ss := shipStats()
 		m["exported"], m["export_retries"], m["spool_pending"] = ss.ExportedRecords, ss.Retries, ss.PendingEntries

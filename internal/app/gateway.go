@@ -40,6 +40,8 @@ type gateway struct {
 
 	// open state
 	store subscriptions.Store
+	// stateStats counts the state store's grouped commits.
+	stateStats func() subscriptions.GroupStats
 	// build exporters
 	outs []pipeline.Exporter
 	// build sink and shipper
@@ -103,6 +105,7 @@ func (g *gateway) openState(ctx context.Context) error {
 	}
 	g.logger.Info("state store open", "backend", g.cfg.State.Backend)
 	g.store = store
+	g.stateStats = store.Stats
 	g.onClose(func() { store.Close() })
 	return nil
 }
@@ -222,7 +225,7 @@ func (g *gateway) buildListeners(_ context.Context, mat *TLSMaterial) error {
 	var met *metrics.Metrics
 	if cfg.Admin.Address != "" {
 		met = metrics.New(metrics.Sources{
-			Spool: g.spoolStats, Shipper: g.shipStats, Correlator: g.corrStats, Hosts: hostList,
+			Spool: g.spoolStats, Shipper: g.shipStats, Correlator: g.corrStats, Hosts: hostList, State: g.stateStats,
 			Subscriptions: names, Reloads: lv.reloadStats, Logger: logger,
 		})
 		lv.metrics = met
@@ -263,7 +266,7 @@ func (g *gateway) buildListeners(_ context.Context, mat *TLSMaterial) error {
 	}
 	// Each WS-Man listener gets its own connection caps and counters; the
 	// refusal lines of every component share one rate limiter.
-	g.ep = endpoint{stats: stats, budget: srvCfg.Budget, conns: map[string]*server.ConnStats{}, logs: refusalLogs}
+	g.ep = endpoint{stats: stats, budget: srvCfg.Budget, conns: map[string]*server.ConnStats{}, logs: refusalLogs, state: g.stateStats}
 	for i := range g.listeners {
 		g.listeners[i].Limits, g.listeners[i].Logs = cfg.Limits, refusalLogs
 		g.listeners[i].Conns = &server.ConnStats{}

@@ -40,6 +40,8 @@ type Sources struct {
 	// Subscriptions names the configured subscriptions, so that a
 	// subscription without hosts still shows zeros.
 	Subscriptions func() []string
+	// State counts the state store's grouped commits.
+	State func() subscriptions.GroupStats
 	// Reloads counts configuration reloads; nil when reloads are off.
 	Reloads func() ReloadStats
 	Logger  *slog.Logger
@@ -172,6 +174,9 @@ var (
 	descSpoolCorrupt  = desc("spool_corrupt_entries_total", "Spool entries skipped because their frame failed verification.")
 	descSpoolFailing  = desc("spool_write_failing", "1 while writes to the spool fail (disk full, I/O error) and hosts get HTTP 503, else 0.")
 	descSpoolRecover  = desc("spool_write_recoveries_total", "Times spool writes resumed after a failure.")
+	descStateCommits  = desc("state_commits_total", "Bookmark and host-contact writes stored in the state store (one per batch or heartbeat).")
+	descStateGroups   = desc("state_commit_groups_total", "State store transactions those writes were grouped into.")
+	descStateFailures = desc("state_commit_failures_total", "State store writes that failed (the host was told to retry).")
 	descSpoolCommits  = desc("spool_commit_syncs_total", "Durable writes of the exporters' spool positions.")
 
 	descExported    = desc("export_records_total", "Records confirmed by every exporter.")
@@ -229,6 +234,12 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descReloadOK, ok)
 		gauge(descReloadStamp, float64(st.LastSuccess.UnixNano())/1e9)
+	}
+	if c.src.State != nil {
+		st := c.src.State()
+		counter(descStateCommits, float64(st.Commits))
+		counter(descStateGroups, float64(st.Groups))
+		counter(descStateFailures, float64(st.Failures))
 	}
 	if c.src.Spool != nil {
 		st := c.src.Spool()
