@@ -70,9 +70,11 @@ type plainSealer struct{}
 func (plainSealer) Seal(b []byte) (string, []byte, error)   { return soap.ContentType, b, nil }
 func (plainSealer) Open(_ string, b []byte) ([]byte, error) { return b, nil }
 
-// dialer connects from source when it is valid.
+// dialer connects from source when it is valid. Its 60 s timeout, which
+// covers the TLS handshake too, is WinHTTP's default connect timeout: a
+// host waits for a busy collector rather than giving up and coming back.
 func dialer(source netip.Addr) *net.Dialer {
-	d := &net.Dialer{Timeout: 10 * time.Second}
+	d := &net.Dialer{Timeout: time.Minute}
 	if source.IsValid() {
 		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(source, 0))
 	}
