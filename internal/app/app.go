@@ -208,7 +208,7 @@ func httpsListener(cfg *config.Config, mat *TLSMaterial, srvCfg *server.Config, 
 	tlsCfg, identify := swappableTLS(lv.https)
 	h := server.NewHandler(srvCfg, "https", cfg.HTTPSBaseURL(), server.TLSSecurity{Identify: identify, Logger: logger, Logs: lv.refusals}, stats)
 	lv.handlers = append(lv.handlers, h)
-	return server.Listener{Name: "https", Addr: cfg.HTTPS.Address, Handler: h, TLS: tlsCfg, Wrap: proxyWrap(cfg, logger, "https")}, nil
+	return server.Listener{Name: "https", Addr: cfg.HTTPS.Address, Handler: h, TLS: tlsCfg, Wrap: proxyWrap(cfg, logger, lv.refusals, "https")}, nil
 }
 
 func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]pipeline.Exporter, error) {
@@ -260,12 +260,12 @@ func GPOValues(cfg *config.Config, refresh int, issuerThumbprints []string) []st
 
 // proxyWrap accepts PROXY headers from the trusted load balancers on a
 // WS-Man listener, or is nil when proxy_protocol is off.
-func proxyWrap(cfg *config.Config, logger *slog.Logger, listener string) func(net.Listener) (net.Listener, error) {
+func proxyWrap(cfg *config.Config, logger *slog.Logger, refusals *ratelog.Limiter, listener string) func(net.Listener) (net.Listener, error) {
 	if !cfg.ProxyProtocol.Enabled() {
 		return nil
 	}
 	return func(ln net.Listener) (net.Listener, error) {
 		logger.Info("accepting PROXY protocol headers", "listener", listener, "trusted_networks", cfg.ProxyProtocol.TrustedNetworks)
-		return proxyheader.Wrap(ln, cfg.ProxyProtocol, logger.With("listener", listener))
+		return proxyheader.Wrap(ln, cfg.ProxyProtocol, logger.With("listener", listener), proxyheader.WithRefusalLog(refusals))
 	}
 }

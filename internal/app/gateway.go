@@ -262,7 +262,7 @@ func (g *gateway) buildListeners(_ context.Context, mat *TLSMaterial) error {
 		sec := &server.KerberosSecurity{Acceptor: acc, Logger: logger, Logs: refusalLogs}
 		h := server.NewHandler(srvCfg, "http", cfg.HTTPBaseURL(), sec, stats)
 		lv.handlers = append(lv.handlers, h)
-		g.listeners = append(g.listeners, server.Listener{Name: "http", Addr: cfg.HTTP.Address, Handler: h, Wrap: proxyWrap(cfg, logger, "http")})
+		g.listeners = append(g.listeners, server.Listener{Name: "http", Addr: cfg.HTTP.Address, Handler: h, Wrap: proxyWrap(cfg, logger, refusalLogs, "http")})
 	}
 	// Each WS-Man listener gets its own connection caps and counters; the
 	// refusal lines of every component share one rate limiter.

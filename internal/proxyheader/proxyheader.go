@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
+
+	"wefgate/internal/ratelog"
 )
 
 // Config is the "proxy_protocol" section.
@@ -87,6 +89,9 @@ type Listener struct {
 	trusted []netip.Prefix
 	timeout time.Duration
 	logger  *slog.Logger
+	// refusals rate-limits refusal lines per reason and peer (nil: one
+	// line per refusal).
+	refusals *ratelog.Limiter
 
 	ready chan net.Conn
 	errc  chan error
@@ -115,9 +120,16 @@ func (l *Listener) track(c net.Conn, add bool) bool {
 	return true
 }
 
+// Option changes a Wrap default.
+type Option func(*Listener)
+
+// WithRefusalLog rate-limits the refusal lines per reason and peer
+// address: anyone who can connect can send a bad header.
+func WithRefusalLog(l *ratelog.Limiter) Option { return func(p *Listener) { p.refusals = l } }
+
 // Wrap starts accepting on inner; Close stops it and every header read in
 // progress. cfg must have passed Validate.
-func Wrap(inner net.Listener, cfg Config, logger *slog.Logger) (*Listener, error) {
+func Wrap(inner net.Listener, cfg Config, logger *slog.Logger, opts ...Option) (*Listener, error) {
 	trusted, err := cfg.prefixes()
 	if err != nil {
 		return nil, err
@@ -129,6 +141,9 @@ func Wrap(inner net.Listener, cfg Config, logger *slog.Logger) (*Listener, error
 		inner: inner, trusted: trusted, timeout: cfg.HeaderTimeout, logger: logger,
 		ready: make(chan net.Conn), errc: make(chan error), done: make(chan struct{}),
 		reading: map[net.Conn]struct{}{},
+	}
+	for _, o := range opts {
+		o(l)
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -194,12 +209,13 @@ func (l *Listener) handshake(c net.Conn) {
 		c.Close()
 		return
 	case err != nil:
-		l.logger.Warn("refused a connection: malformed PROXY header", "remote", peer.String(), "error", err)
+		l.refusals.Log(l.logger, slog.LevelWarn, "refused a connection: malformed PROXY header", "malformed PROXY header", hostOf(peer),
+			"remote", peer.String(), "error", ratelog.Clip(err.Error()))
 		c.Close()
 		return
 	case !l.isTrusted(peer):
-		l.logger.Warn("refused a PROXY header from an untrusted peer (not in proxy_protocol.trusted_networks)",
-			"remote", peer.String(), "claimed_source", addrString(hdr.SourceAddr))
+		l.refusals.Log(l.logger, slog.LevelWarn, "refused a PROXY header from an untrusted peer (not in proxy_protocol.trusted_networks)",
+			"PROXY header from an untrusted peer", hostOf(peer), "remote", peer.String(), "claimed_source", addrString(hdr.SourceAddr))
 		c.Close()
 		return
 	case !hdr.Command.IsLocal() && hdr.SourceAddr != nil:
@@ -215,6 +231,14 @@ func (l *Listener) handshake(c net.Conn) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// hostOf is the address of a peer without its port.
+func hostOf(a net.Addr) string {
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
 }
 
 func addrString(a net.Addr) string {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
+
+	"wefgate/internal/ratelog"
 )
 
 // syncBuffer collects log output from the listener's goroutines.
@@ -179,5 +181,34 @@ func TestValidate(t *testing.T) {
 		if (c.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("%v: %v, want %q", c.nets, err, c.err)
 		}
+	}
+}
+
+// TestRefusalLinesRateLimited: anyone who can connect can send a bad
+// header; 50 of them from one peer make one line (issue 10 part 6).
+func TestRefusalLinesRateLimited(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	l, err := Wrap(inner, Config{TrustedNetworks: []string{"127.0.0.2/32"}, HeaderTimeout: 5 * time.Second},
+		slog.New(slog.NewTextHandler(logs, nil)), WithRefusalLog(ratelog.New(time.Hour, 0, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for range 50 {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(header(2, proxyproto.PROXY))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.ReadAll(c) // closed by the listener once it refused the header
+		c.Close()
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Fatalf("%d refusal lines for 50 refusals, want 1:\n%s", n, logs.String())
 	}
 }
