@@ -80,7 +80,9 @@ log:
 `
 
 // haproxyConfig balances both listeners over the two nodes in TCP mode,
-// sending PROXY v2 headers from balancerSource.
+// sending PROXY v2 headers from balancerSource. leastconn spreads the
+// hosts' long-lived delivery connections over both nodes whatever the
+// order of the short enumeration connections.
 const haproxyConfig = `global
     maxconn 2000
 defaults
@@ -97,11 +99,11 @@ frontend wsman_http
     bind 127.0.0.1:{{lb_http}}
     default_backend nodes_http
 backend nodes_https
-    balance roundrobin
+    balance leastconn
     server a 127.0.0.1:{{a_https}} source ` + balancerSource + ` send-proxy-v2 check inter 300ms fall 1 rise 1
     server b 127.0.0.1:{{b_https}} source ` + balancerSource + ` send-proxy-v2 check inter 300ms fall 1 rise 1
 backend nodes_http
-    balance roundrobin
+    balance leastconn
     server a 127.0.0.1:{{a_http}} source ` + balancerSource + ` send-proxy-v2 check inter 300ms fall 1 rise 1
     server b 127.0.0.1:{{b_http}} source ` + balancerSource + ` send-proxy-v2 check inter 300ms fall 1 rise 1
 `
@@ -316,6 +318,14 @@ func TestClusterBehindHAProxy(t *testing.T) {
 	waitHosts := runHosts(ctx, hosts...)
 
 	waitUntil(t, 60*time.Second, "a quarter of the events acknowledged", func() bool { return rec.count() >= total/4 })
+	// With the Collector down, what node a acknowledges from now on stays
+	// in its spool: it reaches the Collector only if node a, restarted,
+	// drains it.
+	col.Stop()
+	batchesAtStop := adminStat(t, a.admin, "batches")
+	waitUntil(t, 30*time.Second, "node a acknowledging into its spool", func() bool {
+		return adminStat(t, a.admin, "batches") >= batchesAtStop+3
+	})
 	err := a.proc.kill()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -324,8 +334,9 @@ func TestClusterBehindHAProxy(t *testing.T) {
 	atKill := rec.count()
 	t.Logf("killed node a after %d of %d events acknowledged", atKill, total)
 	waitUntil(t, 60*time.Second, "hosts carrying on through node b", func() bool { return rec.count() >= atKill+total/4 })
-	t.Logf("node b alone took %d more events; restarting node a", rec.count()-atKill)
+	t.Logf("node b alone took %d more events; restarting node a, then the Collector", rec.count()-atKill)
 	a.proc.start()
+	col.Restart(t)
 
 	waitHosts(t)
 	if got := rec.count(); got != total {
@@ -429,6 +440,25 @@ func TestClusterBehindHAProxy(t *testing.T) {
 func tlsHostAt(t *testing.T, pki *certs.PKI, cc *certs.ClientCert, url string) *forwarder.Host {
 	t.Helper()
 	return tlsHost(t, pki, cc, url, forwarder.NewStaticLog(nil))
+}
+
+// adminStat reads one counter of a node's /stats.
+func adminStat(t *testing.T, port int, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatalf("/stats: %v", err)
+	}
+	v, ok := m[name].(float64)
+	if !ok {
+		t.Fatalf("/stats has no %s: %v", name, m)
+	}
+	return v
 }
 
 func adminHosts(t *testing.T, port int) []admin.Host {
