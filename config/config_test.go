@@ -238,3 +238,35 @@ func TestUnknownKeysInComponentSections(t *testing.T) {
 		}
 	}
 }
+
+func TestStateWarnings(t *testing.T) {
+	cases := []struct {
+		url  string
+		want []string
+	}{
+		{"postgres://wefgate@db.example.test/wefgate?sslmode=verify-full", nil},
+		{"postgres://wefgate@db.example.test/wefgate?sslmode=verify-ca", nil},
+		{"postgres://wefgate@127.0.0.1/wefgate?sslmode=disable", nil},
+		{"postgres://wefgate:secret@db.example.test/wefgate?sslmode=verify-full", []string{"carries a password"}},
+		{"host=db.example.test user=wefgate password=secret sslmode=verify-full", []string{"carries a password"}},
+		{"postgres://wefgate@db.example.test/wefgate?sslmode=require", []string{"not TLS with a verified certificate"}},
+		{"postgres://wefgate@db.example.test/wefgate?sslmode=prefer", []string{"not TLS with a verified certificate"}},
+	}
+	for _, c := range cases {
+		t.Setenv("PGSSLMODE", "")
+		cfg, err := Parse([]byte("state:\n  backend: postgres\n  postgres:\n    url: '" + c.url + "'\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := cfg.Warnings()
+		if len(got) != len(c.want) {
+			t.Errorf("%s: warnings %q, want %q", c.url, got, c.want)
+			continue
+		}
+		for i, w := range c.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%s: warning %q, want %q", c.url, got[i], w)
+			}
+		}
+	}
+}
