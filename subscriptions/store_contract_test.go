@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"wefgate/internal/testpg"
 )
 
@@ -510,5 +512,52 @@ func TestPostgresTLS(t *testing.T) {
 	if s2, err := OpenPostgres(ctx, PostgresConfig{URL: pg.URL, CAFile: other.CAFile}); err == nil {
 		s2.Close()
 		t.Fatal("connected with a server certificate from another CA")
+	}
+}
+
+// TestPostgresMigrations: nodes starting together apply the migrations
+// once (advisory lock), and a schema newer than the binary is refused.
+func TestPostgresMigrations(t *testing.T) {
+	pg := testpg.Start(t)
+	url := pg.CreateDatabase(t, "migrations")
+	ctx := context.Background()
+	const nodes = 4
+	errs := make(chan error, nodes)
+	stores := make(chan *PostgresStore, nodes)
+	for range nodes {
+		go func() {
+			s, err := OpenPostgres(ctx, PostgresConfig{URL: url, MaxConns: 2})
+			errs <- err
+			stores <- s
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatalf("node start: %v", err)
+		}
+		s := <-stores
+		defer s.Close()
+	}
+	all, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM wefgate_schema_migrations").Scan(&n); err != nil || n != len(all) {
+		t.Fatalf("%d migrations recorded (%v), want %d", n, err, len(all))
+	}
+	if _, err := conn.Exec(ctx, "INSERT INTO wefgate_schema_migrations (version, name) VALUES (9999, 'from a newer wefgate')"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := OpenPostgres(ctx, PostgresConfig{URL: url}); err == nil || !strings.Contains(err.Error(), "newer than this wefgate knows") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("newer schema: %v", err)
 	}
 }
