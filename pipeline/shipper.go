@@ -465,13 +465,17 @@ func (l *lane) publishLag() {
 	l.oldestNanos.Store(l.inflight[0].received.UnixNano())
 }
 
-// shutdown releases what the stage holds and tries once more, within
-// FinalTimeout, to export and commit everything taken from the spool.
+// shutdown takes what has just arrived in the spool, releases what the
+// stage holds and tries once more, within FinalTimeout, to export and
+// commit everything taken from the spool.
 func (l *lane) shutdown(ctx context.Context) error {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.FinalTimeout)
 	defer cancel()
-	l.ready = append(l.ready, l.stage.Flush()...)
-	err := l.exportReady(fctx)
+	err := l.drain(fctx)
+	if err == nil {
+		l.ready = append(l.ready, l.stage.Flush()...)
+		err = l.exportReady(fctx)
+	}
 	if err == nil {
 		l.commit()
 		l.logger.Info("shipper stopped", "committed", l.committed)
@@ -483,6 +487,35 @@ func (l *lane) shutdown(ctx context.Context) error {
 		"committed", l.committed, "unconfirmed_events", left, "err", err)
 	return fmt.Errorf("pipeline: shipper stopped with %d events unconfirmed by %s (kept in the spool after position %d): %w",
 		left, l.exp.Name(), l.committed, err)
+}
+
+// drain exports what the spool holds for this lane beyond what it took,
+// so that a batch acknowledged just before a clean stop is not left for
+// the next start. A backlog (a read that hits a bound) is left there:
+// shutting down is not the time to catch up.
+func (l *lane) drain(ctx context.Context) error {
+	for {
+		if err := l.exportReady(ctx); err != nil {
+			return err
+		}
+		readCtx, cancel := context.WithTimeout(ctx, time.Millisecond)
+		entries, err := l.cons.Read(readCtx, l.after, l.opts.ReadEntries, l.opts.ReadBytes)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil || len(entries) == 0 {
+			return nil // caught up, or nothing more to read now
+		}
+		var read int64
+		for _, e := range entries {
+			read += int64(len(e.Payload))
+		}
+		l.take(time.Now(), entries)
+		if len(entries) >= l.opts.ReadEntries || read >= l.opts.ReadBytes {
+			return l.exportReady(ctx)
+		}
+	}
 }
 
 // Stats returns current counters. It is safe to call while Run runs.

@@ -546,3 +546,26 @@ func TestShipperGroupsDeliveries(t *testing.T) {
 		t.Errorf("%d commits for 50 deliveries, want 1", n)
 	}
 }
+
+// A clean stop exports what was acknowledged just before it, even when the
+// lane had not read it yet (here: stopped before it started).
+func TestShipperStopExportsWhatJustArrived(t *testing.T) {
+	sp := openSpool(t, t.TempDir(), spool.Options{})
+	spoolDeliveries(t, NewSpoolSink(sp), 0, 5, 2)
+	out := &fakeExporter{name: "out"}
+	opts := fastOptions()
+	opts.ReadEntries = 10 // what arrived last, not a backlog (which is left for the next start)
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{out}, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := sh.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	wantInOrder(t, out.records(), 0, 10)
+	if c := sp.Stats().Committed; c != 5 {
+		t.Fatalf("committed %d after the stop, want 5", c)
+	}
+}
