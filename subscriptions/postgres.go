@@ -230,14 +230,32 @@ func (s *PostgresStore) CommitBatches(ctx context.Context, commits []Commit) err
 			c.At, hb, ev, int64(events))
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) {
-			// Not an answer from the server: the database is unreachable.
+		if unavailable(err) {
 			return fmt.Errorf("store batch state of %d hosts: %w: %w", len(commits), ErrStoreUnavailable, err)
 		}
 		return fmt.Errorf("store batch state of %d hosts: %w", len(commits), err)
 	}
 	return nil
+}
+
+// unavailable tells a database that cannot take writes (unreachable,
+// shutting down, out of resources, a read-only standby after a failover)
+// from a failure of the statements themselves. SQLSTATE classes from
+// https://www.postgresql.org/docs/current/errcodes-appendix.html.
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return true // no answer from the server at all
+	}
+	switch {
+	case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+		strings.HasPrefix(pgErr.Code, "53"), // insufficient resources
+		strings.HasPrefix(pgErr.Code, "57"), // operator intervention (shutdown)
+		strings.HasPrefix(pgErr.Code, "58"), // system error
+		pgErr.Code == "25006": // read only SQL transaction
+		return true
+	}
+	return false
 }
 
 // Hosts implements Store.

@@ -561,3 +561,30 @@ func TestPostgresMigrations(t *testing.T) {
 		t.Fatalf("newer schema: %v", err)
 	}
 }
+
+// TestPostgresDown: with the database gone, a commit fails as
+// ErrStoreUnavailable within the store's timeout (the endpoint answers
+// 503 and the host keeps its events), and the bookmark is not claimed.
+func TestPostgresDown(t *testing.T) {
+	pg := testpg.Start(t)
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, PostgresConfig{URL: pg.URL, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGrouped(s, "n", 0)
+	defer g.Close()
+	if err := g.CommitBatch(ctx, bookmarkAt("Security", 1), contact("h", 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	err = g.CommitBatch(ctx, bookmarkAt("Security", 2), contact("h", 2, 1))
+	if !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("commit with the database down: %v", err)
+	}
+	if st := g.Stats(); st.Failures != 1 || st.Commits != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
