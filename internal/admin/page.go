@@ -33,6 +33,9 @@ type Health struct {
 type SpoolHealth struct {
 	Bytes, MaxBytes   int64
 	PendingDeliveries uint64
+	// WriteError is why appends fail now (disk full, I/O error): hosts get
+	// 503 until the spool's probe succeeds. Empty while writing works.
+	WriteError string
 }
 
 // ExporterHealth is one exporter.

@@ -94,7 +94,8 @@ func health(exporters []string, spoolStats func() spool.Stats, shipStats func() 
 	}
 	if spoolStats != nil {
 		st := spoolStats()
-		h.Spool = &admin.SpoolHealth{Bytes: st.BytesOnDisk, MaxBytes: st.MaxBytes, PendingDeliveries: st.PendingEntries}
+		h.Spool = &admin.SpoolHealth{Bytes: st.BytesOnDisk, MaxBytes: st.MaxBytes, PendingDeliveries: st.PendingEntries,
+			WriteError: st.WriteError}
 	}
 	if shipStats != nil {
 		st := shipStats()

@@ -123,6 +123,15 @@ func TestSpoolDiskFullRecovers(t *testing.T) {
 	if v := spoolFailing(); v != 1 {
 		t.Errorf("wefgate_spool_write_failing %v while the spool cannot write, want 1", v)
 	}
+	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", adminPort)); err != nil {
+		t.Fatal(err)
+	} else {
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(page), "failing, hosts get 503") {
+			t.Error("the status page does not show the spool failing")
+		}
+	}
 	ackedFull := acked()
 	t.Logf("disk full: %d events acknowledged, %d retries", ackedFull, retries())
 
