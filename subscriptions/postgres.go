@@ -252,7 +252,7 @@ func unavailable(err error) bool {
 		strings.HasPrefix(pgErr.Code, "53"), // insufficient resources
 		strings.HasPrefix(pgErr.Code, "57"), // operator intervention (shutdown)
 		strings.HasPrefix(pgErr.Code, "58"), // system error
-		pgErr.Code == "25006": // read only SQL transaction
+		pgErr.Code == "25006":               // read only SQL transaction
 		return true
 	}
 	return false
