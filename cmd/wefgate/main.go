@@ -25,7 +25,7 @@ Usage:
   wefgate certs [flags]               create a CA, a server certificate and client certificates
   wefgate forwarder [flags]           simulate Windows hosts forwarding events
   wefgate hosts [-config FILE]        list the hosts with their state (active, alive, dead)
-  wefgate load [flags]                measure: run a gateway and drive it with simulated hosts (events/s, CPU, memory)
+  wefgate load [flags]                measure: run a gateway, drive it with simulated hosts (-profile throughput|fleet, -floor), report events/s, ack latency, CPU, memory
   wefgate check-config [-config FILE] validate a configuration file
   wefgate reload [-config FILE]       make the running wefgate re-read its configuration (SIGHUP)
   wefgate sigma [-rules DIR] FILE...  evaluate Sigma rules over exported JSON lines (exporters.schema: ecs)
