@@ -45,6 +45,7 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	rate := fs.Float64("rate", 0, "generated events per second per host (0: as fast as the collector takes them)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until the events are delivered, or forever)")
 	refresh := fs.Duration("refresh", time.Minute, "GPO Refresh interval")
+	stagger := fs.Duration("stagger", 0, "spread the hosts' starts evenly over this long")
 	verbose := fs.Bool("v", false, "log every retry and refresh")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -62,7 +63,7 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		ManagerURL: *managerURL, PKIDir: *pkiDir, CertFile: *certFile, KeyFile: *keyFile, CAFiles: caFiles,
 		Krb5Conf: *krb5conf, Principal: *principal, Keytab: *keytab, Scheme: *scheme, SPNPrefix: *spnPrefix,
 		TabFramed: *tabFramed, Hosts: *hosts, Machine: *machine, EventsFile: *eventsFile, Generate: *generate, Rate: *rate,
-		Duration: *duration, Refresh: *refresh,
+		Duration: *duration, Refresh: *refresh, Stagger: *stagger,
 	}
 	res, err := runFleet(ctx, o, logger)
 	fmt.Fprintln(stdout, res)
