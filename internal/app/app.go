@@ -22,6 +22,7 @@ import (
 	"wefgate/exporters/file"
 	"wefgate/exporters/otlp"
 	"wefgate/internal/admin"
+	"wefgate/internal/metrics"
 	"wefgate/internal/proxyheader"
 	"wefgate/internal/ratelog"
 	"wefgate/pipeline"
@@ -126,6 +127,22 @@ type endpoint struct {
 	conns  map[string]*server.ConnStats
 	logs   *ratelog.Limiter
 	state  func() subscriptions.GroupStats
+}
+
+// limitStats is what the limits did, for the metrics.
+func (ep endpoint) limitStats() metrics.LimitStats {
+	st := metrics.LimitStats{Connections: make(map[string]metrics.ConnectionStats, len(ep.conns)), LogLinesSuppressed: ep.logs.Suppressed()}
+	if ep.budget != nil {
+		st.Budget = ep.budget.Stats()
+	}
+	if ep.stats != nil {
+		st.EventsEmpty, st.BatchesOverLimit = ep.stats.EventsEmpty.Load(), ep.stats.BatchesOverLimit.Load()
+	}
+	for name, c := range ep.conns {
+		st.Connections[name] = metrics.ConnectionStats{Open: c.Open.Load(), Accepted: c.Accepted.Load(), AcceptErrors: c.AcceptErrors.Load(),
+			RefusedCap: c.RefusedTotal.Load(), RefusedAddr: c.RefusedPerAddress.Load()}
+	}
+	return st
 }
 
 // snapshot gathers the endpoint's and the shipper's counters.

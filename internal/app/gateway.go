@@ -227,6 +227,8 @@ func (g *gateway) buildListeners(_ context.Context, mat *TLSMaterial) error {
 		met = metrics.New(metrics.Sources{
 			Spool: g.spoolStats, Shipper: g.shipStats, Correlator: g.corrStats, Hosts: hostList, State: g.stateStats,
 			Subscriptions: names, Reloads: lv.reloadStats, Logger: logger,
+			// Read at scrape time, once the listeners below exist.
+			Limits: func() metrics.LimitStats { return g.ep.limitStats() },
 		})
 		lv.metrics = met
 		observers = append(observers, met)

@@ -233,7 +233,10 @@ func TestMetrics(t *testing.T) {
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "process_resident_memory_bytes",
 		"wefgate_spool_bytes", "wefgate_spool_max_bytes", "wefgate_spool_oldest_pending_age_seconds", "wefgate_export_lag_seconds",
 		"wefgate_export_retries_total", "wefgate_request_body_received_bytes_total",
-		"wefgate_exporter_lag_seconds", "wefgate_exporter_retries_total", "wefgate_exporter_outage_seconds"} {
+		"wefgate_exporter_lag_seconds", "wefgate_exporter_retries_total", "wefgate_exporter_outage_seconds",
+		"wefgate_request_budget_bytes", "wefgate_request_budget_refusals_total", "wefgate_connections_open",
+		"wefgate_connections_accepted_total", "wefgate_connections_refused_total", "wefgate_connection_accept_errors_total",
+		"wefgate_events_empty_total", "wefgate_batches_over_limit_total", "wefgate_log_lines_suppressed_total"} {
 		if families[name] == nil {
 			t.Errorf("metric %s missing", name)
 		}

@@ -44,7 +44,11 @@ type Sources struct {
 	State func() subscriptions.GroupStats
 	// Reloads counts configuration reloads; nil when reloads are off.
 	Reloads func() ReloadStats
-	Logger  *slog.Logger
+	// Limits is what the endpoint's limits did: the request-bytes budget,
+	// each listener's connections, batches over their subscription's
+	// limits, empty events, refusal log lines held back.
+	Limits func() LimitStats
+	Logger *slog.Logger
 }
 
 // ReloadStats counts configuration reloads.
@@ -206,6 +210,40 @@ var (
 	descCorrLateWait = desc("correlator_late_wait_seconds_total", "Time events were held past the reorder window for an open logged late.")
 )
 
+// LimitStats is a snapshot of what the limits on hosts and clients did
+// (README "Limits on what hosts and clients may send").
+type LimitStats struct {
+	Budget server.BudgetStats
+	// Connections are per listener name.
+	Connections map[string]ConnectionStats
+	// EventsEmpty counts empty or content-free w:Event elements dropped,
+	// BatchesOverLimit batches refused for MaxEnvelopeSize or MaxItems.
+	EventsEmpty, BatchesOverLimit uint64
+	// LogLinesSuppressed counts refusal lines held back by rate limiting.
+	LogLinesSuppressed uint64
+}
+
+// ConnectionStats is one listener's connection counters.
+type ConnectionStats struct {
+	Open                                            int64
+	Accepted, AcceptErrors, RefusedCap, RefusedAddr uint64
+}
+
+var (
+	descBudget         = desc("request_budget_bytes", "The budget of request bytes in memory at once (limits.decompressed_bytes).")
+	descBudgetInFlight = desc("request_budget_in_flight_bytes", "Request bytes reserved now.")
+	descBudgetWaiting  = desc("request_budget_waiting_requests", "Requests waiting for room in the budget now.")
+	descBudgetWaits    = desc("request_budget_waits_total", "Requests that had to wait for room in the budget.")
+	descBudgetRefused  = desc("request_budget_refusals_total", "Requests refused with 503 after waiting limits.budget_wait for room.")
+	descConnsOpen      = desc("connections_open", "Open connections of a WS-Man listener.", "listener")
+	descConnsAccepted  = desc("connections_accepted_total", "Connections admitted by a WS-Man listener.", "listener")
+	descAcceptErrors   = desc("connection_accept_errors_total", "Failed accepts (out of descriptors, for example).", "listener")
+	descConnsRefused   = desc("connections_refused_total", "Connections closed at once because a cap was reached, by cap: listener (limits.max_connections) or address (limits.max_connections_per_address).", "listener", "cap")
+	descEventsEmpty    = desc("events_empty_total", "Empty or content-free w:Event elements, counted and never exported.")
+	descOverLimit      = desc("batches_over_limit_total", "Batches refused with a wsman:EncodingLimit fault (MaxEnvelopeSize, MaxItems, SLDC output).")
+	descLogSuppressed  = desc("log_lines_suppressed_total", "Refusal log lines held back by limits.refusal_log_interval (reported as suppressed=N on the next line).")
+)
+
 // snapshotCollector reads the components' Stats at scrape time.
 type snapshotCollector struct{ src Sources }
 
@@ -234,6 +272,24 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descReloadOK, ok)
 		gauge(descReloadStamp, float64(st.LastSuccess.UnixNano())/1e9)
+	}
+	if c.src.Limits != nil {
+		st := c.src.Limits()
+		gauge(descBudget, float64(st.Budget.Size))
+		gauge(descBudgetInFlight, float64(st.Budget.InFlight))
+		gauge(descBudgetWaiting, float64(st.Budget.Waiting))
+		counter(descBudgetWaits, float64(st.Budget.Waited))
+		counter(descBudgetRefused, float64(st.Budget.Refused))
+		for name, cs := range st.Connections {
+			gauge(descConnsOpen, float64(cs.Open), name)
+			counter(descConnsAccepted, float64(cs.Accepted), name)
+			counter(descAcceptErrors, float64(cs.AcceptErrors), name)
+			counter(descConnsRefused, float64(cs.RefusedCap), name, "listener")
+			counter(descConnsRefused, float64(cs.RefusedAddr), name, "address")
+		}
+		counter(descEventsEmpty, float64(st.EventsEmpty))
+		counter(descOverLimit, float64(st.BatchesOverLimit))
+		counter(descLogSuppressed, float64(st.LogLinesSuppressed))
 	}
 	if c.src.State != nil {
 		st := c.src.State()
