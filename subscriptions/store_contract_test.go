@@ -217,6 +217,30 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("bookmark %s", bm)
 			}
 		}},
+		{"an operator lists and rewinds bookmarks", func(t *testing.T, s Backend, _, _ func() Backend) {
+			a := s.(BookmarkAdmin)
+			s.CommitBatch(ctx, bookmarkAt("Security", 500), contact("WIN1$@EXAMPLE.TEST", 1, 1))
+			s.CommitBatch(ctx, bookmarkAt("Security", 7), contact("h2", 1, 1))
+			bms, err := a.Bookmarks(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(bms) != 2 || bms[1].Identity != "win1$@example.test" || bms[1].SubscriptionID != "SUB-1" || bms[1].Bookmark != bookmarkAt("Security", 500) {
+				t.Fatalf("bookmarks %+v", bms)
+			}
+			// Backwards, by hand: the host then sends from record 100 again.
+			if err := a.SetBookmark(ctx, "win1$@example.test", "sub-1", bookmarkAt("Security", 100)); err != nil {
+				t.Fatal(err)
+			}
+			if bm := mustBookmark(t, s, "WIN1$@EXAMPLE.TEST"); bm != bookmarkAt("Security", 100) {
+				t.Fatalf("bookmark %s after the rewind", bm)
+			}
+			// The forwarders' flow goes on forward from there.
+			s.CommitBatch(ctx, bookmarkAt("Security", 101), contact("WIN1$@EXAMPLE.TEST", 2, 1))
+			if bm := mustBookmark(t, s, "WIN1$@EXAMPLE.TEST"); bm != bookmarkAt("Security", 101) {
+				t.Fatalf("bookmark %s after the next batch", bm)
+			}
+		}},
 		{"state survives a reopen", func(t *testing.T, s Backend, reopen, _ func() Backend) {
 			s.CommitBatch(ctx, bookmarkAt("Security", 9), contact("h", 1, 1))
 			if err := s.Close(); err != nil {

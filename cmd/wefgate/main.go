@@ -25,6 +25,7 @@ Usage:
   wefgate certs [flags]               create a CA, a server certificate and client certificates
   wefgate forwarder [flags]           simulate Windows hosts forwarding events
   wefgate hosts [-config FILE]        list the hosts with their state (active, alive, dead)
+  wefgate bookmarks [-config FILE]    list the hosts' bookmarks, or set one by hand (-set)
   wefgate load [flags]                measure: run a gateway, drive it with simulated hosts (-profile throughput|fleet, -floor), report events/s, ack latency, CPU, memory
   wefgate check-config [-config FILE] validate a configuration file
   wefgate reload [-config FILE]       make the running wefgate re-read its configuration (SIGHUP)
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdForwarder(ctx, args, stdout, stderr)
 	case "hosts":
 		return cmdHosts(ctx, args, stdout, stderr)
+	case "bookmarks":
+		return cmdBookmarks(ctx, args, stdout, stderr)
 	case "load":
 		return cmdLoad(ctx, args, stdout, stderr)
 	case "check-config":
