@@ -181,9 +181,9 @@ func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, p
 }
 
 // checkBatchLimits refuses, with a wsman:EncodingLimit fault, a batch larger
-// than its subscription announced: more w:Event elements than MaxItems, or
-// an envelope beyond MaxEnvelopeSize (both counted as Windows counts them,
-// see soap.EnvelopeSize). Windows sends a single event larger than the
+// than its subscription announced: more w:Event elements (empty ones
+// included) than MaxItems, or an envelope beyond MaxEnvelopeSize (see
+// soap.EnvelopeSize for how it is counted). Windows sends a single event larger than the
 // envelope on its own (Policy="Notify"), so a one-event batch passes.
 func (h *Handler) checkBatchLimits(msg *soap.Message, s Subscription) error {
 	maxEnvelope, maxItems := s.BatchLimits()

@@ -13,9 +13,11 @@ const ActionFault = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 // §14.6.8, wsman:EncodingLimit).
 const FaultDetailMaxEnvelopeSize = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/MaxEnvelopeSize"
 
-// EnvelopeSize is the size of an envelope the way Windows measures it
-// against MaxEnvelopeSize: in UTF-16 code units, the encoding it sends
-// (MS-WSMV 2.2.4.20; a 512000 envelope holds 512,000 characters). text is
+// EnvelopeSize is the size of an envelope to compare with MaxEnvelopeSize:
+// its length in UTF-16 code units, the encoding Windows sends. DSP0226 §6.2
+// counts MaxEnvelopeSize in octets, and OpenWEC's notes in characters; a
+// UTF-16 envelope of N octets has N/2 code units, so under either reading
+// a batch Windows built within the limit is never over it here. text is
 // the envelope as DecodeText returned it (UTF-8).
 func EnvelopeSize(text []byte) int {
 	n := 0
