@@ -5,12 +5,12 @@ import (
 	"unicode/utf8"
 )
 
-// ActionFault is the action of a WS-Management fault (DSP0226 §14.1).
+// ActionFault is the action of a WS-Management fault (DSP0226, Faults).
 const ActionFault = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 
 // FaultDetailMaxEnvelopeSize is the wsman:FaultDetail of an EncodingLimit
-// fault raised because an envelope exceeds MaxEnvelopeSize (DSP0226
-// §14.6.8, wsman:EncodingLimit).
+// fault raised because an envelope exceeds MaxEnvelopeSize (DSP0226,
+// wsman:EncodingLimit).
 const FaultDetailMaxEnvelopeSize = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/MaxEnvelopeSize"
 
 // EnvelopeSize is the size of an envelope to compare with MaxEnvelopeSize:
@@ -43,8 +43,8 @@ func EnvelopeSize(text []byte) int {
 // ones included: what a subscription's MaxElements (MaxItems) limits.
 func (m *Message) EventElements() int { return len(m.Events) + m.EmptyEvents }
 
-// EncodingLimitFault builds the SOAP 1.2 fault wsman:EncodingLimit (DSP0226
-// §14.6.8) answering req, sent with HTTP 400 because the sender must change
+// EncodingLimitFault builds the SOAP 1.2 fault wsman:EncodingLimit (DSP0226)
+// answering req, sent with HTTP 400 because the sender must change
 // the message. detail is a FaultDetail URI or ""; reason is the English text
 // operators and Windows' ForwardingPlugin log see. req may be empty when
 // the envelope could not be read.
