@@ -50,8 +50,10 @@ type VerifierConfig struct {
 
 // AEADCipherSuites are the TLS 1.2 suites offered by default: ECDHE with
 // AES-GCM or ChaCha20-Poly1305 only. CBC suites with SHA-1 MACs (AES128-SHA,
-// AES256-SHA) are left out; Windows 8.1/2012 R2 and later offer the GCM
-// ones (Microsoft, "TLS Cipher Suites in Windows 8.1").
+// AES256-SHA) are left out. Windows 10 and Server 2016 offer ECDHE-RSA and
+// ECDHE-ECDSA with GCM; Windows 8.1 and Server 2012 R2 offer only
+// ECDHE-ECDSA with GCM (Microsoft, "TLS Cipher Suites in Windows 8.1"), so
+// with an RSA server certificate those hosts need a CBC suite configured.
 func AEADCipherSuites() []uint16 {
 	return []uint16{
 		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
