@@ -375,3 +375,32 @@ func (s countingSealer) Seal(b []byte) (string, []byte, error) {
 }
 
 func (countingSealer) Open(_ string, b []byte) ([]byte, error) { return b, nil }
+
+// TestGatherSleepsUntilTheBatchIsFull: with a log that knows its arrival
+// times, a batch of MaxItems is sent when its last event arrives, not at
+// MaxTime, and in one piece.
+func TestGatherSleepsUntilTheBatchIsFull(t *testing.T) {
+	g := &GeneratedLog{Channel: "Security", Rate: 200, Make: func(id uint64) []byte { return []byte(event(4658, int(id), "Security")) }}
+	h := NewHost(HostConfig{Log: g})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	first, err := g.Read(ctx, map[string]uint64{}, 8, time.Minute)
+	if err != nil || len(first) == 0 {
+		t.Fatalf("first read: %d, %v", len(first), err)
+	}
+	batch, err := h.gather(ctx, map[string]uint64{}, first, 8, 512000, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch) != 8 || batch[7].RecordID != 8 {
+		t.Fatalf("batch of %d records, want records 1..8", len(batch))
+	}
+	if ctx.Err() != nil {
+		t.Fatal("gather waited for MaxTime instead of the eighth event")
+	}
+	// Capped at Total: the arrival of the last record, then Drained.
+	g2 := &GeneratedLog{Channel: "Security", Rate: 200, Total: 3, Make: g.Make}
+	if at, ok := g2.ArrivalOf(map[string]uint64{}, 100); !ok || at.Sub(g2.start) != 15*time.Millisecond {
+		t.Errorf("ArrivalOf beyond Total = %v, %v; want the third event's time", at.Sub(g2.start), ok)
+	}
+}

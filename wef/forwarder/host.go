@@ -450,6 +450,7 @@ func (h *Host) followOne(ctx context.Context, log *slog.Logger, sub soap.Subscri
 // fit the envelope are left for the next batch.
 func (h *Host) gather(ctx context.Context, after map[string]uint64, batch []Record, maxItems, envelope int, maxTime time.Duration) ([]Record, error) {
 	deadline := time.Now().Add(maxTime)
+	timed, _ := h.cfg.Log.(arrivals)
 	for len(batch) < maxItems && len(fitEnvelope(batch, envelope)) == len(batch) {
 		cursor := maps(after)
 		for _, r := range batch {
@@ -459,6 +460,17 @@ func (h *Host) gather(ctx context.Context, after map[string]uint64, batch []Reco
 		if wait <= 0 || h.cfg.Log.Drained(cursor) {
 			break
 		}
+		if timed != nil {
+			// Sleep once until the batch would be full (or MaxTime), then
+			// take what arrived, rather than waking for every event.
+			if at, ok := timed.ArrivalOf(cursor, min(maxItems, fitCount(batch, envelope))-len(batch)); ok {
+				wait = min(wait, time.Until(at))
+			}
+			if err := sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+			wait = 0
+		}
 		more, err := h.cfg.Log.Read(ctx, cursor, maxItems-len(batch), wait)
 		if err != nil {
 			return nil, err
@@ -466,6 +478,42 @@ func (h *Host) gather(ctx context.Context, after map[string]uint64, batch []Reco
 		batch = append(batch, more...)
 	}
 	return fitEnvelope(batch, envelope), nil
+}
+
+// arrivals is implemented by logs that know when future records arrive
+// (GeneratedLog), so that gather sleeps once per batch.
+type arrivals interface {
+	// ArrivalOf returns when the log will hold n more records after the
+	// bookmark, or every record it will ever hold if that is fewer; false
+	// when it cannot say.
+	ArrivalOf(after map[string]uint64, n int) (time.Time, bool)
+}
+
+// fitCount estimates how many records of the batch's average size fit an
+// envelope of limit bytes (at least one more than the batch holds).
+func fitCount(batch []Record, limit int) int {
+	size := 0
+	for _, r := range batch {
+		size += 2*len(r.XML) + 200
+	}
+	if len(batch) == 0 || size == 0 {
+		return len(batch) + 1
+	}
+	return max((limit-4096)*len(batch)/size, len(batch)+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // retry runs send until it succeeds, the collector withdraws the

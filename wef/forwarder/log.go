@@ -173,6 +173,21 @@ func (g *GeneratedLog) Read(ctx context.Context, after map[string]uint64, limit 
 	}
 }
 
+// ArrivalOf returns when event after+n is (or was) written: start +
+// (after+n)/rate, capped at Total. A log without a rate has everything now.
+func (g *GeneratedLog) ArrivalOf(after map[string]uint64, n int) (time.Time, bool) {
+	now := time.Now()
+	g.available(now) // sets the start
+	id := after[g.Channel] + uint64(max(n, 1))
+	if g.Total > 0 {
+		id = min(id, g.Total)
+	}
+	if g.Rate <= 0 {
+		return now, true
+	}
+	return g.start.Add(time.Duration(float64(id) / g.Rate * float64(time.Second))), true
+}
+
 // Drained implements Log.
 func (g *GeneratedLog) Drained(after map[string]uint64) bool {
 	return g.Total > 0 && after[g.Channel] >= g.Total
