@@ -303,7 +303,18 @@ func (o *loadOptions) offerText() string {
 		return "offered=as_fast_as_acked"
 	}
 	return fmt.Sprintf("rate_per_host=%g max_time=%s offered_events_per_second=%.0f offered_batches_per_second=%.0f",
-		o.rate, o.maxTime, o.rate*float64(o.hosts), float64(o.hosts)/o.maxTime.Seconds())
+		o.rate, o.maxTime, o.rate*float64(o.hosts), float64(o.hosts)/batchPeriod(o.rate, o.maxTime, o.maxItems))
+}
+
+// batchPeriod is the seconds between two batches of a host logging rate
+// events/s: the first pending event arrives 1/rate after the previous
+// batch, then the host gathers for MaxTime, or until MaxItems.
+func batchPeriod(rate float64, maxTime time.Duration, maxItems int) float64 {
+	gather := maxTime.Seconds()
+	if maxItems > 0 {
+		gather = min(gather, float64(maxItems-1)/rate)
+	}
+	return 1/rate + gather
 }
 
 // hostConfig adjusts every simulated host: replay, latency, and (floor)
