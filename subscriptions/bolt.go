@@ -25,7 +25,7 @@ type BoltStore struct {
 // OpenBolt opens (creating when needed) the store file at path.
 func OpenBolt(path string) (*BoltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open state store %s: %w", path, ErrStoreLocked)
 	}
 	if err != nil {
