@@ -42,6 +42,12 @@ type Config struct {
 	HeaderTimeout time.Duration `yaml:"header_timeout"`
 }
 
+// MaxPendingHeaders bounds the connections whose header is being read at
+// once, per listener. The endpoint's connection caps count a connection
+// only once its header has named the host, so without this bound silent
+// peers could hold any number of descriptors for HeaderTimeout each.
+const MaxPendingHeaders = 1024
+
 // DefaultHeaderTimeout is HeaderTimeout's default.
 const DefaultHeaderTimeout = 10 * time.Second
 
@@ -95,6 +101,7 @@ type Listener struct {
 
 	ready chan net.Conn
 	errc  chan error
+	slots chan struct{} // one per header read in progress
 	done  chan struct{}
 	once  sync.Once
 	wg    sync.WaitGroup
@@ -140,7 +147,7 @@ func Wrap(inner net.Listener, cfg Config, logger *slog.Logger, opts ...Option) (
 	l := &Listener{
 		inner: inner, trusted: trusted, timeout: cfg.HeaderTimeout, logger: logger,
 		ready: make(chan net.Conn), errc: make(chan error), done: make(chan struct{}),
-		reading: map[net.Conn]struct{}{},
+		reading: map[net.Conn]struct{}{}, slots: make(chan struct{}, MaxPendingHeaders),
 	}
 	for _, o := range opts {
 		o(l)
@@ -153,8 +160,16 @@ func Wrap(inner net.Listener, cfg Config, logger *slog.Logger, opts ...Option) (
 func (l *Listener) acceptLoop() {
 	defer l.wg.Done()
 	for {
+		// A free handshake slot first: connections beyond it wait in the
+		// kernel's backlog, not as goroutines and descriptors of ours.
+		select {
+		case l.slots <- struct{}{}:
+		case <-l.done:
+			return
+		}
 		c, err := l.inner.Accept()
 		if err != nil {
+			<-l.slots
 			select {
 			case l.errc <- err:
 			case <-l.done:
@@ -192,6 +207,7 @@ func (l *Listener) isTrusted(a net.Addr) bool {
 
 func (l *Listener) handshake(c net.Conn) {
 	defer l.wg.Done()
+	defer func() { <-l.slots }()
 	peer := c.RemoteAddr()
 	br := bufio.NewReader(c)
 	if !l.track(c, true) {
