@@ -331,7 +331,7 @@ func (o *loadOptions) hostConfig(deliverTo string, lat *forwarder.Histogram) fun
 func (o *loadOptions) fleetOptions(dir string, port int) (fleetOptions, error) {
 	fo := fleetOptions{
 		Hosts: o.hosts, Machine: "load%05d.example.test", Rate: o.rate, Refresh: time.Hour,
-		Stagger: o.stagger, MemoryCerts: true, SourceAddresses: true,
+		Stagger: o.stagger, MemoryCerts: true, SourceAddresses: true, TrustServer: true,
 		// Replayed batches carry the same events: a small pool is enough.
 		Pool: 200,
 	}
@@ -630,14 +630,15 @@ func (p *phaseResult) limit(o *loadOptions, srvPct, drvPct, othersPct float64) s
 		}
 	}
 	cores := float64(runtime.NumCPU()) * 100
+	busy := srvPct+drvPct+othersPct >= 0.85*cores
 	switch {
-	case srvPct+drvPct+othersPct >= 0.85*cores && othersPct >= srvPct+drvPct:
-		return fmt.Sprintf("the machine: its %d cores were busy and other processes took most of them (%.0f%%, against the server's %.0f%% and the driver's %.0f%%); repeat on a quiet machine",
+	case busy && othersPct >= max(srvPct, drvPct):
+		return fmt.Sprintf("the machine: its %d cores were busy and other processes took the largest share (%.0f%%, against the server's %.0f%% and the driver's %.0f%%); repeat on a quiet machine",
 			runtime.NumCPU(), othersPct, srvPct, drvPct)
-	case srvPct+drvPct >= 0.85*cores && drvPct > srvPct:
-		return fmt.Sprintf("the driver: the machine's %d cores were busy and the driver used more of them (%.0f%% against %.0f%%)", runtime.NumCPU(), drvPct, srvPct)
-	case srvPct+drvPct >= 0.85*cores:
-		return fmt.Sprintf("the server's CPU: the machine's %d cores were busy, the server using %.0f%% and the driver %.0f%%", runtime.NumCPU(), srvPct, drvPct)
+	case busy && drvPct > srvPct:
+		return fmt.Sprintf("the driver: the machine's %d cores were busy and the driver took the largest share (%.0f%%, against the server's %.0f%% and other processes' %.0f%%)", runtime.NumCPU(), drvPct, srvPct, othersPct)
+	case busy:
+		return fmt.Sprintf("the server's CPU: the machine's %d cores were busy, the server taking %.0f%%, the driver %.0f%%, other processes %.0f%%", runtime.NumCPU(), srvPct, drvPct, othersPct)
 	case srvPct >= 90:
 		return fmt.Sprintf("the server's CPU (%.0f%% of one core, cores left idle: it does not spread wider)", srvPct)
 	default:
