@@ -105,6 +105,7 @@ type loadOptions struct {
 	keep       bool
 	cpuProfile string
 	driverProf string
+	driverMem  string
 	otelcol    string
 	// collectorPID is the Collector's process when -otelcol runs one.
 	collectorPID int
@@ -145,6 +146,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.keep, "keep", false, "keep the data directory (its path is printed)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the gateway's CPU profile to this file")
 	fs.StringVar(&o.otelcol, "otelcol", "", "export over OTLP/gRPC to an OpenTelemetry Collector started from this binary (scripts/build-otelcol.sh builds one) instead of the file exporter")
+	fs.StringVar(&o.driverMem, "driver-memprofile", "", "write the driver's heap profile at the end of the window to this file")
 	fs.StringVar(&o.driverProf, "driver-cpuprofile", "", "write the driver's CPU profile (measured windows only) to this file")
 	fs.StringVar(&o.target, "target", "", "drive a running gateway or load balancer at this GPO Server= URL instead of starting one (https; needs -target-pki)")
 	fs.StringVar(&o.targetPKI, "target-pki", "", "with -target: the PKI directory that issues the hosts' client certificates")
@@ -336,7 +338,7 @@ func (o *loadOptions) fleetOptions(dir string, port int) (fleetOptions, error) {
 		Pool: 200,
 	}
 	if o.profile == "fleet" {
-		fo.Pool = 16
+		fo.Pool = 8
 	}
 	if o.transport == "kerberos" {
 		fo.ManagerURL = fmt.Sprintf("http://localhost:%d/wsman/SubscriptionManager/WEC", port)
@@ -573,6 +575,11 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 		return res, err
 	}
 	drv1 := selfCPU()
+	if o.driverMem != "" {
+		if err := writeHeapProfile(o.driverMem); err != nil {
+			return res, err
+		}
+	}
 	res.machineCPU = machineCPU() - m0
 	res.collectorCPU = collectorCPU(o) - col0
 	res.serverRSS, _ = processesRSS(pids, "VmRSS:")
@@ -858,6 +865,18 @@ func machineCPU() time.Duration {
 		busy += n
 	}
 	return time.Duration(busy) * time.Second / clockTicks
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // collectorCPU is the CPU time of -otelcol's Collector (0 without one).

@@ -1,6 +1,7 @@
 package forwarder
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -158,7 +159,9 @@ func (h *Host) Deliver(ctx context.Context, sub soap.Subscription, records []Rec
 				h.replay = map[replayKey][]byte{}
 			}
 			if len(h.replay) < maxReplaySizes {
-				h.replay[key] = body
+				// A copy without the compressor's spare capacity: a fleet
+				// of thousands of hosts keeps these.
+				h.replay[key] = bytes.Clone(body)
 			}
 			h.mu.Unlock()
 		}
