@@ -186,7 +186,7 @@ func TestSectionErrors(t *testing.T) {
 		{"handles:\n  enriched: true\nspool:\n  enabled: false\n", "handles.enriched needs the spool"},
 		{"state:\n  backend: etcd\n", `state.backend: "etcd" is not bolt or postgres`},
 		{"state:\n  backend: postgres\n", "state.postgres.url: required"},
-		{"state:\n  backend: postgres\n  postgres:\n    url: 'postgres://h/db'\n    max_conns: -1\n", "state.postgres.max_conns"},
+		{"state:\n  backend: postgres\n  postgres:\n    url: 'postgres://h/db'\n    max_connections: -1\n", "state.postgres.max_connections"},
 		{"state:\n  backend: postgres\n  postgres:\n    url: 'postgres://h/db'\n    cert_file: c.pem\n", "state.postgres.cert_file and state.postgres.key_file"},
 		{"state:\n  postgres:\n    url: 'postgres://h:notaport/db'\n", "state.postgres.url"},
 		{"proxy_protocol:\n  trusted_networks: [10.0.0.5, lb.corp]\n", "proxy_protocol.trusted_networks[1]"},

@@ -39,10 +39,10 @@ type PostgresConfig struct {
 	// postgres://wefgate@db.corp.example:5432/wefgate?sslmode=verify-full.
 	// The password may come from PGPASSWORD or ~/.pgpass instead.
 	URL string `yaml:"url"`
-	// MaxConns is the pool size per node (0: pgx's default, the greater
+	// MaxConnections is the pool size per node (0: pgx's default, the greater
 	// of 4 and the number of CPUs). Group commit keeps one connection busy
 	// per group in flight, so a few are enough.
-	MaxConns int32 `yaml:"max_conns"`
+	MaxConnections int32 `yaml:"max_connections"`
 	// Timeout bounds one store operation (0: 10 s).
 	Timeout time.Duration `yaml:"timeout"`
 	// CAFile verifies the database's certificate (and turns TLS on with
@@ -74,8 +74,8 @@ func (c *StateConfig) Validate() error {
 			return fmt.Errorf("state.postgres.url: %w", err)
 		}
 	}
-	if p.MaxConns < 0 {
-		return fmt.Errorf("state.postgres.max_conns: %d is negative", p.MaxConns)
+	if p.MaxConnections < 0 {
+		return fmt.Errorf("state.postgres.max_connections: %d is negative", p.MaxConnections)
 	}
 	if p.Timeout < 0 {
 		return fmt.Errorf("state.postgres.timeout: %s is negative", p.Timeout)
@@ -91,8 +91,8 @@ func (p *PostgresConfig) poolConfig() (*pgxpool.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state.postgres.url: %w", err)
 	}
-	if p.MaxConns > 0 {
-		pc.MaxConns = p.MaxConns
+	if p.MaxConnections > 0 {
+		pc.MaxConns = p.MaxConnections
 	}
 	if pc.ConnConfig.ConnectTimeout == 0 {
 		pc.ConnConfig.ConnectTimeout = 10 * time.Second

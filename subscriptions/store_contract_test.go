@@ -52,7 +52,7 @@ func backends(t *testing.T) []backendKind {
 		dbNo++
 		url := pg.CreateDatabase(t, fmt.Sprintf("contract%d", dbNo))
 		open := func() Backend {
-			s, err := OpenPostgres(context.Background(), PostgresConfig{URL: url, MaxConns: 4})
+			s, err := OpenPostgres(context.Background(), PostgresConfig{URL: url, MaxConnections: 4})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -550,7 +550,7 @@ func TestPostgresMigrations(t *testing.T) {
 	stores := make(chan *PostgresStore, nodes)
 	for range nodes {
 		go func() {
-			s, err := OpenPostgres(ctx, PostgresConfig{URL: url, MaxConns: 2})
+			s, err := OpenPostgres(ctx, PostgresConfig{URL: url, MaxConnections: 2})
 			errs <- err
 			stores <- s
 		}()

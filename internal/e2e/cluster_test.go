@@ -63,7 +63,7 @@ state:
   backend: postgres
   postgres:
     url: {{pg}}
-    max_conns: 4
+    max_connections: 4
 admin:
   address: 127.0.0.1:{{admin}}
 exporters:
