@@ -96,7 +96,7 @@ func TestHTTPSDamagedEventTextNeverRefusesBatch(t *testing.T) {
 				t.Fatalf("answer is not an Ack: %v %q", err, text)
 			}
 
-			recs := readOutput(t, filepath.Join(f.dir, "events.jsonl"))[before:]
+			recs := waitOutput(t, filepath.Join(f.dir, "events.jsonl"), before+len(tc.process))[before:]
 			if len(recs) != len(tc.process) {
 				t.Fatalf("%d records exported, want %d", len(recs), len(tc.process))
 			}

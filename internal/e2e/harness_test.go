@@ -159,6 +159,22 @@ type outputRecord struct {
 	Body       map[string]any `json:"body"`
 }
 
+// waitOutput reads the output file once it holds at least n records: the
+// shipper exports after the acknowledgement, not before it, so a test that
+// reads right after an Ack races it. Fewer than n after 10 s is returned
+// as it is, for the caller's count check to report.
+func waitOutput(t *testing.T, path string, n int) []outputRecord {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs := readOutput(t, path)
+		if len(recs) >= n || time.Now().After(deadline) {
+			return recs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func readOutput(t *testing.T, path string) []outputRecord {
 	t.Helper()
 	f, err := os.Open(path)

@@ -63,7 +63,7 @@ func TestAmplificationRefused(t *testing.T) {
 	if _, err := client.Send(ctx, u, batch(strings.Repeat(`<w:Event/>`, 1000)+real), true); err != nil {
 		t.Fatalf("batch within limits: %v", err)
 	}
-	recs := readOutput(t, filepath.Join(f.dir, "events.jsonl"))
+	recs := waitOutput(t, filepath.Join(f.dir, "events.jsonl"), 1)
 	if len(recs) != 1 {
 		t.Fatalf("%d records exported, want the one real event", len(recs))
 	}

@@ -128,7 +128,7 @@ func TestHTTPSEnrollAndDeliver(t *testing.T) {
 	if err := h1.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	recs := readOutput(t, filepath.Join(f.dir, "events.jsonl"))
+	recs := waitOutput(t, filepath.Join(f.dir, "events.jsonl"), 3)
 	var codes []string
 	for _, r := range recs {
 		codes = append(codes, fmt.Sprint(r.Attributes["event.code"]))
@@ -381,7 +381,7 @@ func TestReplayRealHandleEvents(t *testing.T) {
 	if err := f.host(t, "host1.example.test", forwarder.NewStaticLog(events)).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	recs := readOutput(t, filepath.Join(f.dir, "events.jsonl"))
+	recs := waitOutput(t, filepath.Join(f.dir, "events.jsonl"), want)
 	if len(recs) != want {
 		t.Fatalf("exported %d records, want the %d handle events of %d", len(recs), want, len(events))
 	}
