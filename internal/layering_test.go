@@ -154,3 +154,71 @@ func TestNoTwoFoldersImportEachOther(t *testing.T) {
 		t.Errorf("folders import each other: %s", b)
 	}
 }
+
+// TestFoldersFormNoCycle extends TestNoTwoFoldersImportEachOther to longer
+// loops (a imports b, b imports c, c imports a): the folders must form a
+// layered graph, so that each can be read knowing only those below it.
+func TestFoldersFormNoCycle(t *testing.T) {
+	module, pkgs := listModule(t)
+	prefix := module + "/"
+	edges := map[string]map[string]string{}
+	for path, p := range pkgs {
+		rel, ok := strings.CutPrefix(path, prefix)
+		if !ok {
+			continue
+		}
+		from := unit(rel)
+		for _, imp := range append(append(slices.Clone(p.Imports), p.TestImports...), p.XTestImports...) {
+			irel, ok := strings.CutPrefix(imp, prefix)
+			if !ok || unit(irel) == from {
+				continue
+			}
+			if edges[from] == nil {
+				edges[from] = map[string]string{}
+			}
+			edges[from][unit(irel)] = path + " -> " + imp
+		}
+	}
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	var visit func(u string)
+	visit = func(u string) {
+		state[u] = onPath
+		path = append(path, u)
+		tos := make([]string, 0, len(edges[u]))
+		for v := range edges[u] {
+			tos = append(tos, v)
+		}
+		sort.Strings(tos)
+		for _, v := range tos {
+			switch state[v] {
+			case onPath:
+				loop := append(slices.Clone(path[slices.Index(path, v):]), v)
+				var why []string
+				for i := 0; i+1 < len(loop); i++ {
+					why = append(why, edges[loop[i]][loop[i+1]])
+				}
+				t.Errorf("folders import each other in a loop %s: %s", strings.Join(loop, " -> "), strings.Join(why, "; "))
+			case unseen:
+				visit(v)
+			}
+		}
+		path = path[:len(path)-1]
+		state[u] = done
+	}
+	units := make([]string, 0, len(edges))
+	for u := range edges {
+		units = append(units, u)
+	}
+	sort.Strings(units)
+	for _, u := range units {
+		if state[u] == unseen {
+			visit(u)
+		}
+	}
+}
