@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"wefgate/internal/loopback"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -18,7 +19,7 @@ func (c *Config) Warnings() []string {
 	var w []string
 	// Validate refuses an unprotected admin listener beyond loopback; basic
 	// authentication without TLS still sends the password in clear.
-	if c.Admin.Address != "" && !isLoopback(c.Admin.Address) && c.Admin.BasicAuth.Username != "" && c.Admin.CertFile == "" {
+	if c.Admin.Address != "" && !loopback.Address(c.Admin.Address) && c.Admin.BasicAuth.Username != "" && c.Admin.CertFile == "" {
 		w = append(w, fmt.Sprintf("admin.address %q listens beyond loopback with basic_auth over plain HTTP: the password crosses the network in clear; set admin.cert_file and admin.key_file", c.Admin.Address))
 	}
 	w = append(w, c.stateWarnings()...)
@@ -40,7 +41,7 @@ func (c *Config) stateWarnings() []string {
 		w = append(w, "state.postgres.url carries a password: anyone who can read this file can write every host's bookmarks; put it in PGPASSWORD or ~/.pgpass instead")
 	}
 	pc, err := pgconn.ParseConfig(p.URL)
-	if err != nil || p.CAFile != "" || isLoopback(net.JoinHostPort(pc.Host, "0")) {
+	if err != nil || p.CAFile != "" || loopback.Address(net.JoinHostPort(pc.Host, "0")) {
 		return w
 	}
 	// verify-ca checks the chain in VerifyPeerCertificate, verify-full
@@ -56,18 +57,4 @@ func (c *Config) stateWarnings() []string {
 		w = append(w, fmt.Sprintf("state.postgres.url: the connection to %s is not TLS with a verified certificate (sslmode verify-full, or state.postgres.ca_file)", pc.Host))
 	}
 	return w
-}
-
-// isLoopback reports whether a host:port listen address binds only
-// loopback interfaces. An empty host binds every interface.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }

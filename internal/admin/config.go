@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"wefgate/internal/loopback"
 )
 
 // Config is the admin listener: the status page (/), /metrics, /hosts,
@@ -63,18 +64,10 @@ func (c *Config) Validate() error {
 	if c.ClientCAFile != "" && c.CertFile == "" {
 		return errors.New("admin.client_ca_file needs cert_file and key_file (client certificates need TLS)")
 	}
-	if !isLoopback(host) && c.BasicAuth.Username == "" && c.ClientCAFile == "" {
+	if !loopback.Host(host) && c.BasicAuth.Username == "" && c.ClientCAFile == "" {
 		return fmt.Errorf("admin.address %q is not a loopback address: set admin.basic_auth or admin.client_ca_file to protect it", c.Address)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // TLSConfig returns the listener's TLS configuration, or nil for plain
