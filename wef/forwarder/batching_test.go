@@ -404,3 +404,11 @@ func TestGatherSleepsUntilTheBatchIsFull(t *testing.T) {
 		t.Errorf("ArrivalOf beyond Total = %v, %v; want the third event's time", at.Sub(g2.start), ok)
 	}
 }
+
+func TestReplaySize(t *testing.T) {
+	for _, tt := range []struct{ n, want int }{{1, 1}, {11, 11}, {16, 16}, {17, 16}, {19, 18}, {33, 32}, {196, 192}, {255, 240}, {5000, 4608}} {
+		if got := replaySize(tt.n); got != tt.want {
+			t.Errorf("replaySize(%d) = %d, want %d", tt.n, got, tt.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net/http"
 	"net/url"
 	"slices"
@@ -42,7 +43,9 @@ type HostConfig struct {
 	// Replay makes the host re-send the encoded (UTF-16LE, SLDC) bytes of
 	// its first batch of each size instead of building a new one: the load
 	// driver's mode, where the host's cost per batch is sealing and
-	// writing. Event contents, MessageIDs and bookmarks then repeat.
+	// writing. Event contents, MessageIDs and bookmarks then repeat, and
+	// batches above 16 events are cut to one of 8 sizes per power of two
+	// (the rest is sent next).
 	Replay bool
 	// AckLatency, when set, records the time from sending each Events
 	// batch to reading its Ack.
@@ -75,9 +78,21 @@ type replayKey struct {
 	events int
 }
 
-// maxReplaySizes bounds the encoded batches a replaying host keeps per
-// subscription; a steady rate needs two or three sizes around r·MaxTime.
-const maxReplaySizes = 8
+// maxReplaySizes bounds the encoded batches a replaying host keeps.
+const maxReplaySizes = 16
+
+// replaySize is the batch size a replaying host sends for n gathered
+// records: n up to 16, above that n rounded down to 4 significant bits
+// (8 sizes per power of two). The records left over start the next batch,
+// so rates are kept while a host needs few pre-built bodies even when a
+// slow collector makes its batches vary.
+func replaySize(n int) int {
+	if n <= 16 {
+		return n
+	}
+	shift := bits.Len(uint(n)) - 4
+	return n >> shift << shift
+}
 
 // NewHost returns a host; call Run.
 func NewHost(cfg HostConfig) *Host {
@@ -415,6 +430,10 @@ func (h *Host) followOne(ctx context.Context, log *slog.Logger, sub soap.Subscri
 			return err
 		}
 		recs = fitEnvelope(recs, envelope)
+		if h.cfg.Replay {
+			// The rest stays pending for the next batch.
+			recs = recs[:replaySize(len(recs))]
+		}
 		next := maps(bookmark)
 		for _, r := range recs {
 			next[r.Channel] = max(next[r.Channel], r.RecordID)
