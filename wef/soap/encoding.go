@@ -2,6 +2,7 @@ package soap
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -55,6 +56,19 @@ func decodeUTF16LE(b []byte) ([]byte, int) {
 	}
 	out := make([]byte, 0, len(b)/2+len(b)/16)
 	for i := 0; i+1 < len(b); i += 2 {
+		// Envelopes are almost all ASCII: four code units below 0x80 at a
+		// time, the rest one by one.
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			if w&0xFF80FF80FF80FF80 != 0 {
+				break
+			}
+			out = append(out, byte(w), byte(w>>16), byte(w>>32), byte(w>>48))
+			i += 8
+		}
+		if i+1 >= len(b) {
+			break
+		}
 		u := rune(b[i]) | rune(b[i+1])<<8
 		switch {
 		case u < 0x80:

@@ -1,6 +1,7 @@
 package soap
 
 import (
+	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
 )
@@ -22,6 +23,12 @@ const FaultDetailMaxEnvelopeSize = "http://schemas.dmtf.org/wbem/wsman/1/wsman/f
 func EnvelopeSize(text []byte) int {
 	n := 0
 	for i := 0; i < len(text); {
+		// Eight ASCII bytes at a time: each is one code unit.
+		if i+8 <= len(text) && binary.LittleEndian.Uint64(text[i:])&0x8080808080808080 == 0 {
+			n += 8
+			i += 8
+			continue
+		}
 		c := text[i]
 		if c < utf8.RuneSelf {
 			n++
