@@ -140,14 +140,15 @@ func runFleet(ctx context.Context, o fleetOptions, logger *slog.Logger) (fleetRe
 // what they hold (Kerberos initiators), also after a failure.
 func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, release func(), err error) {
 	var closers []func()
-	release = func() {
+	// Kept apart from the named result, which every error return sets to nil.
+	releaseAll := func() {
 		for _, c := range closers {
 			c()
 		}
 	}
 	defer func() {
 		if err != nil {
-			release()
+			releaseAll()
 		}
 	}()
 	u, err := url.Parse(o.ManagerURL)
@@ -260,7 +261,7 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 		}
 		fleet.Hosts = append(fleet.Hosts, forwarder.NewHost(cfg))
 	}
-	return fleet, release, nil
+	return fleet, releaseAll, nil
 }
 
 var (
