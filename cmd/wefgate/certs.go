@@ -49,6 +49,8 @@ func cmdCerts(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "created PKI in %s (server certificate for %s)\n", *dir, strings.Join(servers, ", "))
+	} else if err := checkCRLURL(pki, *crlURL); err != nil {
+		return err
 	} else if len(servers) > 0 {
 		if err := pki.IssueServer(servers...); err != nil {
 			return err
@@ -95,4 +97,28 @@ func loadClientCert(pki *certs.PKI, fqdn string) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("no client certificate for %s: %w", fqdn, err)
 	}
 	return cs[0], nil
+}
+
+// checkCRLURL refuses a -crl-url that an existing PKI cannot honour: the
+// CRL distribution point of the issuing CA is fixed when the CAs are
+// created, and leaves issued later would carry a CDP (or none) other than
+// the one asked for, which Windows would then fail to check.
+func checkCRLURL(pki *certs.PKI, crlURL string) error {
+	want := strings.TrimRight(crlURL, "/")
+	if want == "" {
+		return nil
+	}
+	have := ""
+	for _, dp := range pki.Issuing.CRLDistributionPoints {
+		if base, ok := strings.CutSuffix(dp, "/"+certs.RootCRLFile); ok {
+			have = base
+		}
+	}
+	if have == want {
+		return nil
+	}
+	if have == "" {
+		return fmt.Errorf("-crl-url %s: the PKI in %s was created without a CRL URL, and its CAs cannot get one: create a new PKI in another -dir", crlURL, pki.Dir)
+	}
+	return fmt.Errorf("-crl-url %s: the PKI in %s publishes its CRLs at %s, fixed in its CAs: give that URL, or create a new PKI in another -dir", crlURL, pki.Dir, have)
 }

@@ -138,3 +138,33 @@ func TestHostsOffline(t *testing.T) {
 		t.Errorf("dead filter listed an active host:\n%s", out)
 	}
 }
+
+func TestHelpFlagsPrintTheSubcommands(t *testing.T) {
+	for _, arg := range []string{"help", "-h", "-help", "--help"} {
+		out, err := runCLI(t, arg)
+		if err != nil || !strings.Contains(out, "wefgate check-config") {
+			t.Errorf("wefgate %s: %v\n%s", arg, err, out)
+		}
+	}
+}
+
+func TestCertsCRLURLOnAnExistingPKI(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	if out, err := runCLI(t, "certs", "-dir", dir, "-server", "wec.corp.example"); err != nil {
+		t.Fatal(err, out)
+	}
+	// The CAs were made without a CDP: a later -crl-url cannot be honoured.
+	if _, err := runCLI(t, "certs", "-dir", dir, "-crl-url", "http://pki.corp.example/", "-client", "win10.corp.example"); err == nil || !strings.Contains(err.Error(), "created without a CRL URL") {
+		t.Errorf("-crl-url on a PKI without one: %v", err)
+	}
+	withCRL := filepath.Join(t.TempDir(), "pki")
+	if out, err := runCLI(t, "certs", "-dir", withCRL, "-server", "wec.corp.example", "-crl-url", "http://pki.corp.example/"); err != nil {
+		t.Fatal(err, out)
+	}
+	if out, err := runCLI(t, "certs", "-dir", withCRL, "-crl-url", "http://pki.corp.example", "-client", "win10.corp.example"); err != nil {
+		t.Errorf("the same CRL URL again: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "certs", "-dir", withCRL, "-crl-url", "http://other.corp.example/", "-client", "win11.corp.example"); err == nil || !strings.Contains(err.Error(), "http://pki.corp.example") {
+		t.Errorf("another CRL URL: %v", err)
+	}
+}
