@@ -44,8 +44,8 @@ type HostConfig struct {
 	// its first batch of each size instead of building a new one: the load
 	// driver's mode, where the host's cost per batch is sealing and
 	// writing. Event contents, MessageIDs and bookmarks then repeat, and
-	// batches above 16 events are cut to one of 8 sizes per power of two
-	// (the rest is sent next).
+	// batches above 4 events are cut to 4, 6, 8, 12, 16, 24, … events (the
+	// rest is sent next).
 	Replay bool
 	// AckLatency, when set, records the time from sending each Events
 	// batch to reading its Ack.
@@ -82,15 +82,16 @@ type replayKey struct {
 const maxReplaySizes = 16
 
 // replaySize is the batch size a replaying host sends for n gathered
-// records: n up to 16, above that n rounded down to 4 significant bits
-// (8 sizes per power of two). The records left over start the next batch,
-// so rates are kept while a host needs few pre-built bodies even when a
-// slow collector makes its batches vary.
+// records: n up to 4, above that n rounded down to 2 significant bits
+// (4, 6, 8, 12, 16, 24, 32, …). The records left over start the next
+// batch, so rates are kept, while a host needs few pre-built bodies even
+// when a slow collector makes its batches vary (each new size costs an
+// SLDC compression, the driver's most expensive step).
 func replaySize(n int) int {
-	if n <= 16 {
+	if n <= 4 {
 		return n
 	}
-	shift := bits.Len(uint(n)) - 4
+	shift := bits.Len(uint(n)) - 2
 	return n >> shift << shift
 }
 
