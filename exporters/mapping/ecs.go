@@ -311,18 +311,7 @@ func ecsAttributes(src record.Source, ev *event.Event, opts Options, room int) [
 		attrs = ecsUsers(attrs, ev)
 	}
 
-	addString(AttrHostIdentity, src.Identity)
-	addString(AttrMachineID, src.MachineID)
-	addString(AttrSubscription, src.Subscription)
-	addString(AttrSubscriptionID, src.SubscriptionID)
-	addString(AttrClientAddress, src.Address)
-	if opts.IncludeOriginal {
-		addString(ECSEventOriginal, ev.Raw)
-	}
-	if ev.Problem != nil {
-		add(AttrParseProblem, string(ev.Problem.Kind)+": "+ev.Problem.Message)
-	}
-	return attrs
+	return appendCollection(attrs, src, ev, opts.IncludeOriginal, ECSEventOriginal)
 }
 
 // ecsEventData appends winlog.event_data.<Name> for every EventData item

@@ -346,16 +346,30 @@ func attributes(src record.Source, ev *event.Event, opts Options, room int) []re
 		addString(AttrUserDomain, dataValue(ev, "SubjectDomainName"))
 	}
 
-	addString(AttrHostIdentity, src.Identity)
-	addString(AttrMachineID, src.MachineID)
-	addString(AttrSubscription, src.Subscription)
-	addString(AttrSubscriptionID, src.SubscriptionID)
-	addString(AttrClientAddress, src.Address)
-	if opts.IncludeOriginal {
-		addString(AttrRecordOriginal, ev.Raw)
+	return appendCollection(attrs, src, ev, opts.IncludeOriginal, AttrRecordOriginal)
+}
+
+// appendCollection appends what wefgate knows of how the event was
+// collected, the same in both schemas: the authenticated host, its
+// MachineID and address, the subscription, the original XML under
+// originalKey when asked for, and the parse problem of a damaged event.
+func appendCollection(attrs []record.KV, src record.Source, ev *event.Event, original bool, originalKey string) []record.KV {
+	for _, kv := range [...][2]string{
+		{AttrHostIdentity, src.Identity},
+		{AttrMachineID, src.MachineID},
+		{AttrSubscription, src.Subscription},
+		{AttrSubscriptionID, src.SubscriptionID},
+		{AttrClientAddress, src.Address},
+	} {
+		if kv[1] != "" {
+			attrs = append(attrs, record.KV{Key: kv[0], Value: kv[1]})
+		}
+	}
+	if original && ev.Raw != "" {
+		attrs = append(attrs, record.KV{Key: originalKey, Value: ev.Raw})
 	}
 	if ev.Problem != nil {
-		add(AttrParseProblem, string(ev.Problem.Kind)+": "+ev.Problem.Message)
+		attrs = append(attrs, record.KV{Key: AttrParseProblem, Value: string(ev.Problem.Kind) + ": " + ev.Problem.Message})
 	}
 	return attrs
 }
