@@ -136,8 +136,9 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.maxTime, "max-time", 10*time.Second, "fleet: the subscription's MaxTime (a host sends one batch per MaxTime)")
 	fs.IntVar(&o.maxItems, "max-items", 0, "the subscription's MaxItems (0: none; throughput batches are then bounded by MaxEnvelopeSize)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the hosts send, in each phase (gateway, floor)")
-	fs.DurationVar(&o.warmup, "warmup", -1, "time not measured at the start of each phase (default: 2 s; fleet: -stagger + 2 × -max-time)")
-	fs.DurationVar(&o.stagger, "stagger", -1, "spread the hosts' first connection over this long (default: 0; fleet: -max-time)")
+	var warmup, stagger autoDuration
+	fs.Var(&warmup, "warmup", "`duration` not measured at the start of each phase (default: 2 s; fleet: -stagger + 2 × -max-time)")
+	fs.Var(&stagger, "stagger", "spread the hosts' first connection over this `duration` (default: 0; fleet: -max-time)")
 	fs.StringVar(&o.transport, "transport", "https", "https (client certificates) or kerberos (needs -realm)")
 	fs.StringVar(&o.realm, "realm", "", "kerberos: directory made by scripts/kdc-up.sh (krb5.conf, wec.keytab, client.keytab with WIN001$…)")
 	fs.BoolVar(&o.floor, "floor", false, "also drive a bare Go HTTPS server with the same bodies over the same connections, and print the gateway as a ratio of it")
@@ -154,6 +155,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	o.warmup, o.stagger = warmup.or(-1), stagger.or(-1)
 	if err := o.defaults(); err != nil {
 		return err
 	}
@@ -306,6 +308,36 @@ func (o *loadOptions) offerText() string {
 	}
 	return fmt.Sprintf("rate_per_host=%g max_time=%s offered_events_per_second=%.0f offered_batches_per_second=%.0f",
 		o.rate, o.maxTime, o.rate*float64(o.hosts), float64(o.hosts)/batchPeriod(o.rate, o.maxTime, o.maxItems))
+}
+
+// autoDuration is a duration flag whose default depends on other flags:
+// unset, it prints no default and or returns the fallback.
+type autoDuration struct {
+	d   time.Duration
+	set bool
+}
+
+func (a *autoDuration) String() string {
+	if a == nil || !a.set {
+		return ""
+	}
+	return a.d.String()
+}
+
+func (a *autoDuration) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	a.d, a.set = d, true
+	return nil
+}
+
+func (a *autoDuration) or(fallback time.Duration) time.Duration {
+	if !a.set {
+		return fallback
+	}
+	return a.d
 }
 
 // batchPeriod is the seconds between two batches of a host logging rate
