@@ -50,8 +50,11 @@ func cmdBookmarks(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return errors.New("bookmarks: -set needs -host and -subscription")
 		}
 		pos, err := subscriptions.BookmarkPositions(*set)
-		if err != nil || len(pos) == 0 {
-			return fmt.Errorf("bookmarks: -set is not a <BookmarkList> with a RecordId per channel: %v", err)
+		if err != nil {
+			return fmt.Errorf("bookmarks: -set is not a <BookmarkList> with a RecordId per channel: %w", err)
+		}
+		if len(pos) == 0 {
+			return errors.New("bookmarks: -set is not a <BookmarkList> with a RecordId per channel: it names no channel")
 		}
 	}
 	store, err := openBookmarkAdmin(ctx, cfg, *set != "")
@@ -60,6 +63,11 @@ func cmdBookmarks(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer store.Close()
 	if *set != "" {
+		identity, err := knownIdentity(ctx, store, *host, subID)
+		if err != nil {
+			return err
+		}
+		*host = identity
 		if err := store.SetBookmark(ctx, *host, subID, *set); err != nil {
 			return err
 		}
@@ -142,4 +150,32 @@ func positionsText(bookmark string) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")
+}
+
+// knownIdentity returns the stored spelling of host's identity on the
+// subscription. A bookmark set for an identity no host uses (a typo, the
+// event's Computer instead of the authenticated identity, another case of
+// a Kerberos principal) would never be read, and the command would report
+// success for nothing.
+func knownIdentity(ctx context.Context, store subscriptions.BookmarkAdmin, host, subID string) (string, error) {
+	all, err := store.Bookmarks(ctx)
+	if err != nil {
+		return "", err
+	}
+	var same []string
+	for _, b := range all {
+		if !strings.EqualFold(b.SubscriptionID, subID) {
+			continue
+		}
+		if b.Identity == host {
+			return host, nil
+		}
+		if strings.EqualFold(b.Identity, host) {
+			same = append(same, b.Identity)
+		}
+	}
+	if len(same) == 1 {
+		return same[0], nil
+	}
+	return "", fmt.Errorf("bookmarks: no bookmark of %q on this subscription to move: give the host's identity as 'wefgate bookmarks' lists it (certificate name or Kerberos principal)", host)
 }

@@ -49,6 +49,8 @@ func TestBookmarksCommand(t *testing.T) {
 		{"-set", rewind},
 		{"-set", rewind, "-host", "WIN1$@CORP.EXAMPLE", "-subscription", "nope"},
 		{"-set", "<BookmarkList/>", "-host", "WIN1$@CORP.EXAMPLE", "-subscription", sub.Name},
+		// An identity no host uses: the bookmark would never be read.
+		{"-set", rewind, "-host", "win1.corp.example", "-subscription", sub.Name},
 	} {
 		if _, err := run(bad...); err == nil {
 			t.Errorf("%v: accepted", bad)
