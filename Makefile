@@ -50,7 +50,8 @@ fuzz:
 # make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]: the binary,
 # the systemd unit, the sysusers.d entry of the wefgate user, and a
 # configuration file unless one is there. Then, as root:
-#   systemd-sysusers && systemctl daemon-reload && systemctl enable --now wefgate
+#   systemd-sysusers && chgrp wefgate $(SYSCONFDIR)/wefgate/wefgate.yaml &&
+#   systemctl daemon-reload && systemctl enable --now wefgate
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 SYSCONFDIR ?= /etc
