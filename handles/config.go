@@ -152,7 +152,8 @@ func (m *NoiseMode) UnmarshalText(text []byte) error {
 	case "drop":
 		*m = NoiseDrop
 	default:
-		return fmt.Errorf("mode %q is not off, tag or drop", text)
+		// The YAML decoder adds no path or line to this error: name the key.
+		return fmt.Errorf("handles.noise.mode %q is not off, tag or drop", text)
 	}
 	return nil
 }

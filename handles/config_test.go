@@ -1,6 +1,7 @@
 package handles
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func TestNoiseModeYAML(t *testing.T) {
 		}
 	}
 	var c NoiseConfig
-	if err := yaml.Unmarshal([]byte("mode: loud"), &c); err == nil {
-		t.Error("mode loud accepted")
+	if err := yaml.Unmarshal([]byte("mode: loud"), &c); err == nil || !strings.Contains(err.Error(), "handles.noise.mode") {
+		t.Errorf("mode loud: %v, want an error naming handles.noise.mode", err)
 	}
 }

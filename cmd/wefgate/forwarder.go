@@ -66,7 +66,10 @@ func cmdForwarder(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		Duration: *duration, Refresh: *refresh, Stagger: *stagger,
 	}
 	res, err := runFleet(ctx, o, logger)
-	fmt.Fprintln(stdout, res)
+	if res.Hosts > 0 {
+		// A set-up error ran no host: a line of zeros would only hide it.
+		fmt.Fprintln(stdout, res)
+	}
 	return err
 }
 

@@ -28,6 +28,9 @@ func TestForwarderSetupErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("err = %v, want one containing %q; output:\n%s", err, c.want, out)
 			}
+			if strings.Contains(out, "hosts=0") {
+				t.Errorf("a result line for hosts that never ran:\n%s", out)
+			}
 		})
 	}
 }
