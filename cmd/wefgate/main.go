@@ -113,6 +113,9 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkConfigFiles(cfg); err != nil {
+		return fmt.Errorf("config %s: %w", *path, err)
+	}
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintln(stdout, "warning:", w)
 	}

@@ -168,3 +168,37 @@ func TestCertsCRLURLOnAnExistingPKI(t *testing.T) {
 		t.Errorf("another CRL URL: %v", err)
 	}
 }
+
+// check-config runs before each start of the service: a file the start
+// would fail to read is reported there, with its key.
+func TestCheckConfigReadsTheFilesItNames(t *testing.T) {
+	dir := t.TempDir()
+	keytab := filepath.Join(dir, "wec.keytab")
+	if err := os.WriteFile(keytab, []byte{5, 2}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"present keytab", "http:\n  keytab: " + keytab + "\n", ""},
+		{"missing keytab", "http:\n  keytab: " + filepath.Join(dir, "none.keytab") + "\n", "http.keytab"},
+		{"keytab of a disabled listener", "http:\n  enabled: false\n  keytab: " + filepath.Join(dir, "none.keytab") + "\n", ""},
+		{"missing CA file", "https:\n  ca_files: [" + keytab + ", " + filepath.Join(dir, "none.pem") + "]\n", "https.ca_files[1]"},
+		{"missing admin password", "admin:\n  address: 127.0.0.1:5980\n  basic_auth: {username: a, password_file: " + filepath.Join(dir, "none") + "}\n", "admin.basic_auth.password_file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "wefgate.yaml")
+			if err := os.WriteFile(cfg, []byte("data_dir: "+dir+"\n"+c.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runCLI(t, "check-config", "-config", cfg)
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("refused: %v\n%s", err, out)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("err = %v, want one naming %s\n%s", err, c.want, out)
+			}
+		})
+	}
+}
