@@ -275,6 +275,18 @@ func (l *live) logSubscriptionChanges(prev, next *config.Config) {
 		return m
 	}
 	before, after := versions(prev), versions(next)
+	// Host filters are not part of the version (hosts do not see them), so
+	// a change of them is named apart: the admin who denied a host reads
+	// which subscription now refuses it.
+	filters := func(c *config.Config) map[string][2][]string {
+		m := map[string][2][]string{}
+		for i := range c.Subscriptions {
+			d := &c.Subscriptions[i]
+			m[d.Name] = [2][]string{d.AllowedHosts, d.DeniedHosts}
+		}
+		return m
+	}
+	filtersBefore, filtersAfter := filters(prev), filters(next)
 	for name, v := range after {
 		old, ok := before[name]
 		switch {
@@ -282,6 +294,10 @@ func (l *live) logSubscriptionChanges(prev, next *config.Config) {
 			l.logger.Info("configuration reload: subscription added", "subscription", name, "version", v)
 		case old != v:
 			l.logger.Info("configuration reload: subscription changed; its hosts re-subscribe", "subscription", name, "old_version", old, "version", v)
+		}
+		if f, was := filtersBefore[name]; ok && was && !reflect.DeepEqual(f, filtersAfter[name]) {
+			l.logger.Info("configuration reload: subscription host filters changed",
+				"subscription", name, "allowed_hosts", filtersAfter[name][0], "denied_hosts", filtersAfter[name][1])
 		}
 	}
 	for name := range before {

@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
+	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
 
 	"wefgate/config"
@@ -54,5 +57,28 @@ func TestConfigDiff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLogSubscriptionChangesNamesHostFilters(t *testing.T) {
+	base := "data_dir: /tmp/wefgate-diff\nhostname: wec.example.test\nsubscriptions:\n  - name: a\n  - name: b\n"
+	next := "data_dir: /tmp/wefgate-diff\nhostname: wec.example.test\nsubscriptions:\n  - name: a\n    denied_hosts: ['win001*']\n  - name: b\n"
+	a, err := config.Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := config.Parse([]byte(next))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	l := &live{logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	l.logSubscriptionChanges(a, b)
+	out := buf.String()
+	if !strings.Contains(out, "subscription host filters changed") || !strings.Contains(out, "subscription=a") || !strings.Contains(out, "win001*") {
+		t.Errorf("no line naming subscription a and its new filter:\n%s", out)
+	}
+	if strings.Contains(out, "subscription=b") || strings.Contains(out, "re-subscribe") {
+		t.Errorf("b did not change, and a filter change makes no host re-subscribe:\n%s", out)
 	}
 }
