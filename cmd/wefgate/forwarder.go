@@ -309,7 +309,7 @@ func certPool(files []string) (*x509.CertPool, error) {
 
 // pooledLog is an endless log that cycles through n pre-made events.
 func pooledLog(host string, seed int64, n int, rate float64) *forwarder.GeneratedLog {
-	texts := eventfile.Generate(n, host, seed)
+	texts := poolEvents(host, seed, n)
 	pool := make([][]byte, len(texts))
 	for i, t := range texts {
 		pool[i] = []byte(t)
@@ -319,4 +319,43 @@ func pooledLog(host string, seed int64, n int, rate float64) *forwarder.Generate
 		Rate:    rate,
 		Make:    func(id uint64) []byte { return pool[int((id-1)%uint64(len(pool)))] },
 	}
+}
+
+var reHandleEventID = regexp.MustCompile(`<EventID>(4658|4690)</EventID>`)
+
+// poolEvents picks n generated events with the generator's share of the
+// events the gateway keeps (4658, 4690; about a third). The generator
+// starts a host with logons and process starts, so its first few events
+// hold none: a small pool of them would have the gateway acknowledge and
+// drop everything, and a load run would never reach the spool and the
+// exporters.
+func poolEvents(host string, seed int64, n int) []string {
+	all := eventfile.Generate(3*n+48, host, seed)
+	var kept, other []string
+	for _, e := range all[len(all)/2:] { // past the start-up events
+		if reHandleEventID.MatchString(e) {
+			kept = append(kept, e)
+		} else {
+			other = append(other, e)
+		}
+	}
+	half := len(all) - len(all)/2
+	k := (n*len(kept) + half/2) / half // the kept share, rounded
+	k = min(max(k, min(n, 1)), len(kept), n)
+	if n-k > len(other) {
+		k = n - len(other)
+	}
+	out := make([]string, n)
+	isKept := make([]bool, n)
+	for j := range k {
+		isKept[j*n/k] = true // spread over the pool, not bunched
+	}
+	for i := range out {
+		if isKept[i] {
+			out[i], kept = kept[0], kept[1:]
+		} else {
+			out[i], other = other[0], other[1:]
+		}
+	}
+	return out
 }

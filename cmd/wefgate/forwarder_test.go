@@ -34,3 +34,21 @@ func TestForwarderSetupErrors(t *testing.T) {
 		})
 	}
 }
+
+// The load driver's hosts cycle through a small pool of events: it must
+// hold events the gateway keeps, or a load run never reaches the spool and
+// the exporters (a pool of the generator's first 8 events held none).
+func TestPoolEventsHoldKeptEvents(t *testing.T) {
+	for _, n := range []int{1, 2, 8, 200} {
+		pool := poolEvents("load00001.example.test", 1, n)
+		kept := 0
+		for _, e := range pool {
+			if reHandleEventID.MatchString(e) {
+				kept++
+			}
+		}
+		if len(pool) != n || kept == 0 || n >= 8 && (kept*5 < n || kept*2 > n) {
+			t.Errorf("pool of %d: %d events, %d of them 4658/4690; want about a third", n, len(pool), kept)
+		}
+	}
+}
