@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -42,9 +43,22 @@ func cmdHosts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var hosts []admin.Host
-	if cfg.Admin.Address != "" {
+	switch {
+	case cfg.Admin.Address != "" && cfg.Admin.CertFile == "":
 		hosts, err = hostsFromAdmin(ctx, &cfg.Admin, *state)
-	} else {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			// Nothing listens there: wefgate is stopped, so its state
+			// store is free to read.
+			hosts, err = hostsFromStore(ctx, cfg, *state)
+		}
+	case cfg.Admin.Address != "":
+		// An HTTPS admin listener is not asked (no client credentials
+		// here): the store answers once wefgate is stopped.
+		hosts, err = hostsFromStore(ctx, cfg, *state)
+		if errors.Is(err, subscriptions.ErrStoreLocked) {
+			err = fmt.Errorf("hosts: the admin listener at %s serves HTTPS and the state store is in use by the running wefgate: fetch https://%s/hosts, or stop wefgate", cfg.Admin.Address, cfg.Admin.Address)
+		}
+	default:
 		hosts, err = hostsFromStore(ctx, cfg, *state)
 	}
 	if err != nil {
@@ -73,9 +87,6 @@ func ago(t time.Time) string {
 
 func hostsFromAdmin(ctx context.Context, ac *admin.Config, state string) ([]admin.Host, error) {
 	addr := ac.Address
-	if ac.CertFile != "" {
-		return nil, fmt.Errorf("hosts: the admin listener at %s serves HTTPS; stop wefgate to read the state store, or fetch https://%s/hosts", addr, addr)
-	}
 	u := url.URL{Scheme: "http", Host: addr, Path: "/hosts"}
 	if state != "" {
 		u.RawQuery = url.Values{"state": {state}}.Encode()

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -200,5 +201,37 @@ func TestCheckConfigReadsTheFilesItNames(t *testing.T) {
 				t.Errorf("err = %v, want one naming %s\n%s", err, c.want, out)
 			}
 		})
+	}
+}
+
+// With admin.address set and wefgate stopped, the command reads the store,
+// as README says, instead of failing on the refused connection.
+func TestHostsStoppedWithAdminAddress(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := l.Addr().String()
+	l.Close()
+	for _, admin := range []string{
+		"admin:\n  address: " + free + "\n",
+		"admin:\n  address: " + free + "\n  cert_file: /none.pem\n  key_file: /none-key.pem\n",
+	} {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "wefgate.yaml")
+		os.WriteFile(cfg, []byte("data_dir: "+dir+"\n"+admin), 0o600)
+		store, err := subscriptions.OpenBolt(filepath.Join(dir, "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := subscriptions.Contact{Identity: "win10.corp.example", SubscriptionID: "28FCC206-1336-4E4A-B76B-18B0AB46E585", Subscription: "h", Address: "10.1.2.3", At: time.Now(), Events: 4}
+		if err := store.CommitBatch(context.Background(), "", c); err != nil {
+			t.Fatal(err)
+		}
+		store.Close()
+		out, err := runCLI(t, "hosts", "-config", cfg)
+		if err != nil || !strings.Contains(out, "win10.corp.example") {
+			t.Errorf("%s: %v\n%s", admin, err, out)
+		}
 	}
 }
