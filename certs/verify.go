@@ -244,8 +244,12 @@ func (v *Verifier) ServerTLSConfig(certFile, keyFile string) (*tls.Config, error
 		GetCertificate: keyPair.getCertificate,
 		// Verification is ours: Go's built-in check would neither
 		// complete leaf-only chains from configured intermediates nor
-		// consult CRLs.
-		ClientAuth:       tls.RequireAnyClientCert,
+		// consult CRLs. A certificate is only requested here, and
+		// VerifyConnection refuses a handshake without one: with
+		// RequireAnyClientCert Go aborted it before VerifyConnection, so
+		// the commonest set-up error (a host with no certificate, or none
+		// matching the IssuerCA) left no log line.
+		ClientAuth:       tls.RequestClientCert,
 		ClientCAs:        v.issuerHints,
 		VerifyConnection: v.connectionVerifier(nil),
 	}

@@ -196,7 +196,7 @@ func TestClientCertificateHandshakes(t *testing.T) {
 				cfg.GetClientCertificate = nil
 				return cfg
 			},
-			wantReason: "didn't provide a certificate",
+			wantReason: "reason=\"" + ErrNoClientCertificate.Error() + "\"",
 		},
 	}
 	for _, tt := range tests {
@@ -364,7 +364,7 @@ func TestServerTLSConfigSettings(t *testing.T) {
 	if len(cfg.NextProtos) != 1 || cfg.NextProtos[0] != "http/1.1" {
 		t.Errorf("NextProtos %v, want only http/1.1", cfg.NextProtos)
 	}
-	if cfg.ClientAuth != tls.RequireAnyClientCert {
+	if cfg.ClientAuth != tls.RequestClientCert {
 		t.Errorf("ClientAuth %v", cfg.ClientAuth)
 	}
 	// The CA-name hint lists the issuing CA, not the root.
