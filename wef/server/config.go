@@ -71,8 +71,14 @@ func (l *HTTPConfig) Validate() error {
 }
 
 func validateListen(addr string, advertisedPort int) error {
-	if _, _, err := net.SplitHostPort(addr); err != nil {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
 		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	// SplitHostPort takes any port text; the listener would refuse it
+	// only at start, after check-config had passed it.
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("address %q: port %q is not a number from 0 to 65535 nor a service name", addr, port)
 	}
 	if advertisedPort < 0 || advertisedPort > 65535 {
 		return fmt.Errorf("advertised_port %d out of range", advertisedPort)

@@ -22,6 +22,8 @@ func TestListenerConfigValidate(t *testing.T) {
 			"cipher_suites: "},
 		{"bad address", func() error { c := DefaultHTTPSConfig(); c.Address = "5986"; return c.Validate() },
 			`address "5986": address 5986: missing port in address`},
+		{"port out of range", func() error { c := DefaultHTTPSConfig(); c.Address = "127.0.0.1:99999"; return c.Validate() },
+			`address "127.0.0.1:99999": port "99999" is not a number from 0 to 65535 nor a service name`},
 		{"advertised port", func() error { c := DefaultHTTPConfig(); c.AdvertisedPort = 65536; return c.Validate() },
 			"advertised_port 65536 out of range"},
 		{"kerberos without keytab", func() error { c := DefaultHTTPConfig(); c.Enabled = &on; return c.Validate() },
