@@ -69,12 +69,21 @@ func ParseCipherSuites(names []string) ([]uint16, error) {
 		return AEADCipherSuites(), nil
 	}
 	known := map[string]uint16{}
-	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+	for _, cs := range tls.CipherSuites() {
 		known[cs.Name] = cs.ID
+	}
+	insecure := map[string]bool{}
+	for _, cs := range tls.InsecureCipherSuites() {
+		insecure[cs.Name] = true
 	}
 	ids := make([]uint16, 0, len(names))
 	for _, n := range names {
 		id, ok := known[n]
+		if insecure[n] {
+			// RC4, 3DES and CBC with SHA-256 have known attacks; no
+			// Windows version that can forward events needs them.
+			return nil, fmt.Errorf("cipher suite %q is insecure (crypto/tls.InsecureCipherSuites) and is refused", n)
+		}
 		if !ok {
 			return nil, fmt.Errorf("unknown cipher suite %q (use the crypto/tls names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)", n)
 		}

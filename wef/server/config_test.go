@@ -20,6 +20,16 @@ func TestListenerConfigValidate(t *testing.T) {
 		}, "https: ca_files is required with your own server certificate"},
 		{"bad cipher suite", func() error { c := DefaultHTTPSConfig(); c.CipherSuites = []string{"NOPE"}; return c.Validate() },
 			"cipher_suites: "},
+		{"insecure cipher suite", func() error {
+			c := DefaultHTTPSConfig()
+			c.CipherSuites = []string{"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_RSA_WITH_RC4_128_SHA"}
+			return c.Validate()
+		}, `cipher_suites: cipher suite "TLS_RSA_WITH_RC4_128_SHA" is insecure`},
+		{"CBC suite for old hosts", func() error {
+			c := DefaultHTTPSConfig()
+			c.CipherSuites = []string{"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA"}
+			return c.Validate()
+		}, ""},
 		{"bad address", func() error { c := DefaultHTTPSConfig(); c.Address = "5986"; return c.Validate() },
 			`address "5986": address 5986: missing port in address`},
 		{"port out of range", func() error { c := DefaultHTTPSConfig(); c.Address = "127.0.0.1:99999"; return c.Validate() },

@@ -198,7 +198,7 @@ func TestStatusCodes(t *testing.T) {
 		body   []byte
 		want   int
 	}{
-		{"GET", http.MethodGet, "/wsman/SubscriptionManager/WEC", nil, http.StatusNotFound},
+		{"GET", http.MethodGet, "/wsman/SubscriptionManager/WEC", nil, http.StatusMethodNotAllowed},
 		{"empty auth round trip", http.MethodPost, "/wsman/SubscriptionManager/WEC", nil, http.StatusOK},
 		{"enumerate", http.MethodPost, "/any/path", env(soap.ActionEnumerate, ""), http.StatusOK},
 		{"heartbeat", http.MethodPost, "/wsman/subscriptions/" + def.ID, env(soap.ActionHeartbeat, def.ID), http.StatusOK},

@@ -136,8 +136,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		// Windows only ever POSTs; anything else is not a WS-Man client.
 		h.cfg.Logs.Log(log, slog.LevelInfo, "refused request", "method is not POST", hostOf(conn.Remote),
-			"status", http.StatusNotFound, "method", ratelog.Clip(r.Method), "path", ratelog.Clip(r.URL.Path))
-		http.NotFound(sw, r)
+			"status", http.StatusMethodNotAllowed, "method", ratelog.Clip(r.Method), "path", ratelog.Clip(r.URL.Path))
+		sw.Header().Set("Allow", http.MethodPost)
+		http.Error(sw, "WS-Management accepts POST only", http.StatusMethodNotAllowed)
 		return
 	}
 	conn.Lock()
