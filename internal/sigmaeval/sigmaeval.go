@@ -34,10 +34,10 @@ import (
 	"github.com/bradleyjkemp/sigma-go/evaluator"
 )
 
-// FieldMapping maps Sigma's Windows field names to ecs-schema fields; a
+// fieldMapping maps Sigma's Windows field names to ecs-schema fields; a
 // field may have several targets, and a rule's value matches if any of
 // them matches. Fields not listed here map to winlog.event_data.<Field>.
-var FieldMapping = map[string][]string{
+var fieldMapping = map[string][]string{
 	// pySigma ecs_windows: the fields winlogbeat keeps outside event_data.
 	"EventID":       {"event.code"},
 	"Channel":       {"winlog.channel"},
@@ -113,12 +113,12 @@ func ParseRule(path string, data []byte) (*Rule, error) {
 	return r, nil
 }
 
-// ruleConfig is the sigma-go configuration for one rule: FieldMapping,
+// ruleConfig is the sigma-go configuration for one rule: fieldMapping,
 // plus winlog.event_data.<Field> for every other field the rule uses
 // (sigma-go has no prefix rule, so the rule's fields are listed).
 func ruleConfig(r sigma.Rule) sigma.Config {
-	m := make(map[string]sigma.FieldMapping, len(FieldMapping)+8)
-	for k, v := range FieldMapping {
+	m := make(map[string]sigma.FieldMapping, len(fieldMapping)+8)
+	for k, v := range fieldMapping {
 		m[k] = sigma.FieldMapping{TargetNames: v}
 	}
 	for _, s := range r.Detection.Searches {
