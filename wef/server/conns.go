@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -201,11 +200,18 @@ func (c *limitedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// limitedOf finds the limitedConn under c (inside TLS, when there is TLS).
+// limitedOf finds the limitedConn under c, looking through the wrappers
+// above it (TLS, the plain-HTTP sniffer) by their NetConn methods.
 func limitedOf(c net.Conn) *limitedConn {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
+	for c != nil {
+		switch w := c.(type) {
+		case *limitedConn:
+			return w
+		case interface{ NetConn() net.Conn }:
+			c = w.NetConn()
+		default:
+			return nil
+		}
 	}
-	lc, _ := c.(*limitedConn)
-	return lc
+	return nil
 }

@@ -390,7 +390,7 @@ func ListenAndServe(ctx context.Context, logger *slog.Logger, listeners []Listen
 			ln = newConnLimiter(ln, l.Name, l.Limits, l.Conns, l.Logs, logger)
 		}
 		if l.TLS != nil {
-			ln = tls.NewListener(ln, l.TLS)
+			ln = tls.NewListener(&plainHTTPListener{Listener: ln, name: l.Name, logs: l.Logs, logger: logger}, l.TLS)
 		}
 		servers = append(servers, srv)
 		if ready != nil {
