@@ -70,26 +70,27 @@ func (h *Handler) enumerate(ctx context.Context, log *slog.Logger, msg *soap.Mes
 }
 
 // subscriptionFor finds the subscription a delivery message belongs to and
-// checks the host may use it. It returns the subscription's id and name.
-func (h *Handler) subscriptionFor(msg *soap.Message, peer Peer, ri *RequestInfo) (id, name string, err error) {
+// checks the host may use it. It returns the subscription with its id and
+// name.
+func (h *Handler) subscriptionFor(msg *soap.Message, peer Peer, ri *RequestInfo) (s Subscription, id, name string, err error) {
 	if msg.Identifier == "" {
-		return "", "", refuse(http.StatusBadRequest, "delivery message without e:Identifier", nil)
+		return nil, "", "", refuse(http.StatusBadRequest, "delivery message without e:Identifier", nil)
 	}
 	s, ok := h.catalog().byID[strings.ToUpper(msg.Identifier)]
 	if !ok || !s.IsEnabled() {
-		return "", "", refuse(http.StatusNotFound, fmt.Sprintf("unknown or disabled subscription %s", msg.Identifier), nil)
+		return nil, "", "", refuse(http.StatusNotFound, fmt.Sprintf("unknown or disabled subscription %s", msg.Identifier), nil)
 	}
 	id, name = s.Key()
 	ri.Subscription = name
 	if !s.Admits(peer.Identity) {
 		ri.AuthRefusal = RefusalHostNotAllowed
-		return "", "", refuse(http.StatusForbidden, fmt.Sprintf("host is not allowed on subscription %q", name), nil)
+		return nil, "", "", refuse(http.StatusForbidden, fmt.Sprintf("host is not allowed on subscription %q", name), nil)
 	}
-	return id, name, nil
+	return s, id, name, nil
 }
 
 func (h *Handler) heartbeat(r *http.Request, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
-	id, name, err := h.subscriptionFor(msg, peer, requestInfo(r))
+	_, id, name, err := h.subscriptionFor(msg, peer, requestInfo(r))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -107,22 +108,18 @@ func (h *Handler) heartbeat(r *http.Request, log *slog.Logger, msg *soap.Message
 }
 
 func (h *Handler) events(r *http.Request, log *slog.Logger, msg *soap.Message, peer Peer) (int, []byte, error) {
-	id, name, err := h.subscriptionFor(msg, peer, requestInfo(r))
+	ri := requestInfo(r)
+	s, id, name, err := h.subscriptionFor(msg, peer, ri)
 	if err != nil {
 		return 0, nil, err
 	}
-	// A reload between the two lookups may have removed the subscription:
-	// then the batch is checked against nothing rather than refused.
-	if s, ok := h.catalog().byID[strings.ToUpper(msg.Identifier)]; ok {
-		if err := h.checkBatchLimits(msg, s); err != nil {
-			return 0, nil, err
-		}
+	if err := h.checkBatchLimits(msg, s); err != nil {
+		return 0, nil, err
 	}
 	ctx := context.WithoutCancel(r.Context())
 	now := h.now()
 	h.stats.Batches.Add(1)
 	h.stats.EventsReceived.Add(uint64(msg.EventElements()))
-	ri := requestInfo(r)
 	ri.EventsReceived = msg.EventElements()
 	batch := &Batch{
 		Identity: peer.Identity, MachineID: msg.MachineID, Address: remoteIP(r),
