@@ -317,6 +317,10 @@ func (c *Config) applyDerivedDefaults() {
 	}
 }
 
+// StateFile is the bbolt state store's file under data_dir (state.backend:
+// bolt).
+func (c *Config) StateFile() string { return filepath.Join(c.DataDir, "state.db") }
+
 // BaseURL is the advertised scheme://host:port of a listener.
 func (c *Config) BaseURL(scheme, listenAddr string, advertisedPort int) string {
 	port := advertisedPort

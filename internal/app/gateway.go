@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -99,7 +98,7 @@ func (g *gateway) openState(ctx context.Context) error {
 	if err := os.MkdirAll(g.cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	store, err := subscriptions.OpenState(ctx, g.cfg.State, filepath.Join(g.cfg.DataDir, "state.db"), g.cfg.Node.Name)
+	store, err := subscriptions.OpenState(ctx, g.cfg.State, g.cfg.StateFile(), g.cfg.Node.Name)
 	if err != nil {
 		return err
 	}
