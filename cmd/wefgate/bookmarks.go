@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -57,7 +56,10 @@ func cmdBookmarks(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return errors.New("bookmarks: -set is not a <BookmarkList> with a RecordId per channel: it names no channel")
 		}
 	}
-	store, err := openBookmarkAdmin(ctx, cfg, *set != "")
+	store, err := openAdminStore(ctx, cfg, *set != "")
+	if errors.Is(err, subscriptions.ErrStoreLocked) {
+		return fmt.Errorf("bookmarks: %w; stop it first (bbolt allows one process; with state.backend: postgres this works while the nodes run)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -111,27 +113,24 @@ func cmdBookmarks(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return tw.Flush()
 }
 
-// bookmarkStore is a backend opened for bookmark administration.
-type bookmarkStore interface {
+// adminStore is a state backend opened by an administration command.
+type adminStore interface {
+	subscriptions.Store
 	subscriptions.BookmarkAdmin
-	Close() error
 }
 
-func openBookmarkAdmin(ctx context.Context, cfg *config.Config, write bool) (bookmarkStore, error) {
+// openAdminStore opens the state store of cfg for a command beside the
+// service: PostgreSQL is shared by every node and usable while they run;
+// bbolt allows one process, and is opened read-only unless write.
+func openAdminStore(ctx context.Context, cfg *config.Config, write bool) (adminStore, error) {
 	if cfg.State.Backend == subscriptions.BackendPostgres {
 		return subscriptions.OpenPostgres(ctx, cfg.State.Postgres)
 	}
-	file := filepath.Join(cfg.DataDir, "state.db")
-	var s *subscriptions.BoltStore
-	var err error
+	open := subscriptions.OpenBoltReadOnly
 	if write {
-		s, err = subscriptions.OpenBolt(file)
-	} else {
-		s, err = subscriptions.OpenBoltReadOnly(file)
+		open = subscriptions.OpenBolt
 	}
-	if errors.Is(err, subscriptions.ErrStoreLocked) {
-		return nil, fmt.Errorf("bookmarks: %w; stop it first (bbolt allows one process; with state.backend: postgres this works while the nodes run)", err)
-	}
+	s, err := open(cfg.StateFile())
 	if err != nil {
 		return nil, err
 	}

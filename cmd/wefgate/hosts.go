@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -118,14 +117,7 @@ func hostsFromAdmin(ctx context.Context, ac *admin.Config, state string) ([]admi
 }
 
 func hostsFromStore(ctx context.Context, cfg *config.Config, state string) ([]admin.Host, error) {
-	var store subscriptions.Store
-	var err error
-	if cfg.State.Backend == subscriptions.BackendPostgres {
-		// Shared by every node: readable while they run.
-		store, err = subscriptions.OpenPostgres(ctx, cfg.State.Postgres)
-	} else {
-		store, err = subscriptions.OpenBoltReadOnly(filepath.Join(cfg.DataDir, "state.db"))
-	}
+	store, err := openAdminStore(ctx, cfg, false)
 	if errors.Is(err, subscriptions.ErrStoreLocked) {
 		return nil, fmt.Errorf("hosts: %w; set admin.address in the configuration to query it live", err)
 	}
