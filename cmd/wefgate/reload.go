@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,10 @@ import (
 // PIDFile is the name, in the data directory, of the file holding the
 // running wefgate's process id; 'wefgate reload' signals that process.
 const PIDFile = "wefgate.pid"
+
+// pidFilePath is where the wefgate running on cfg's data directory keeps
+// its process id.
+func pidFilePath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, PIDFile) }
 
 func writePIDFile(path string) error {
 	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o640); err != nil {
@@ -97,7 +102,7 @@ func cmdReload(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reload: not sent, the configuration is invalid: %w", err)
 	}
-	pidFile := cfg.DataDir + string(os.PathSeparator) + PIDFile
+	pidFile := pidFilePath(cfg)
 	pid, err := readPIDFile(pidFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("reload: no running wefgate on data directory %s (no %s)", cfg.DataDir, PIDFile)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 
 	"wefgate/config"
@@ -41,7 +40,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	pidFile := filepath.Join(cfg.DataDir, PIDFile)
+	pidFile := pidFilePath(cfg)
 	if err := writePIDFile(pidFile); err != nil {
 		return err
 	}
