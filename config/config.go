@@ -312,9 +312,6 @@ func (c *Config) applyDerivedDefaults() {
 	if c.Spool.MaxBytes == 0 {
 		c.Spool.MaxBytes = spool.DefaultMaxBytes
 	}
-	if c.ProxyProtocol.HeaderTimeout == 0 {
-		c.ProxyProtocol.HeaderTimeout = proxyheader.DefaultHeaderTimeout
-	}
 }
 
 // StateFile is the bbolt state store's file under data_dir (state.backend:

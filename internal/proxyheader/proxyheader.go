@@ -38,7 +38,9 @@ type Config struct {
 	// balancers allowed to send a PROXY header (e.g. 10.0.0.5,
 	// 10.0.1.0/28). Empty: the PROXY protocol is off.
 	TrustedNetworks []string `yaml:"trusted_networks"`
-	// HeaderTimeout bounds the wait for a connection's first bytes.
+	// HeaderTimeout bounds the wait for a connection's first bytes; 0
+	// (header_timeout: 0 in the file) means DefaultHeaderTimeout, which
+	// Wrap applies.
 	HeaderTimeout time.Duration `yaml:"header_timeout"`
 }
 
