@@ -3,8 +3,9 @@ package forwarder
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Fleet runs simulated hosts as one unit: it owns their goroutines, stops
@@ -29,38 +30,26 @@ type FleetStats struct {
 // A host that fails (an error other than the end of ctx) cancels the
 // others; Run then returns that first error, naming the host.
 func (f *Fleet) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
+	g, ctx := errgroup.WithContext(ctx)
 	n := len(f.Hosts)
 	for i, h := range f.Hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			if f.Stagger > 0 && n > 1 {
 				t := time.NewTimer(f.Stagger * time.Duration(i) / time.Duration(n))
 				select {
 				case <-ctx.Done():
 					t.Stop()
-					return
+					return nil
 				case <-t.C:
 				}
 			}
-			err := h.Run(ctx)
-			if err != nil && ctx.Err() == nil {
-				once.Do(func() {
-					first = fmt.Errorf("host %s: %w", h.cfg.MachineID, err)
-					cancel()
-				})
+			if err := h.Run(ctx); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("host %s: %w", h.cfg.MachineID, err)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 // Stats sums what the hosts did so far; safe while Run runs.
