@@ -39,7 +39,10 @@ type Message struct {
 	// example "Enumerate", "Events" or "SubscriptionEnd".
 	BodyElement string
 	// Events holds the content of each w:Events/w:Event: the event XML as
-	// the forwarder rendered it.
+	// the forwarder rendered it. Raw XML and a lone CDATA section are
+	// slices of the text given to Parse (capped, so appending copies),
+	// which the caller must leave unchanged while it uses them; the
+	// consumer, event.Parse, copies what it keeps.
 	Events [][]byte
 	// EmptyEvents counts w:Event elements with no content (or only white
 	// space): counted, never in Events, since there is nothing to export.
@@ -235,6 +238,8 @@ func closesEvents(b []byte) bool {
 // with entities resolved, or raw XML as it is. Windows does not split a
 // CDATA section around a "]]>" inside the event: a "]]>" not followed by
 // the end of the content or by another CDATA section is event text.
+// Raw XML and a content that is one CDATA section, what forwarders send,
+// are returned as slices of c; anything else is assembled in a new buffer.
 func eventContent(c []byte) []byte {
 	c = bytes.TrimSpace(c)
 	if len(c) == 0 {
@@ -242,7 +247,17 @@ func eventContent(c []byte) []byte {
 	}
 	cdataStart := []byte("<![CDATA[")
 	if c[0] == '<' && !bytes.HasPrefix(c, cdataStart) {
-		return bytes.Clone(c)
+		return c[:len(c):len(c)]
+	}
+	if body, ok := bytes.CutPrefix(c, cdataStart); ok {
+		// One section closing at the end of the content: its body as it is.
+		if k := bytes.Index(body, []byte("]]>")); k >= 0 && k == len(body)-3 {
+			body = bytes.TrimSpace(body[:k])
+			if len(body) == 0 {
+				return nil
+			}
+			return body[:len(body):len(body)]
+		}
 	}
 	out := make([]byte, 0, len(c))
 	for len(c) > 0 {
