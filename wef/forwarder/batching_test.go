@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -154,40 +153,24 @@ type collector struct {
 
 func newCollector(t *testing.T) (*collector, *httptest.Server) {
 	c := &collector{remotes: map[string]map[string]bool{}, actions: map[string]int{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		text, _ := soap.DecodeText(body)
-		msg, err := soap.Parse(text)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
+	srv := scriptedCollector(func(r *http.Request, msg *soap.Message, _ []byte) {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		if c.remotes[r.URL.Path] == nil {
 			c.remotes[r.URL.Path] = map[string]bool{}
 		}
 		c.remotes[r.URL.Path][r.RemoteAddr] = true
 		c.actions[r.URL.Path+" "+msg.Action]++
-		c.mu.Unlock()
-		var out []byte
-		switch msg.Action {
-		case soap.ActionEnumerate:
-			var subs []soap.Subscription
-			for _, id := range []string{"A", "B"} {
-				subs = append(subs, soap.Subscription{
-					ID: id, Version: "11111111-1111-1111-1111-111111111111", Name: id, Address: "http://" + r.Host + "/wsman/subscriptions/" + id,
-					Heartbeat: 20 * time.Millisecond, MaxTime: time.Hour, MaxEnvelopeSize: 512000, Query: "<QueryList/>",
-				})
-			}
-			out = soap.EnumerateResponse(msg, subs)
-		case soap.ActionEnd:
-			w.WriteHeader(http.StatusNoContent)
-			return
-		default:
-			out = soap.Ack(msg)
+	}, func(r *http.Request) []soap.Subscription {
+		var subs []soap.Subscription
+		for _, id := range []string{"A", "B"} {
+			subs = append(subs, soap.Subscription{
+				ID: id, Version: "11111111-1111-1111-1111-111111111111", Name: id, Address: "http://" + r.Host + "/wsman/subscriptions/" + id,
+				Heartbeat: 20 * time.Millisecond, MaxTime: time.Hour, MaxEnvelopeSize: 512000, Query: "<QueryList/>",
+			})
 		}
-		w.Write(soap.EncodeUTF16LE(out))
-	}))
+		return subs
+	})
 	t.Cleanup(srv.Close)
 	return c, srv
 }
@@ -295,34 +278,18 @@ func TestReplayResendsBuiltBatches(t *testing.T) {
 		mu     sync.Mutex
 		bodies [][]byte
 	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		text, _ := soap.DecodeText(body)
-		msg, err := soap.Parse(text)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+	srv := scriptedCollector(func(r *http.Request, msg *soap.Message, body []byte) {
+		if msg.Action == soap.ActionEvents {
+			mu.Lock()
+			bodies = append(bodies, body)
+			mu.Unlock()
 		}
-		var out []byte
-		switch msg.Action {
-		case soap.ActionEnumerate:
-			out = soap.EnumerateResponse(msg, []soap.Subscription{{
-				ID: "A", Version: "11111111-1111-1111-1111-111111111111", Name: "A", Address: "http://" + r.Host + "/wsman/subscriptions/A",
-				Heartbeat: time.Hour, MaxTime: time.Hour, MaxElements: 4, MaxEnvelopeSize: 512000, Query: "<QueryList/>", Compression: "SLDC",
-			}})
-		case soap.ActionEnd:
-			w.WriteHeader(http.StatusNoContent)
-			return
-		default:
-			if msg.Action == soap.ActionEvents {
-				mu.Lock()
-				bodies = append(bodies, body)
-				mu.Unlock()
-			}
-			out = soap.Ack(msg)
-		}
-		w.Write(soap.EncodeUTF16LE(out))
-	}))
+	}, func(r *http.Request) []soap.Subscription {
+		return []soap.Subscription{{
+			ID: "A", Version: "11111111-1111-1111-1111-111111111111", Name: "A", Address: "http://" + r.Host + "/wsman/subscriptions/A",
+			Heartbeat: time.Hour, MaxTime: time.Hour, MaxElements: 4, MaxEnvelopeSize: 512000, Query: "<QueryList/>", Compression: "SLDC",
+		}}
+	})
 	defer srv.Close()
 	var compressions, seals atomic.Int32
 	g := &GeneratedLog{Channel: "Security", Total: 16, Make: func(id uint64) []byte { return []byte(event(4658, int(id), "Security")) }}

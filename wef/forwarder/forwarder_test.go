@@ -124,30 +124,16 @@ func TestRefreshResubscribes(t *testing.T) {
 		}
 		return "22222222-2222-2222-2222-222222222222"
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		text, _ := soap.DecodeText(body)
-		msg, err := soap.Parse(text)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		var out []byte
-		switch msg.Action {
-		case soap.ActionEnumerate:
+	srv := scriptedCollector(func(r *http.Request, msg *soap.Message, _ []byte) {
+		if msg.Action == soap.ActionEnumerate {
 			enumerates.Add(1)
-			out = soap.EnumerateResponse(msg, []soap.Subscription{{
-				ID: "A", Version: version(), Name: "s", Address: "http://" + r.Host + "/wsman/subscriptions/A",
-				Heartbeat: time.Hour, MaxTime: 10 * time.Millisecond, MaxEnvelopeSize: 512000, Query: "<QueryList/>",
-			}})
-		case soap.ActionEnd:
-			w.WriteHeader(http.StatusNoContent)
-			return
-		default:
-			out = soap.Ack(msg)
 		}
-		w.Write(soap.EncodeUTF16LE(out))
-	}))
+	}, func(r *http.Request) []soap.Subscription {
+		return []soap.Subscription{{
+			ID: "A", Version: version(), Name: "s", Address: "http://" + r.Host + "/wsman/subscriptions/A",
+			Heartbeat: time.Hour, MaxTime: 10 * time.Millisecond, MaxEnvelopeSize: 512000, Query: "<QueryList/>",
+		}}
+	})
 	defer srv.Close()
 	h := NewHost(HostConfig{
 		MachineID: "h.example.test", ManagerURL: srv.URL + "/wsman/SubscriptionManager/WEC",
@@ -170,6 +156,36 @@ func TestRefreshResubscribes(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Run did not return after cancellation")
 	}
+}
+
+// scriptedCollector serves WS-Man over plain HTTP as a collector would:
+// an Enumerate is answered with subs, an End with 204 No Content, any
+// other message with an Ack. seen, when not nil, is shown every message
+// that parses, with its body as sent, before it is answered.
+func scriptedCollector(seen func(r *http.Request, msg *soap.Message, body []byte), subs func(r *http.Request) []soap.Subscription) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		text, _ := soap.DecodeText(body)
+		msg, err := soap.Parse(text)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if seen != nil {
+			seen(r, msg, body)
+		}
+		var out []byte
+		switch msg.Action {
+		case soap.ActionEnumerate:
+			out = soap.EnumerateResponse(msg, subs(r))
+		case soap.ActionEnd:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		default:
+			out = soap.Ack(msg)
+		}
+		w.Write(soap.EncodeUTF16LE(out))
+	}))
 }
 
 // plainHTTP is a Security without authentication, for scripted collectors.
