@@ -196,10 +196,7 @@ func (g *gateway) buildListeners(_ context.Context, mat *TLSMaterial) error {
 	if cfg.Handles.Enriched {
 		keep = func(ev *event.Event) bool { return handles.IsHandleEvent(ev) || handles.IsStateEvent(ev) }
 	}
-	defs := make([]*subscriptions.Definition, len(cfg.Subscriptions))
-	for i := range cfg.Subscriptions {
-		defs[i] = &cfg.Subscriptions[i]
-	}
+	defs := definitions(cfg)
 	srvCfg := &server.Config{
 		Subscriptions: serverSubscriptions(defs),
 		State:         stateAdapter{store},

@@ -58,6 +58,15 @@ func isReloadable(path string) bool {
 	return false
 }
 
+// definitions points at the subscriptions of cfg.
+func definitions(cfg *config.Config) []*subscriptions.Definition {
+	defs := make([]*subscriptions.Definition, len(cfg.Subscriptions))
+	for i := range cfg.Subscriptions {
+		defs[i] = &cfg.Subscriptions[i]
+	}
+	return defs
+}
+
 // subscriptionView is what the admin listener and the metrics show of the
 // subscriptions; replaced whole on reload.
 type subscriptionView struct {
@@ -201,10 +210,7 @@ func (l *live) apply(next *config.Config) error {
 			return err
 		}
 	}
-	defs := make([]*subscriptions.Definition, len(next.Subscriptions))
-	for i := range next.Subscriptions {
-		defs[i] = &next.Subscriptions[i]
-	}
+	defs := definitions(next)
 	subs := serverSubscriptions(defs)
 	noise := next.Handles.Noise
 
