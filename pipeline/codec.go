@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 
 	"wefgate/wef/event"
 )
@@ -177,6 +178,14 @@ func EncodeDelivery(d *Delivery) []byte {
 // with parse (event.Parse when nil); those of version 2 carry their fields.
 // The decoded strings share one copy of b, so b may be reused afterwards.
 func DecodeDelivery(b []byte, parse ParseFunc) (*Delivery, error) {
+	return decodeDelivery(b, parse, false)
+}
+
+// decodeDelivery is DecodeDelivery; with owned, b is the caller's to give
+// away (a spool Entry's Payload, which the spool keeps no reference to and
+// nobody changes afterwards): the strings of a version 2 delivery then
+// share b itself rather than a copy of it.
+func decodeDelivery(b []byte, parse ParseFunc, owned bool) (*Delivery, error) {
 	if parse == nil {
 		parse = event.Parse
 	}
@@ -186,8 +195,13 @@ func DecodeDelivery(b []byte, parse ParseFunc) (*Delivery, error) {
 		return nil, fmt.Errorf("%w: version %d", ErrBadDelivery, v)
 	}
 	if v == deliveryCodecV2 {
-		// One copy backs every string of the delivery.
-		dec.src, dec.total = string(b), len(b)
+		// One copy backs every string of the delivery: b itself when owned.
+		dec.total = len(b)
+		if owned {
+			dec.src = unsafe.String(unsafe.SliceData(b), len(b))
+		} else {
+			dec.src = string(b)
+		}
 	}
 	d := &Delivery{}
 	for _, dst := range [...]*string{

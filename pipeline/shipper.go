@@ -313,7 +313,9 @@ func (l *lane) run(ctx context.Context) error {
 func (l *lane) take(now time.Time, entries []spool.Entry) {
 	for _, e := range entries {
 		l.after = e.Pos
-		d, err := DecodeDelivery(e.Payload, l.opts.Parse)
+		// The payload is this lane's own (each Read returns new ones) and
+		// is dropped after this: the delivery's strings may share it.
+		d, err := decodeDelivery(e.Payload, l.opts.Parse, true)
 		if err != nil {
 			l.undecodable.Add(1)
 			l.logger.Error("skipping undecodable spool entry", "pos", e.Pos, "err", err)

@@ -29,7 +29,8 @@ import (
 // they survive restarts.
 type Position uint64
 
-// Entry is one record read back from the spool.
+// Entry is one record read back from the spool. Its Payload is a new
+// buffer of the reader's own: the spool keeps no reference to it.
 type Entry struct {
 	Pos     Position
 	Payload []byte
