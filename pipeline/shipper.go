@@ -279,11 +279,7 @@ func (l *lane) run(ctx context.Context) error {
 		}
 		now = time.Now()
 		// A read that hit a limit means more is waiting: no lingering.
-		var read int64
-		for _, e := range entries {
-			read += int64(len(e.Payload))
-		}
-		backlog := len(entries) >= l.opts.ReadEntries || read >= l.opts.ReadBytes
+		backlog := l.hitLimit(entries)
 		l.take(now, entries)
 		if now.Sub(l.lastTick) >= l.opts.TickInterval {
 			l.ready = append(l.ready, l.stage.Tick(now)...)
@@ -307,6 +303,19 @@ func (l *lane) run(ctx context.Context) error {
 			l.lastCommit = now
 		}
 	}
+}
+
+// hitLimit reports whether a read returned as many entries or bytes as it
+// may: then more is waiting in the spool.
+func (l *lane) hitLimit(entries []spool.Entry) bool {
+	if len(entries) >= l.opts.ReadEntries {
+		return true
+	}
+	var read int64
+	for _, e := range entries {
+		read += int64(len(e.Payload))
+	}
+	return read >= l.opts.ReadBytes
 }
 
 // take decodes entries and feeds their events to the stage.
@@ -509,12 +518,9 @@ func (l *lane) drain(ctx context.Context) error {
 		if err != nil || len(entries) == 0 {
 			return nil // caught up, or nothing more to read now
 		}
-		var read int64
-		for _, e := range entries {
-			read += int64(len(e.Payload))
-		}
+		backlog := l.hitLimit(entries)
 		l.take(time.Now(), entries)
-		if len(entries) >= l.opts.ReadEntries || read >= l.opts.ReadBytes {
+		if backlog {
 			return l.exportReady(ctx)
 		}
 	}
