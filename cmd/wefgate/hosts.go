@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -95,11 +93,11 @@ func hostsFromAdmin(ctx context.Context, ac *admin.Config, state string) ([]admi
 		return nil, err
 	}
 	if ac.BasicAuth.Username != "" {
-		pw, err := os.ReadFile(ac.BasicAuth.PasswordFile)
+		pw, err := ac.Password()
 		if err != nil {
-			return nil, fmt.Errorf("hosts: admin.basic_auth.password_file: %w", err)
+			return nil, fmt.Errorf("hosts: %w", err)
 		}
-		req.SetBasicAuth(ac.BasicAuth.Username, strings.TrimRight(string(pw), "\r\n"))
+		req.SetBasicAuth(ac.BasicAuth.Username, pw)
 	}
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {

@@ -96,17 +96,25 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
+// Password reads basic_auth.password_file, without its line end.
+func (c *Config) Password() (string, error) {
+	pw, err := os.ReadFile(c.BasicAuth.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("admin.basic_auth.password_file: %w", err)
+	}
+	return strings.TrimRight(string(pw), "\r\n"), nil
+}
+
 // Protect wraps h with basic authentication when configured; the password
 // file is read now.
 func (c *Config) Protect(h http.Handler) (http.Handler, error) {
 	if c.BasicAuth.Username == "" {
 		return h, nil
 	}
-	pw, err := os.ReadFile(c.BasicAuth.PasswordFile)
+	password, err := c.Password()
 	if err != nil {
-		return nil, fmt.Errorf("admin.basic_auth.password_file: %w", err)
+		return nil, err
 	}
-	password := strings.TrimRight(string(pw), "\r\n")
 	if password == "" {
 		return nil, fmt.Errorf("admin.basic_auth.password_file %s is empty", c.BasicAuth.PasswordFile)
 	}
