@@ -140,7 +140,7 @@ func mapECS(src record.Source, ev *event.Event, extra []record.KV, opts Options)
 	// mode writes the OTLP severity text to log.level.
 	rec.SeverityNumber, _ = severity(ev)
 	rec.SeverityText = logLevel(ev)
-	attrs := ecsAttributes(src, ev, opts, len(extra))
+	attrs := ecsAttributes(src, ev, opts, rec.SeverityText, len(extra))
 	rec.Attributes = appendExtra(attrs, extra, ecsEnrichmentKey)
 	return rec
 }
@@ -213,7 +213,9 @@ func keywordNames(ev *event.Event) []any {
 	return kw
 }
 
-func ecsAttributes(src record.Source, ev *event.Event, opts Options, room int) []record.KV {
+// ecsAttributes builds the attributes of ev; level is logLevel(ev), which
+// the record's severity text already holds.
+func ecsAttributes(src record.Source, ev *event.Event, opts Options, level string, room int) []record.KV {
 	attrs := make([]record.KV, 0, 48+room)
 	add := func(key string, value any) { attrs = append(attrs, record.KV{Key: key, Value: value}) }
 	addString := func(key, value string) {
@@ -276,7 +278,7 @@ func ecsAttributes(src record.Source, ev *event.Event, opts Options, room int) [
 	if kw := keywordNames(ev); len(kw) > 0 {
 		add("winlog.keywords", kw)
 	}
-	addString("winlog.level", logLevel(ev))
+	addString("winlog.level", level)
 	addString("winlog.outcome", outcome)
 	if ev.Version > 0 {
 		add("winlog.version", int64(ev.Version))
