@@ -49,18 +49,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	stopReloads := watchReload(ctx, *path, logger, reloads)
 	defer stopReloads()
 	var mat *app.TLSMaterial
+	var thumbs []string
 	if *cfg.HTTPS.Enabled {
 		if mat, err = app.EnsureTLS(cfg, logger); err != nil {
 			return err
 		}
-		thumbs, err := issuerThumbprints(mat.CAFiles)
-		if err != nil {
+		if thumbs, err = issuerThumbprints(mat.CAFiles); err != nil {
 			return err
 		}
-		printGPO(stdout, cfg, 60, thumbs)
-	} else {
-		printGPO(stdout, cfg, 60, nil)
 	}
+	printGPO(stdout, cfg, 60, thumbs)
 	return app.RunWithTLS(ctx, cfg, mat, logger, func(name string, addr net.Addr) {
 		fmt.Fprintf(stdout, "%s listener ready on %s\n", name, addr)
 	}, app.Options{Reload: reloads, Level: level})
