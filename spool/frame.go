@@ -93,21 +93,27 @@ func (c *codec) close() {
 // frame returns the complete on-disk frame for payload. Compression that
 // does not pay is dropped so incompressible payloads cost no extra CPU on read.
 func (c *codec) frame(payload []byte) []byte {
-	buf := make([]byte, headerSize, headerSize+len(payload)/2+64)
 	id := c.id
+	// One allocation: room for the payload as it is (none), for the most
+	// s2 may make of it, or a guess zstd grows if it must.
+	room := len(payload)/2 + 64
+	s2Max := s2.MaxEncodedLen(len(payload))
+	switch {
+	case id == codecNone, id == codecS2 && s2Max < 0:
+		room = len(payload)
+	case id == codecS2:
+		room = s2Max
+	}
+	buf := make([]byte, headerSize, headerSize+room)
 	switch id {
 	case codecZstd:
 		buf = c.enc.EncodeAll(payload, buf)
 	case codecS2:
-		n := s2.MaxEncodedLen(len(payload))
-		if n < 0 {
+		if s2Max < 0 {
 			id = codecNone
 			break
 		}
-		if cap(buf) < headerSize+n {
-			buf = append(make([]byte, 0, headerSize+n), buf...)
-		}
-		enc := s2.Encode(buf[headerSize:headerSize+n], payload)
+		enc := s2.Encode(buf[headerSize:headerSize+s2Max], payload)
 		buf = buf[:headerSize+len(enc)]
 	}
 	if id == codecNone || len(buf)-headerSize >= len(payload) {
