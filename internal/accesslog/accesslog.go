@@ -78,7 +78,12 @@ func (l *Log) newLogger(w io.Writer) *slog.Logger {
 }
 
 // Reopen reopens the file (after logrotate moved it); a no-op without one.
+// It holds the lock throughout, so a Close at shutdown cannot race it and
+// a closed log stays closed; reloads are rare, a request line waits at most
+// for one open.
 func (l *Log) Reopen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.file == nil {
 		return nil
 	}
@@ -86,10 +91,8 @@ func (l *Log) Reopen() error {
 	if err != nil {
 		return fmt.Errorf("access log: reopen: %w", err)
 	}
-	l.mu.Lock()
 	old := l.file
 	l.file, l.logger = f, l.newLogger(f)
-	l.mu.Unlock()
 	return old.Close()
 }
 
