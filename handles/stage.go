@@ -28,6 +28,10 @@ type Stage struct {
 	// MapSummary, when set, turns each noise summary record into the
 	// exported schema (the events themselves are mapped by the shipper).
 	MapSummary func(record.Record) record.Record
+	// lastIdentity and lastHost are the latest Source.Identity and its
+	// lower-cased host key: the events of a delivery share their Source,
+	// so the key is made once per delivery rather than once per event.
+	lastIdentity, lastHost string
 }
 
 // SetNoise replaces the noise mode and rules (configuration reload). It is
@@ -64,7 +68,10 @@ type stagedPos struct {
 // Add implements pipeline.Stage.
 func (s *Stage) Add(now time.Time, src pipeline.Source, ev *event.Event, pos pipeline.Position) []pipeline.Staged {
 	s.applyNoise()
-	return s.convert(s.c.Add(now, strings.ToLower(src.Identity), ev, stagedPos{src: src, pos: pos}))
+	if src.Identity != s.lastIdentity {
+		s.lastIdentity, s.lastHost = src.Identity, strings.ToLower(src.Identity)
+	}
+	return s.convert(s.c.Add(now, s.lastHost, ev, stagedPos{src: src, pos: pos}))
 }
 
 // Stats returns the correlator's sizes and counters as of the last Tick
