@@ -231,7 +231,7 @@ func TestMetrics(t *testing.T) {
 		t.Error("no request duration histogram")
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "process_resident_memory_bytes",
-		"wefgate_spool_bytes", "wefgate_spool_max_bytes", "wefgate_spool_oldest_pending_age_seconds", "wefgate_export_lag_seconds",
+		"wefgate_spool_bytes", "wefgate_spool_max_bytes", "wefgate_export_lag_seconds",
 		"wefgate_export_retries_total", "wefgate_request_body_received_bytes_total",
 		"wefgate_exporter_lag_seconds", "wefgate_exporter_retries_total", "wefgate_exporter_outage_seconds",
 		"wefgate_request_budget_bytes", "wefgate_request_budget_refusals_total", "wefgate_connections_open",

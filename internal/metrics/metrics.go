@@ -172,7 +172,6 @@ var (
 	descSpoolMax      = desc("spool_max_bytes", "The spool's size limit; at it hosts get HTTP 503.")
 	descSpoolSegments = desc("spool_segments", "Segment files in the spool.")
 	descSpoolPending  = desc("spool_pending_deliveries", "Deliveries (accepted batches) in the spool not yet confirmed by the exporters.")
-	descSpoolOldest   = desc("spool_oldest_pending_age_seconds", "Age of the oldest delivery not yet confirmed by the exporters (0 when caught up).")
 	descSpoolAppends  = desc("spool_appends_total", "Deliveries appended to the spool.")
 	descSpoolFsyncs   = desc("spool_fsyncs_total", "Spool fsyncs (group commit makes them fewer than appends).")
 	descSpoolCorrupt  = desc("spool_corrupt_entries_total", "Spool entries skipped because their frame failed verification.")
@@ -316,7 +315,6 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.Shipper != nil {
 		st := c.src.Shipper()
-		gauge(descSpoolOldest, st.Lag.Seconds())
 		counter(descExported, float64(st.ExportedRecords))
 		counter(descRetries, float64(st.Retries))
 		counter(descUndecodable, float64(st.UndecodableEntries))
