@@ -194,6 +194,11 @@ func DefaultSubscription() subscriptions.Definition {
 // each section (each component's Validate names its keys; the section is
 // prefixed here) and checks the rules that span components.
 func (c *Config) normalize() error {
+	// An absent key means the default subscription; an explicit empty list
+	// would leave every host with nothing to do, which is never meant.
+	if c.Subscriptions != nil && len(c.Subscriptions) == 0 {
+		return errors.New("subscriptions: the list is empty; remove the key for the default subscription, or define at least one")
+	}
 	c.applyDerivedDefaults()
 	for _, sec := range []struct {
 		key      string

@@ -86,6 +86,7 @@ func TestRejects(t *testing.T) {
 		{"negative spool bound", "spool:\n  max_bytes: -1\n", "negative"},
 		{"bad otlp compression", "exporters:\n  otlp:\n    compression: brotli\n", "compression"},
 		{"negative body cap", "max_body_bytes: -5\n", "negative"},
+		{"empty subscription list", "subscriptions: []\n", "subscriptions: the list is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
