@@ -220,6 +220,9 @@ func (c *Config) normalize() error {
 	if c.MaxBodyBytes < 0 {
 		return errors.New("max_body_bytes must not be negative")
 	}
+	if err := checkHostname(c.Hostname); err != nil {
+		return fmt.Errorf("hostname %q: %w", c.Hostname, err)
+	}
 	if !*c.HTTPS.Enabled && !*c.HTTP.Enabled {
 		return errors.New("both listeners are disabled: enable https or http")
 	}
@@ -341,4 +344,32 @@ func (c *Config) HTTPSBaseURL() string {
 // HTTPBaseURL is the advertised base URL of the Kerberos listener.
 func (c *Config) HTTPBaseURL() string {
 	return c.BaseURL("http", c.HTTP.Address, c.HTTP.AdvertisedPort)
+}
+
+// checkHostname accepts a DNS name (RFC 1123 §2.1: labels of 1–63 letters,
+// digits and hyphens, not starting or ending with a hyphen; 253 octets in
+// all) or an IP address. The name goes into the GPO value, the delivery
+// URLs, the certificate check and the Kerberos SPN, so a pasted URL or
+// host:port is refused here rather than discovered at the hosts.
+func checkHostname(h string) error {
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	if strings.ContainsAny(h, ":/") {
+		return errors.New("a host name only, without scheme, port or path")
+	}
+	if h == "" || len(h) > 253 {
+		return errors.New("a DNS name has 1 to 253 characters")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("label %q is not a DNS label", label)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("label %q has %q (letters, digits and '-' only)", label, r)
+			}
+		}
+	}
+	return nil
 }

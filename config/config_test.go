@@ -86,6 +86,10 @@ func TestRejects(t *testing.T) {
 		{"negative spool bound", "spool:\n  max_bytes: -1\n", "negative"},
 		{"bad otlp compression", "exporters:\n  otlp:\n    compression: brotli\n", "compression"},
 		{"negative body cap", "max_body_bytes: -5\n", "negative"},
+		{"hostname with scheme", "hostname: https://wec.corp.example\n", "without scheme"},
+		{"hostname with port", "hostname: wec.corp.example:5986\n", "without scheme, port"},
+		{"hostname with underscore", "hostname: wec_01.corp.example\n", "letters, digits"},
+		{"hostname label too long", "hostname: " + strings.Repeat("a", 64) + ".example\n", "not a DNS label"},
 		{"empty subscription list", "subscriptions: []\n", "subscriptions: the list is empty"},
 	}
 	for _, tt := range tests {

@@ -105,8 +105,9 @@ func (d *Definition) Normalize() error {
 		d.Query = `<QueryList><Query Id="0"><Select Path="` + xmlEscape(d.Channel) + `">` + xmlEscape(d.XPath) + `</Select></Query></QueryList>`
 	} else if d.Channel != "" || d.XPath != "" {
 		return fmt.Errorf("subscription %q: set either query or channel/xpath, not both", d.Name)
-	} else if !strings.HasPrefix(strings.TrimSpace(d.Query), "<QueryList") {
-		return fmt.Errorf("subscription %q: query must be a <QueryList> document", d.Name)
+	}
+	if err := checkQuery(d.Query); err != nil {
+		return fmt.Errorf("subscription %q: %w", d.Name, err)
 	}
 	switch d.ContentFormat {
 	case "":
