@@ -294,6 +294,7 @@ func (c *Config) applyDerivedDefaults() {
 	if c.HTTPS.Enabled == nil {
 		c.HTTPS.Enabled = new(true)
 	}
+	c.Admin.ApplyDefaults()
 	if len(c.Subscriptions) == 0 {
 		if c.Handles.Enriched {
 			c.Subscriptions = []subscriptions.Definition{EnrichedSubscription()}

@@ -41,18 +41,25 @@ type BasicAuth struct {
 // DefaultConfig is the admin listener off.
 func DefaultConfig() Config { return Config{} }
 
-// Validate checks the keys and turns a bare port into a loopback address.
-// Errors name the offending key.
+// ApplyDefaults turns a bare port (":5980") into a loopback address, so
+// that the listener never binds to every interface by omission.
+func (c *Config) ApplyDefaults() {
+	if host, port, err := net.SplitHostPort(c.Address); err == nil && host == "" {
+		c.Address = net.JoinHostPort("127.0.0.1", port)
+	}
+}
+
+// Validate checks the keys without changing them (a bare port counts as
+// loopback, as ApplyDefaults makes it). Errors name the offending key.
 func (c *Config) Validate() error {
 	if c.Address == "" {
 		return nil
 	}
-	host, port, err := net.SplitHostPort(c.Address)
+	host, _, err := net.SplitHostPort(c.Address)
 	if err != nil {
 		return fmt.Errorf("admin.address %q: %w", c.Address, err)
 	}
 	if host == "" {
-		c.Address = net.JoinHostPort("127.0.0.1", port)
 		host = "127.0.0.1"
 	}
 	if (c.BasicAuth.Username == "") != (c.BasicAuth.PasswordFile == "") {

@@ -32,7 +32,12 @@ func TestValidate(t *testing.T) {
 		{"no port", Config{Address: "localhost"}, "", "admin.address"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			before := tt.cfg
 			err := tt.cfg.Validate()
+			if tt.cfg != before {
+				t.Fatalf("Validate changed the configuration: %+v → %+v", before, tt.cfg)
+			}
+			tt.cfg.ApplyDefaults()
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one naming %q", err, tt.wantErr)
