@@ -295,6 +295,7 @@ func (c *Config) applyDerivedDefaults() {
 		c.HTTPS.Enabled = new(true)
 	}
 	c.Admin.ApplyDefaults()
+	c.Limits.ApplyDefaults()
 	if len(c.Subscriptions) == 0 {
 		if c.Handles.Enriched {
 			c.Subscriptions = []subscriptions.Definition{EnrichedSubscription()}

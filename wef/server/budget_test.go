@@ -160,6 +160,10 @@ func TestDefaultBudgetBytes(t *testing.T) {
 
 func TestDefaultLimits(t *testing.T) {
 	l := Limits{}
+	if err := l.Validate(); err != nil || l != (Limits{}) {
+		t.Fatalf("Validate of zero limits: %v, %+v (it must only check)", err, l)
+	}
+	l.ApplyDefaults()
 	if err := l.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +172,7 @@ func TestDefaultLimits(t *testing.T) {
 		t.Fatalf("defaults %+v", l)
 	}
 	for _, bad := range []Limits{{MaxConnections: -1}, {DecompressedBytes: 1000}, {MaxConnections: 8, MaxConnectionsPerAddress: 9}, {HandshakeTimeout: -1}} {
+		bad.ApplyDefaults()
 		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "limits.") {
 			t.Errorf("%+v: error %v, want one naming the key", bad, err)
 		}

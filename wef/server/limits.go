@@ -66,8 +66,33 @@ func DefaultLimits() Limits {
 	}
 }
 
-// Validate fills zero fields with their defaults and checks the rest;
-// errors name the offending key.
+// ApplyDefaults fills the zero fields (keys left out of the
+// configuration) with DefaultLimits' values; negative values stay for
+// Validate to refuse.
+func (l *Limits) ApplyDefaults() {
+	d := DefaultLimits()
+	if l.MaxConnections == 0 {
+		l.MaxConnections = d.MaxConnections
+	}
+	if l.MaxConnectionsPerAddress == 0 {
+		l.MaxConnectionsPerAddress = min(d.MaxConnectionsPerAddress, max(l.MaxConnections, 0))
+	}
+	if l.HandshakeTimeout == 0 {
+		l.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if l.RefusalLogInterval == 0 {
+		l.RefusalLogInterval = d.RefusalLogInterval
+	}
+	if l.DecompressedBytes == 0 {
+		l.DecompressedBytes = d.DecompressedBytes
+	}
+	if l.BudgetWait == 0 {
+		l.BudgetWait = d.BudgetWait
+	}
+}
+
+// Validate checks the limits without changing them; errors name the
+// offending key. Zero fields are valid (ApplyDefaults fills them).
 func (l *Limits) Validate() error {
 	if l.DecompressedBytes < 0 {
 		return errors.New("limits.decompressed_bytes must not be negative")
@@ -84,27 +109,8 @@ func (l *Limits) Validate() error {
 	if l.HandshakeTimeout < 0 || l.RefusalLogInterval < 0 {
 		return errors.New("limits.handshake_timeout and limits.refusal_log_interval must not be negative")
 	}
-	d := DefaultLimits()
-	if l.MaxConnections == 0 {
-		l.MaxConnections = d.MaxConnections
-	}
-	if l.MaxConnectionsPerAddress == 0 {
-		l.MaxConnectionsPerAddress = min(d.MaxConnectionsPerAddress, l.MaxConnections)
-	}
-	if l.MaxConnectionsPerAddress > l.MaxConnections {
+	if l.MaxConnections > 0 && l.MaxConnectionsPerAddress > l.MaxConnections {
 		return errors.New("limits.max_connections_per_address must not exceed limits.max_connections")
-	}
-	if l.HandshakeTimeout == 0 {
-		l.HandshakeTimeout = d.HandshakeTimeout
-	}
-	if l.RefusalLogInterval == 0 {
-		l.RefusalLogInterval = d.RefusalLogInterval
-	}
-	if l.DecompressedBytes == 0 {
-		l.DecompressedBytes = d.DecompressedBytes
-	}
-	if l.BudgetWait == 0 {
-		l.BudgetWait = d.BudgetWait
 	}
 	return nil
 }
