@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"wefgate/internal/testpg"
+	"wefgate/wef/soap"
 )
 
 // backendKind opens one store implementation for the contract suite.
@@ -508,7 +509,7 @@ func FuzzBookmarkPositions(f *testing.F) {
 	f.Add(`<BookmarkList Direction="backward"><Bookmark Channel="Security" IsCurrent="true"/></BookmarkList>`)
 	f.Fuzz(func(t *testing.T, s string) {
 		p, err := BookmarkPositions(s)
-		if err == nil && len(p) > maxBookmarkChannels {
+		if err == nil && len(p) > soap.MaxBookmarkChannels {
 			t.Fatalf("%d channels", len(p))
 		}
 		if err == nil && BookmarkIsStale(p, p) {

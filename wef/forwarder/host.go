@@ -3,7 +3,6 @@ package forwarder
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -584,29 +582,18 @@ func maps(m map[string]uint64) map[string]uint64 {
 	return out
 }
 
-// ParseBookmark reads a <BookmarkList> into channel → record id. "" and
-// the "earliest" marker mean no bookmark.
+// ParseBookmark reads a <BookmarkList> (soap.ParseBookmarkList) into
+// channel → record id, keeping the channel names as written, since a host
+// reads its logs by those names. "" and the "earliest" marker mean no
+// bookmark.
 func ParseBookmark(s string) (map[string]uint64, error) {
-	out := map[string]uint64{}
-	s = strings.TrimSpace(s)
-	if s == "" || s == soap.BookmarkEarliest {
-		return out, nil
+	list, err := soap.ParseBookmarkList(s)
+	if err != nil {
+		return map[string]uint64{}, fmt.Errorf("parse bookmark: %w", err)
 	}
-	var list struct {
-		Bookmarks []struct {
-			Channel  string `xml:"Channel,attr"`
-			RecordID string `xml:"RecordId,attr"`
-		} `xml:"Bookmark"`
-	}
-	if err := xml.Unmarshal([]byte(s), &list); err != nil {
-		return out, fmt.Errorf("parse bookmark: %w", err)
-	}
-	for _, b := range list.Bookmarks {
-		id, err := strconv.ParseUint(b.RecordID, 10, 64)
-		if err != nil {
-			return map[string]uint64{}, fmt.Errorf("bookmark record id %q: %w", b.RecordID, err)
-		}
-		out[b.Channel] = id
+	out := make(map[string]uint64, len(list))
+	for _, b := range list {
+		out[b.Channel] = max(out[b.Channel], b.RecordID)
 	}
 	return out, nil
 }
