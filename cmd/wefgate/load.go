@@ -24,6 +24,7 @@ import (
 	"crypto/tls"
 
 	"wefgate/certs"
+	"wefgate/internal/loopback"
 	"wefgate/wef/forwarder"
 	"wefgate/wef/soap"
 )
@@ -404,7 +405,7 @@ func (c *child) kill() {
 }
 
 func startGateway(ctx context.Context, dir string, o *loadOptions) (*child, error) {
-	port, err := freeTCPPort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +448,7 @@ func startGateway(ctx context.Context, dir string, o *loadOptions) (*child, erro
 // startCollector runs an OpenTelemetry Collector on a free loopback port
 // until ctx ends and returns its OTLP/gRPC endpoint and PID.
 func startCollector(ctx context.Context, dir, binary string) (endpoint string, pid int, err error) {
-	port, err := freeTCPPort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return "", 0, err
 	}
@@ -479,7 +480,7 @@ func startCollector(ctx context.Context, dir, binary string) (endpoint string, p
 }
 
 func startFloor(ctx context.Context, dir, pkiDir string) (*child, error) {
-	port, err := freeTCPPort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -752,15 +753,6 @@ func raiseNoFileLimit() (uint64, error) {
 		}
 	}
 	return l.Cur, nil
-}
-
-func freeTCPPort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitReady(r io.Reader, timeout time.Duration) error {

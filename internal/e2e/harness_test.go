@@ -17,6 +17,7 @@ import (
 	"wefgate/certs"
 	"wefgate/config"
 	"wefgate/internal/app"
+	"wefgate/internal/loopback"
 	"wefgate/wef/forwarder"
 	"wefgate/wef/sldc"
 )
@@ -66,12 +67,11 @@ func (b *logBuffer) contains(substrs ...string) bool {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // startGateway starts wefgate with the configuration text (which may use

@@ -1,10 +1,12 @@
 // Package loopback tells whether a listen or connect address stays on the
-// machine. The admin listener refuses to bind beyond loopback unprotected,
-// and check-config warns about unverified database connections that leave
-// it; both must agree on what "loopback" means.
+// machine, and picks free loopback ports. The admin listener refuses to
+// bind beyond loopback unprotected, and check-config warns about
+// unverified database connections that leave it; both must agree on what
+// "loopback" means.
 package loopback
 
 import (
+	"fmt"
 	"net"
 	"strings"
 )
@@ -25,4 +27,17 @@ func Host(host string) bool {
 func Address(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	return err == nil && Host(host)
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
+// a child process (a test Collector, KDC or database, a load run's
+// gateway) that must be told its port before it binds. Another process
+// could take it in between; the child then fails to bind, loudly.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free loopback port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"wefgate/internal/loopback"
 )
 
 // RequireEnv names the environment variable that turns a missing KDC
@@ -65,7 +66,7 @@ func Start(t testing.TB, realm string, principals ...string) *KDC {
 	// Picking a free port and handing it to krb5kdc races with other
 	// processes binding it meanwhile; a few attempts make that harmless.
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := loopback.FreePort()
 		if err != nil {
 			t.Fatalf("testkdc: %v", err)
 		}
@@ -118,15 +119,6 @@ func findTools(t testing.TB, names ...string) map[string]string {
 		t.Skip(msg)
 	}
 	return found
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (k *KDC) writeConfig() error {

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"wefgate/internal/loopback"
 )
 
 // Version is the collector release scripts/build-otelcol.sh builds.
@@ -498,12 +499,11 @@ func decodeValue(v jsonAnyValue) (any, error) {
 // that is rare enough, and start-up then fails loudly.
 func freeLoopbackAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
-		t.Fatalf("testotelcol: find free port: %v", err)
+		t.Fatalf("testotelcol: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // lockedBuffer collects the collector's output from its copying goroutine.

@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"wefgate/internal/loopback"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -189,7 +190,7 @@ func command(uid, gid int, name string, args ...string) *exec.Cmd {
 }
 
 func (s *Server) run(bin, data string, uid, gid int) error {
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}
@@ -348,15 +349,6 @@ func (s *Server) writeTLS(data string, uid, gid int) error {
 		}
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func lastLines(b []byte, n int) string {
