@@ -227,7 +227,16 @@ func decodeDelivery(b []byte, parse ParseFunc, owned bool) (*Delivery, error) {
 		d.Events = make([]*event.Event, 0, count)
 		for i := uint64(0); i < count && dec.err == nil; i++ {
 			if v == deliveryCodecV2 {
-				if ev := dec.event(); dec.err == nil {
+				if len(dec.events) == 0 {
+					// Events are allocated in slabs rather than one by one;
+					// the slab is bounded so that a corrupt count cannot
+					// size a large allocation.
+					dec.events = make([]event.Event, min(count-i, eventSlab))
+				}
+				dec.left = int(count - i)
+				ev := &dec.events[0]
+				dec.events = dec.events[1:]
+				if dec.event(ev); dec.err == nil {
 					d.Events = append(d.Events, ev)
 				}
 				continue
@@ -249,9 +258,17 @@ func decodeDelivery(b []byte, parse ParseFunc, owned bool) (*Delivery, error) {
 	return d, nil
 }
 
-// event decodes one version 2 event.
-func (d *decoder) event() *event.Event {
-	ev := &event.Event{}
+// eventSlab is the most events, and dataSlab the most EventData items,
+// one allocation of the decoder holds. The events of one delivery share
+// their slabs as they share the payload their strings point into, so an
+// event kept (by the correlator) keeps its delivery's memory either way.
+const (
+	eventSlab = 64
+	dataSlab  = 1024
+)
+
+// event decodes one version 2 event into ev.
+func (d *decoder) event(ev *event.Event) {
 	for _, dst := range [...]*string{
 		&ev.Raw, &ev.Provider.Name, &ev.Provider.GUID, &ev.Provider.EventSourceName,
 		&ev.KeywordsRaw, &ev.SystemTime, &ev.ActivityID, &ev.RelatedActivityID, &ev.Channel,
@@ -284,7 +301,7 @@ func (d *decoder) event() *event.Event {
 		}
 	}
 	if n := d.count(2); n > 0 {
-		ev.EventData = make([]event.Data, n)
+		ev.EventData = d.data(n)
 		for i := range ev.EventData {
 			ev.EventData[i] = event.Data{Name: d.string(), Value: d.string()}
 		}
@@ -305,7 +322,22 @@ func (d *decoder) event() *event.Event {
 	if flags&eventHasProblem != 0 {
 		ev.Problem = &event.Problem{Kind: event.ProblemKind(d.string()), Message: d.string()}
 	}
-	return ev
+}
+
+// data returns room for n EventData items, cut from the decoder's slab
+// (capacity n, so that an append by a user cannot reach a neighbour's).
+func (d *decoder) data(n int) []event.Data {
+	if n > dataSlab/4 {
+		return make([]event.Data, n)
+	}
+	if len(d.items) < n {
+		// Guessed from this event for those left: exact when a delivery's
+		// events are alike, as they mostly are.
+		d.items = make([]event.Data, min(dataSlab, n*max(d.left, 1)))
+	}
+	out := d.items[:n:n]
+	d.items = d.items[n:]
+	return out
 }
 
 // decoder reads the primitives of the encoding; the first failure sticks
@@ -317,6 +349,10 @@ type decoder struct {
 	// string() slices instead of allocating.
 	src   string
 	total int
+	// events and items are what is left of the current slabs.
+	events []event.Event
+	items  []event.Data
+	left   int // events left to decode, this one included
 }
 
 func (d *decoder) fail(format string, args ...any) {

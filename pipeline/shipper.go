@@ -141,6 +141,7 @@ type ExporterStats struct {
 type Shipper struct {
 	spool *spool.Spool
 	lanes []*lane
+	feed  *feed
 
 	running atomic.Bool
 }
@@ -150,14 +151,21 @@ type Shipper struct {
 type lane struct {
 	exp    Exporter
 	cons   *spool.Consumer
+	feed   *feed
+	idx    int // the lane's index in the feed
 	stage  Stage
 	mapFn  MapFunc
 	opts   *ShipperOptions
 	logger *slog.Logger
+	// passThrough is true for a PassThrough stage: events go straight to
+	// ready, and their records are the ones the feed's groups map once for
+	// every lane.
+	passThrough bool
 
 	after      Position // last spool entry taken
 	committed  Position
 	ready      []Staged
+	recs       []record.Record // reused by exportReady
 	inflight   []inflightEntry // taken, not yet committed, in order
 	lastTick   time.Time
 	lastCommit time.Time
@@ -198,8 +206,8 @@ func NewShipper(sp *spool.Spool, newStage func(exporter string) Stage, mapFn Map
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opts.setDefaults()
-	sh := &Shipper{spool: sp}
-	for _, e := range outs {
+	sh := &Shipper{spool: sp, feed: newFeed(sp, opts.Parse, len(outs), opts.ReadEntries, opts.ReadBytes)}
+	for i, e := range outs {
 		cons, err := sp.Consumer(e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: exporter %q: %w", e.Name(), err)
@@ -208,9 +216,10 @@ func NewShipper(sp *spool.Spool, newStage func(exporter string) Stage, mapFn Map
 		if newStage != nil {
 			stage = newStage(e.Name())
 		}
+		_, passThrough := stage.(PassThrough)
 		sh.lanes = append(sh.lanes, &lane{
-			exp: e, cons: cons, stage: stage, mapFn: mapFn, opts: &opts,
-			logger: logger.With("exporter", e.Name()),
+			exp: e, cons: cons, feed: sh.feed, idx: i, stage: stage, mapFn: mapFn, opts: &opts,
+			passThrough: passThrough, logger: logger.With("exporter", e.Name()),
 		})
 	}
 	return sh, nil
@@ -228,6 +237,11 @@ func (sh *Shipper) Run(ctx context.Context) error {
 		return errors.New("pipeline: shipper already running")
 	}
 	defer sh.running.Store(false)
+	positions := make([]Position, len(sh.lanes))
+	for i, l := range sh.lanes {
+		positions[i] = l.cons.Committed()
+	}
+	sh.feed.reset(positions)
 	errs := make([]error, len(sh.lanes))
 	var wg sync.WaitGroup
 	for i, l := range sh.lanes {
@@ -259,7 +273,7 @@ func (l *lane) run(ctx context.Context) error {
 			wait = min(wait, l.lastExport.Add(l.opts.Linger).Sub(now))
 		}
 		readCtx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
-		entries, err := l.cons.Read(readCtx, l.after, l.opts.ReadEntries, l.opts.ReadBytes)
+		groups, backlog, err := l.read(readCtx)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
@@ -279,8 +293,7 @@ func (l *lane) run(ctx context.Context) error {
 		}
 		now = time.Now()
 		// A read that hit a limit means more is waiting: no lingering.
-		backlog := l.hitLimit(entries)
-		l.take(now, entries)
+		l.take(now, groups)
 		if now.Sub(l.lastTick) >= l.opts.TickInterval {
 			l.ready = append(l.ready, l.stage.Tick(now)...)
 			l.lastTick = now
@@ -305,39 +318,57 @@ func (l *lane) run(ctx context.Context) error {
 	}
 }
 
+// read returns the decoded entries after l.after: from the feed, or,
+// while the lane is behind the feed's window, from the spool through the
+// lane's own consumer, decoded for this lane alone. backlog reports that
+// more is waiting (the read hit a bound).
+func (l *lane) read(ctx context.Context) (groups []*group, backlog bool, err error) {
+	groups, behind, err := l.feed.read(ctx, l.idx, l.after, l.opts.ReadEntries, l.opts.ReadBytes)
+	if behind == 0 {
+		return groups, l.hitLimit(groups), err
+	}
+	entries, err := l.cons.Read(ctx, l.after, behind, l.opts.ReadBytes)
+	now := time.Now()
+	groups = make([]*group, len(entries))
+	for i, e := range entries {
+		groups[i] = decodeGroup(e, l.opts.Parse, now)
+	}
+	return groups, l.hitLimit(groups), err
+}
+
 // hitLimit reports whether a read returned as many entries or bytes as it
 // may: then more is waiting in the spool.
-func (l *lane) hitLimit(entries []spool.Entry) bool {
-	if len(entries) >= l.opts.ReadEntries {
+func (l *lane) hitLimit(groups []*group) bool {
+	if len(groups) >= l.opts.ReadEntries {
 		return true
 	}
 	var read int64
-	for _, e := range entries {
-		read += int64(len(e.Payload))
+	for _, g := range groups {
+		read += int64(g.size)
 	}
 	return read >= l.opts.ReadBytes
 }
 
-// take decodes entries and feeds their events to the stage.
-func (l *lane) take(now time.Time, entries []spool.Entry) {
-	for _, e := range entries {
-		l.after = e.Pos
-		// The payload is this lane's own (each Read returns new ones) and
-		// is dropped after this: the delivery's strings may share it.
-		d, err := decodeDelivery(e.Payload, l.opts.Parse, true)
-		if err != nil {
+// take feeds the events of decoded entries to the stage. The groups may
+// be shared with other lanes: nothing here changes them.
+func (l *lane) take(now time.Time, groups []*group) {
+	for _, g := range groups {
+		l.after = g.pos
+		l.inflight = append(l.inflight, inflightEntry{pos: g.pos, received: g.received})
+		if g.err != nil {
 			l.undecodable.Add(1)
-			l.logger.Error("skipping undecodable spool entry", "pos", e.Pos, "err", err)
-			l.inflight = append(l.inflight, inflightEntry{pos: e.Pos, received: now})
+			l.logger.Error("skipping undecodable spool entry", "pos", g.pos, "err", g.err)
 			continue
 		}
-		received := d.Source.Received
-		if received.IsZero() {
-			received = now
+		d := g.d
+		if l.passThrough {
+			for i, ev := range d.Events {
+				l.ready = append(l.ready, Staged{Source: d.Source, Event: ev, Pos: g.pos, Export: true, group: g, index: i})
+			}
+			continue
 		}
-		l.inflight = append(l.inflight, inflightEntry{pos: e.Pos, received: received})
 		for _, ev := range d.Events {
-			l.ready = append(l.ready, l.stage.Add(now, d.Source, ev, e.Pos)...)
+			l.ready = append(l.ready, l.stage.Add(now, d.Source, ev, g.pos)...)
 		}
 	}
 	l.publishLag()
@@ -347,21 +378,27 @@ func (l *lane) take(now time.Time, entries []spool.Entry) {
 // exporter confirmed it. It fails only when ctx ends; what is left in
 // l.ready was not confirmed.
 func (l *lane) exportReady(ctx context.Context) error {
+	all := l.ready
 	for len(l.ready) > 0 {
 		n := min(len(l.ready), l.opts.MaxBatchRecords)
 		chunk := l.ready[:n]
-		recs := make([]record.Record, 0, n)
+		recs := l.recs[:0]
 		for _, st := range chunk {
 			switch {
 			case !st.Export:
 			case st.Record != nil:
 				recs = append(recs, *st.Record)
+			case st.group != nil:
+				recs = append(recs, st.group.records(l.mapFn)[st.index])
 			default:
 				recs = append(recs, l.mapFn(st.Source, st.Event, st.Attributes))
 			}
 		}
 		if len(recs) > 0 {
-			if err := l.exportWithRetry(ctx, recs); err != nil {
+			err := l.exportWithRetry(ctx, recs)
+			clear(recs) // the exporter keeps none; let the records go
+			l.recs = recs[:0]
+			if err != nil {
 				return err
 			}
 			l.exported.Add(uint64(len(recs)))
@@ -369,7 +406,12 @@ func (l *lane) exportReady(ctx context.Context) error {
 		clear(chunk) // let the events go
 		l.ready = l.ready[n:]
 	}
-	l.ready = nil
+	// Keep the room of a moderate ready list for the next round.
+	if cap(all) <= 4*l.opts.MaxBatchRecords {
+		l.ready = all[:0]
+	} else {
+		l.ready = nil
+	}
 	return nil
 }
 
@@ -510,16 +552,15 @@ func (l *lane) drain(ctx context.Context) error {
 			return err
 		}
 		readCtx, cancel := context.WithTimeout(ctx, time.Millisecond)
-		entries, err := l.cons.Read(readCtx, l.after, l.opts.ReadEntries, l.opts.ReadBytes)
+		groups, backlog, err := l.read(readCtx)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err != nil || len(entries) == 0 {
+		if err != nil || len(groups) == 0 {
 			return nil // caught up, or nothing more to read now
 		}
-		backlog := l.hitLimit(entries)
-		l.take(time.Now(), entries)
+		l.take(time.Now(), groups)
 		if backlog {
 			return l.exportReady(ctx)
 		}

@@ -569,3 +569,70 @@ func TestShipperStopExportsWhatJustArrived(t *testing.T) {
 		t.Fatalf("committed %d after the stop, want 5", c)
 	}
 }
+
+// TestShipperDecodesAndMapsOnceForAllExporters checks that exporters that
+// keep up share one decode and one mapping of every event (the feed),
+// while each still gets every record, in order.
+func TestShipperDecodesAndMapsOnceForAllExporters(t *testing.T) {
+	sp := openSpool(t, t.TempDir(), spool.Options{Consumers: []string{"a", "b", "c"}})
+	sink := NewSpoolSink(sp)
+	var mu sync.Mutex
+	mapped := map[string]int{}
+	countingMap := func(src Source, ev *event.Event, extra []record.KV) record.Record {
+		mu.Lock()
+		mapped[ev.Raw]++
+		mu.Unlock()
+		return testMap(src, ev, extra)
+	}
+	exps := []*fakeExporter{{name: "a"}, {name: "b", delay: time.Millisecond}, {name: "c"}}
+	opts := fastOptions()
+	opts.ReadEntries = 1024 // a window the lanes cannot fall out of here
+	sh, err := NewShipper(sp, nil, countingMap, []Exporter{exps[0], exps[1], exps[2]}, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runShipper(t, sh)
+	spoolDeliveries(t, sink, 0, 20, 5)
+	waitFor(t, "20 committed deliveries", func() bool { return sp.Stats().Committed == 20 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, e := range exps {
+		wantInOrder(t, e.records(), 0, 100)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(mapped) != 100 {
+		t.Fatalf("%d events mapped, want 100", len(mapped))
+	}
+	for raw, n := range mapped {
+		if n != 1 {
+			t.Fatalf("%s mapped %d times for 3 exporters, want once", raw, n)
+		}
+	}
+}
+
+// TestShipperLaneRejoinsAfterFallingBehind runs one exporter through an
+// outage longer than the feed's window (3 entries here): it must read the
+// spool for itself, lose nothing, keep its order, and not hold the other
+// exporter back.
+func TestShipperLaneRejoinsAfterFallingBehind(t *testing.T) {
+	sp := openSpool(t, t.TempDir(), spool.Options{Consumers: []string{"fast", "slow"}})
+	sink := NewSpoolSink(sp)
+	fast, slow := &fakeExporter{name: "fast"}, &fakeExporter{name: "slow"}
+	slow.setFail(func(int) bool { return true })
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{fast, slow}, fastOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runShipper(t, sh)
+	spoolDeliveries(t, sink, 0, 30, 2)
+	waitFor(t, "the fast exporter to take everything", func() bool { return len(fast.records()) == 60 })
+	slow.setFail(nil)
+	waitFor(t, "the slow exporter to catch up", func() bool { return len(slow.records()) == 60 })
+	// Both in the window again: new deliveries reach both.
+	spoolDeliveries(t, sink, 60, 30, 2)
+	waitFor(t, "everything committed", func() bool { return sp.Stats().Committed == 60 })
+	wantInOrder(t, fast.records(), 0, 120)
+	wantInOrder(t, slow.records(), 0, 120)
+}

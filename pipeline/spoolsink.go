@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"wefgate/spool"
 )
@@ -12,7 +14,13 @@ import (
 // a Shipper takes them from there to the exporters.
 type SpoolSink struct {
 	spool *spool.Spool
+	// bufs holds encoding buffers (*[]byte): the spool keeps no reference
+	// to a payload once Append returns, so each is reused.
+	bufs sync.Pool
 }
+
+// maxPooledPayload is the largest encoding buffer kept for reuse.
+const maxPooledPayload = 4 << 20
 
 // NewSpoolSink returns a Sink appending to sp.
 func NewSpoolSink(sp *spool.Spool) *SpoolSink {
@@ -28,7 +36,16 @@ func (s *SpoolSink) Accept(ctx context.Context, d *Delivery) error {
 	if len(d.Events) == 0 {
 		return nil
 	}
-	_, err := s.spool.Append(ctx, EncodeDelivery(d))
+	var buf []byte
+	if p, ok := s.bufs.Get().(*[]byte); ok {
+		buf = *p
+	}
+	buf = AppendDelivery(slices.Grow(buf[:0], EncodedSize(d)), d)
+	_, err := s.spool.Append(ctx, buf)
+	if cap(buf) <= maxPooledPayload {
+		buf = buf[:0]
+		s.bufs.Put(&buf)
+	}
 	if errors.Is(err, spool.ErrFull) {
 		st := s.spool.Stats()
 		return fmt.Errorf("%w: spool holds %d of %d bytes, %d entries not yet exported: %w",

@@ -26,6 +26,12 @@ type Staged struct {
 	// Record, when set, is exported as it is instead of the mapping of
 	// Event: a stage's own record, such as a summary of what it folded.
 	Record *record.Record
+
+	// group and index, when group is set, name the shared decoded entry
+	// Event came from and its place there, so that its record is mapped
+	// once for every exporter (PassThrough lanes only).
+	group *group
+	index int
 }
 
 // Stage sits between the spool and the exporters and may hold events back

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -58,6 +59,21 @@ type codec struct {
 	id  byte
 	enc *zstd.Encoder
 	dec *zstd.Decoder
+	// frames holds frame buffers (*[]byte) the writer has copied out, for
+	// the next appends: a frame lives only from Append to its group's
+	// write.
+	frames sync.Pool
+}
+
+// maxPooledFrame is the largest frame buffer kept for reuse.
+const maxPooledFrame = 4 << 20
+
+// recycle takes back a frame made by frame once it has been copied.
+func (c *codec) recycle(frame []byte) {
+	if cap(frame) <= maxPooledFrame {
+		frame = frame[:0]
+		c.frames.Put(&frame)
+	}
 }
 
 func newCodec(name string) (*codec, error) {
@@ -104,7 +120,12 @@ func (c *codec) frame(payload []byte) []byte {
 	case id == codecS2:
 		room = s2Max
 	}
-	buf := make([]byte, headerSize, headerSize+room)
+	var buf []byte
+	if p, ok := c.frames.Get().(*[]byte); ok && cap(*p) >= headerSize+room {
+		buf = (*p)[:headerSize]
+	} else {
+		buf = make([]byte, headerSize, headerSize+room)
+	}
 	switch id {
 	case codecZstd:
 		buf = c.enc.EncodeAll(payload, buf)

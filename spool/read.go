@@ -38,6 +38,14 @@ func (s *Spool) Read(ctx context.Context, after Position, max int) ([]Entry, err
 	return s.read(ctx, &s.readMu, &s.cursor, after, readLimit{entries: max})
 }
 
+// ReadLimit is Read bounded by maxBytes of payload as well (0: no bound;
+// at least one entry is returned), on the same read cursor as Read: a
+// reader with no committed position, such as the shipper's shared feed,
+// which holds nothing back.
+func (s *Spool) ReadLimit(ctx context.Context, after Position, max int, maxBytes int64) ([]Entry, error) {
+	return s.read(ctx, &s.readMu, &s.cursor, after, readLimit{entries: max, bytes: maxBytes})
+}
+
 // readLimit bounds one read: at most entries entries and, once one entry
 // is taken, at most bytes bytes of payload (0: no byte bound).
 type readLimit struct {

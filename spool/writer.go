@@ -27,7 +27,8 @@ type appendResult struct {
 }
 
 // Append writes payload as one entry and returns once it is durable on
-// disk. It returns an error wrapping ErrFull when the entry would exceed
+// disk. It keeps no reference to payload: the caller may reuse it once
+// Append returns. It returns an error wrapping ErrFull when the entry would exceed
 // Options.MaxBytes. If ctx ends while the entry is queued or being synced,
 // Append returns ctx.Err(); the entry may still become durable and be read
 // (delivery is at least once).
@@ -130,6 +131,8 @@ func (s *Spool) writeGroup(group []*appendReq) {
 		}
 		sealFrame(r.frame, s.nextSeq)
 		buf = append(buf, r.frame...)
+		s.codec.recycle(r.frame)
+		r.frame = nil
 		results[i].seq = s.nextSeq
 		s.nextSeq++
 		written++
