@@ -121,6 +121,8 @@ func (f *feed) read(ctx context.Context, lane int, after Position, maxEntries in
 			return nil, int(min(n, Position(maxEntries))), nil
 		}
 		if gs := f.takeLocked(after, maxEntries, maxBytes); len(gs) > 0 {
+			// The lane takes them all: it needs none of them again.
+			f.positions[lane] = gs[len(gs)-1].pos
 			f.trimLocked()
 			f.mu.Unlock()
 			return gs, 0, nil

@@ -206,7 +206,9 @@ func NewShipper(sp *spool.Spool, newStage func(exporter string) Stage, mapFn Map
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opts.setDefaults()
-	sh := &Shipper{spool: sp, feed: newFeed(sp, opts.Parse, len(outs), opts.ReadEntries, opts.ReadBytes)}
+	// The feed's window holds two reads, so that a lane one read behind
+	// the one ahead stays in it.
+	sh := &Shipper{spool: sp, feed: newFeed(sp, opts.Parse, len(outs), 2*opts.ReadEntries, 2*opts.ReadBytes)}
 	for i, e := range outs {
 		cons, err := sp.Consumer(e.Name())
 		if err != nil {
