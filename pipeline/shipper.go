@@ -132,6 +132,9 @@ type ExporterStats struct {
 // Shipper drains the spool to the exporters. Each exporter has its own
 // lane: its own spool consumer (position), its own Stage, retry and
 // backoff, so an exporter that is down holds only its own position back.
+// The lanes read through a shared feed, so that each entry is read and
+// decoded once (and, with PassThrough stages, mapped once) for all of
+// them while they keep up with each other (see the package doc).
 // The spool keeps an entry until the slowest exporter has committed it.
 // Each lane takes whatever deliveries have arrived since its last read,
 // exports them in as few Export calls as the size limits allow and commits
