@@ -1,6 +1,21 @@
 package sldc
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+const (
+	// fastRoom is the free output space the fast loop needs before each
+	// symbol: the longest copy rounded up to whole 8-byte words, which is
+	// how it copies.
+	fastRoom = (maxMatch + 7) &^ 7
+
+	// maxExpansion bounds the output of one input byte: the longest copy
+	// (271 bytes) in the longest copy pointer (23 bits) is 94.3 bytes a
+	// byte. A length trailer claiming more is not believed.
+	maxExpansion = 95
+)
 
 // Decompress decodes an SLDC stream up to its END_OF_RECORD (or END_MARKER)
 // control symbol and returns the data. Bytes after that symbol, such as the
@@ -13,15 +28,46 @@ import "fmt"
 // Work and memory are bounded by len(src) and maxOut.
 func Decompress(src []byte, maxOut int) ([]byte, error) {
 	maxOut = max(maxOut, 0)
-	// Typical WEF bodies compress about 3:1; start there and let append
-	// grow, never past maxOut.
-	out := make([]byte, 0, min(maxOut, 3*len(src)+16))
+	return decompress(make([]byte, 0, outputSizeHint(src, maxOut)), src, maxOut)
+}
 
+// outputSizeHint is the capacity to start the output with. Windows (and
+// Compress) follow the stream with its uncompressed length as a 4-byte
+// little-endian integer; when the last four bytes make a plausible length
+// that is taken, plus the fast loop's slack, so that the output is
+// allocated once. Otherwise, or when it lies, the output starts at the
+// typical 3:1 ratio of WEF bodies and grows. Never more than maxOut.
+func outputSizeHint(src []byte, maxOut int) int {
+	size := 3*len(src) + 16
+	if len(src) >= 4 {
+		if n := uint64(binary.LittleEndian.Uint32(src[len(src)-4:])); n <= maxExpansion*uint64(len(src)) {
+			size = int(n) + fastRoom
+		}
+	}
+	return min(size, maxOut)
+}
+
+// decompress appends the decoding of src to out (see Decompress), growing
+// it up to maxOut bytes in all.
+//
+// The bulk of a Windows stream (scheme-1 literals and copy pointers with
+// eight input bytes ahead and fastRoom output bytes free) goes through
+// decodeScheme1; every other symbol, and any symbol the fast loop declines
+// (control symbols, a displacement to report, the last bytes of input or
+// of maxOut), is taken one at a time by the careful loop below, which
+// checks each limit and names each error.
+func decompress(out, src []byte, maxOut int) ([]byte, error) {
 	r := newBitReader(src)
 	scheme := 0      // 0 until the first RESET or SCHEME symbol
 	historyBase := 0 // index in out where the history was last reset
 
 	for {
+		if cap(out)-len(out) < fastRoom && cap(out) < maxOut {
+			out = grow(out, maxOut)
+		}
+		if scheme == 1 {
+			out, r.pos = decodeScheme1(out, src, r.pos, historyBase)
+		}
 		if r.exhausted() {
 			return nil, fmt.Errorf("%w: truncated after %d bytes of output: no END_OF_RECORD", ErrCorrupt, len(out))
 		}
@@ -103,6 +149,82 @@ func Decompress(src []byte, maxOut int) ([]byte, error) {
 	}
 }
 
+// grow returns out with room for at least fastRoom more bytes, or with
+// capacity maxOut when that is less; the careful loop never appends
+// beyond maxOut, so this is the only place the output is reallocated.
+func grow(out []byte, maxOut int) []byte {
+	grown := make([]byte, len(out), min(maxOut, max(2*cap(out), len(out)+fastRoom, 4096)))
+	copy(grown, out)
+	return grown
+}
+
+// decodeScheme1 decodes scheme-1 literals and copy pointers from bit pos of
+// src into out for as long as eight input bytes remain from the current one
+// (so each symbol lies wholly within src and no read needs a bounds check
+// of its own) and out has fastRoom bytes free (so no symbol can reach
+// maxOut, which the caller keeps at or above cap(out)). It stops before a
+// control symbol or a copy pointer into history not yet written, which the
+// careful loop then takes, and returns out and the bit position reached.
+func decodeScheme1(out, src []byte, pos uint64, historyBase int) ([]byte, uint64) {
+	if len(src) < 8 {
+		return out, pos
+	}
+	buf := out[:cap(out)]
+	n := len(out)
+	lastN := len(buf) - fastRoom          // n may not pass this
+	lastPos := (uint64(len(src)) - 8) * 8 // nor pos this
+	for n <= lastN && pos <= lastPos {
+		// At least 57 valid bits: room for six literals or one symbol.
+		v := binary.BigEndian.Uint64(src[pos>>3:]) << (pos & 7)
+		dst := buf[n : n+fastRoom]
+		if v>>63 == 0 {
+			// Literals come in runs; up to six are in v.
+			dst[0] = byte(v >> 55)
+			k := 1
+			for ; k < 6; k++ {
+				if v <<= 9; v>>63 != 0 {
+					break
+				}
+				dst[k] = byte(v >> 55)
+			}
+			n += k
+			pos += 9 * uint64(k)
+			continue
+		}
+		if v>>(64-9) == ctrlPrefix {
+			break
+		}
+		count, disp, nbits := decodeCopyPointer(uint32(v >> (64 - maxPeekBits)))
+		written := n - historyBase
+		dist := (written-disp-1)&historyMask + 1
+		if dist > written {
+			break
+		}
+		if dist >= 8 {
+			// Whole words, each read from bytes already written (the
+			// distance is at least a word); the last may run past count
+			// into the free room, which later symbols overwrite. Nine
+			// copies in ten are 16 bytes or less: two words, no loop.
+			from := buf[n-dist : n-dist+fastRoom]
+			binary.LittleEndian.PutUint64(dst[0:], binary.LittleEndian.Uint64(from[0:]))
+			binary.LittleEndian.PutUint64(dst[8:], binary.LittleEndian.Uint64(from[8:]))
+			for k := 16; k < count; k += 8 {
+				binary.LittleEndian.PutUint64(dst[k:], binary.LittleEndian.Uint64(from[k:]))
+			}
+		} else {
+			// A copy closer than a word may overlap its own output
+			// (a run); byte by byte repeats the pattern.
+			from := n - dist
+			for k := range count {
+				buf[n+k] = buf[from+k]
+			}
+		}
+		n += count
+		pos += uint64(nbits)
+	}
+	return buf[:n], pos
+}
+
 // decodeCopyPointer splits a scheme-1 copy pointer, given as the next
 // maxPeekBits bits of the stream with its leading one-bit, into the match
 // count, the history displacement and the symbol's length in bits. The
@@ -110,22 +232,36 @@ func Decompress(src []byte, maxOut int) ([]byte, error) {
 // match-count field never exceeds 239 and the count stays within 271.
 func decodeCopyPointer(v uint32) (count, disp int, nbits uint) {
 	w := v << (32 - maxPeekBits + 1) // match-count field at the top
-	var fieldBits uint
-	switch {
-	case w>>31 == 0: // 0x: 2..3
-		count, fieldBits = 2+int(w>>30&1), 2
-	case w>>30 == 0b10: // 10xx: 4..7
-		count, fieldBits = 4+int(w>>28&0x3), 4
-	case w>>29 == 0b110: // 110xxx: 8..15
-		count, fieldBits = 8+int(w>>26&0x7), 6
-	case w>>28 == 0b1110: // 1110xxxx: 16..31
-		count, fieldBits = 16+int(w>>24&0xF), 8
-	default: // 1111xxxxxxxx: 32..271
-		count, fieldBits = 32+int(w>>20&0xFF), 12
+	f := matchCountFields[w>>24]
+	count, fieldBits := int(f>>4), uint(f&15)
+	if fieldBits == 12 { // 1111xxxxxxxx: 32..271
+		count = 32 + int(w>>20&0xFF)
 	}
-	disp = int(w << fieldBits >> (32 - displacementBits))
+	disp = int(w << (fieldBits & 15) >> (32 - displacementBits))
 	return count, disp, 1 + fieldBits + displacementBits
 }
+
+// matchCountFields decodes an ECMA-321 match-count field by its first
+// eight bits, which hold the whole field in all but the longest form:
+// count<<4 | field length in bits, or 12 alone for 1111xxxxxxxx, whose
+// count (32..271) needs four more bits.
+var matchCountFields = func() (t [256]uint16) {
+	for b := range t {
+		switch {
+		case b>>7 == 0: // 0x: 2..3
+			t[b] = uint16(2+b>>6&1)<<4 | 2
+		case b>>6 == 0b10: // 10xx: 4..7
+			t[b] = uint16(4+b>>4&0x3)<<4 | 4
+		case b>>5 == 0b110: // 110xxx: 8..15
+			t[b] = uint16(8+b>>2&0x7)<<4 | 6
+		case b>>4 == 0b1110: // 1110xxxx: 16..31
+			t[b] = uint16(16+b&0xF)<<4 | 8
+		default:
+			t[b] = 12
+		}
+	}
+	return t
+}()
 
 // copyFromHistory appends count bytes read from history slot disp onwards.
 //

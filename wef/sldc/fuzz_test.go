@@ -2,6 +2,7 @@ package sldc
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,4 +53,80 @@ func FuzzRoundTrip(f *testing.F) {
 			t.Fatalf("round trip differs at byte %d", firstDiff(got, in))
 		}
 	})
+}
+
+// FuzzDifferential holds Decompress to the one-symbol-at-a-time decoder it
+// replaced (refDecompress): the same output or the same error, word for
+// word, for any input and limit.
+func FuzzDifferential(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s, 4096)
+		f.Add(s, 3)
+		f.Add(s[:len(s)/2], 1<<20)
+	}
+	f.Fuzz(func(t *testing.T, src []byte, maxOut int) {
+		maxOut %= 1 << 20
+		sameAsReference(t, src, maxOut)
+	})
+}
+
+// FuzzDifferentialSymbols drives the same comparison with streams of
+// well-formed symbols, which random bytes seldom are: each pair of fuzz
+// bytes picks a literal, a copy pointer (any count, any displacement,
+// overlapping and not-yet-written ones included), a control symbol or
+// three bytes of garbage, so the fast loop runs long and is left at every
+// kind of symbol.
+func FuzzDifferentialSymbols(f *testing.F) {
+	f.Add([]byte{0, 'a', 0, 'b', 1, 0x20, 2, 0x10, 0, 0}, 4096)
+	f.Add(bytes.Repeat([]byte{0, 'x', 3, 1, 1, 200, 5, 9}, 64), 600)
+	f.Add(bytes.Repeat([]byte{0, 'a', 1, 'b', 2, 'c', 3, 'd', 4, 'e', 0x2C, 30, 0x3C, 20, 0x7C, 50, 0xFC, 9, 0x0C, 5}, 40), 1<<16)
+	f.Fuzz(func(t *testing.T, prog []byte, maxOut int) {
+		maxOut %= 1 << 20
+		w := bitWriter{}
+		w.write(ctrlReset1, ctrlBits)
+		n := 0 // bytes decoded so far, if every copy so far was valid
+		for i := 0; i+1 < len(prog); i += 2 {
+			op, arg := prog[i], prog[i+1]
+			switch op % 16 {
+			case 0, 1, 2, 3, 4, 5: // literal
+				w.write(uint32(arg), literalBits)
+				n++
+			case 6, 7, 8, 9, 10, 11: // copy: count from arg, slot from op
+				count := minMatch + int(arg)%(maxMatch-minMatch+1)
+				if op%16 < 9 {
+					count = minMatch + int(arg)%30
+				}
+				writeCopy(&w, count, (int(op)*37+int(arg)*11)&historyMask)
+				n += count
+			case 12: // a run: a copy 1 to 16 bytes back
+				count := minMatch + int(arg)%40
+				writeCopy(&w, count, (n-1-int(op>>4))&historyMask)
+				n += count
+			case 13:
+				w.write(ctrlScheme1+uint32(arg%2), ctrlBits)
+			case 14:
+				w.write(ctrlFlush, ctrlBits)
+				w.padTo(padAlignBits)
+			case 15:
+				w.write(uint32(arg)<<16|uint32(arg)*0x101, 24)
+			}
+		}
+		w.write(ctrlEndOfRecord, ctrlBits)
+		w.padTo(16)
+		sameAsReference(t, w.dst, maxOut)
+	})
+}
+
+// sameAsReference fails t unless Decompress and refDecompress give the
+// same output and the same error for src.
+func sameAsReference(t *testing.T, src []byte, maxOut int) {
+	t.Helper()
+	got, err := Decompress(src, maxOut)
+	want, wantErr := refDecompress(src, maxOut)
+	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Fatalf("error %v, want %v", err, wantErr)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("output (%d bytes) differs from the reference (%d bytes) at byte %d", len(got), len(want), firstDiff(got, want))
+	}
 }

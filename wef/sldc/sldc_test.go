@@ -456,3 +456,42 @@ func firstDiff(a, b []byte) int {
 	}
 	return min(len(a), len(b))
 }
+
+// TestDecompressLengthTrailer: the length trailer only sizes the first
+// allocation. A wrong or missing one decodes the same, and a huge one
+// allocates no more than the limit.
+func TestDecompressLengthTrailer(t *testing.T) {
+	plain := eventXML(20)
+	c := Compress(plain)
+	body := c[:len(c)-4]
+	withTrailer := func(n uint32) []byte {
+		return binary.LittleEndian.AppendUint32(bytes.Clone(body), n)
+	}
+	tests := []struct {
+		name   string
+		src    []byte
+		maxOut int
+	}{
+		{"true", c, 1 << 20},
+		{"true, limit exact", c, len(plain)},
+		{"missing", body, 1 << 20},
+		{"zero", withTrailer(0), 1 << 20},
+		{"too small", withTrailer(uint32(len(plain) / 3)), 1 << 20},
+		{"too large", withTrailer(uint32(len(plain) * 4)), 1 << 20},
+		{"beyond any expansion", withTrailer(1<<32 - 1), 1 << 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decompress(tt.src, tt.maxOut)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, plain) {
+				t.Fatalf("output differs at byte %d", firstDiff(got, plain))
+			}
+			if limit := min(tt.maxOut, maxExpansion*len(tt.src)+fastRoom); cap(got) > max(limit, 2*len(plain)) {
+				t.Fatalf("output capacity %d, want at most %d", cap(got), max(limit, 2*len(plain)))
+			}
+		})
+	}
+}
