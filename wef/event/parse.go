@@ -2,53 +2,32 @@ package event
 
 import (
 	"bytes"
-	"io"
 	"strconv"
 	"strings"
-	"unsafe"
-
-	"github.com/tdewolff/parse/v2"
-	"github.com/tdewolff/parse/v2/xml"
 )
 
-// Parse parses the XML of one Windows event. It never fails and never
-// panics: damaged input gives the fields that could be read and a Problem.
-// raw is not modified or retained. The strings of the returned Event
-// share memory with Event.Raw.
+// Parse parses the XML of one Windows event (UTF-8; one <Event> element of
+// the event schema, https://learn.microsoft.com/windows/win32/wes/eventschema-schema,
+// normally with System, EventData or UserData, and RenderingInfo when the
+// subscription asks for RenderedText). It never fails and never panics:
+// damaged input gives the fields that could be read and a Problem.
+//
+// The XML is read with scanner, which knows the subset of XML 1.0 that
+// Windows writes (see scanner) and reads anything else as it stands:
+// references other than the five predefined entities and character
+// references are kept literally, and a DOCTYPE declares nothing. raw is
+// not modified or retained. The strings of the returned Event share
+// memory with Event.Raw, a copy of raw.
 func Parse(raw []byte) *Event {
-	n := len(raw)
-	// One buffer serves as the lexer's input and then as Raw. The lexer
-	// needs a NUL after the input and rewrites whitespace inside attribute
-	// values; embedded NUL bytes would stop it early, so they are hidden
-	// while it runs. Copying raw back afterwards makes the buffer equal the
-	// input again before anyone but this function sees Raw.
-	buf := make([]byte, n+1)
-	copy(buf, raw)
-	hidNUL := hideNUL(buf[:n])
-	ev := &Event{Raw: unsafe.String(unsafe.SliceData(buf), n)}
-	r := run{in: raw, raw: ev.Raw, hidNUL: hidNUL, ev: ev, userDataStart: -1}
-	r.lex(parse.NewInputBytes(buf[:n]))
-	copy(buf, raw)
+	r := run{raw: string(raw), userDataStart: -1}
+	r.ev.Raw = r.raw
+	r.scan()
 	r.finish()
+	// The event is built on the stack and copied once: storing each string
+	// into a heap Event would cost a write barrier apiece while the GC runs.
+	ev := new(Event)
+	*ev = r.ev
 	return ev
-}
-
-// hideNUL replaces NUL bytes, which end the lexer's input, by a byte with
-// no meaning to it, and reports whether there were any.
-func hideNUL(b []byte) bool {
-	i := bytes.IndexByte(b, 0)
-	if i < 0 {
-		return false
-	}
-	for i >= 0 {
-		b[i] = 1
-		j := bytes.IndexByte(b[i+1:], 0)
-		if j < 0 {
-			break
-		}
-		i += 1 + j
-	}
-	return true
 }
 
 // maxDepth is how many nested elements are told apart; deeper ones (no
@@ -110,10 +89,10 @@ func (k elemKind) takesText() bool {
 // classify maps an element's local name to its kind given its parent's kind.
 // Everything outside the known schema, including all of UserData, is
 // kindOther and only skipped.
-func classify(parent elemKind, name []byte) elemKind {
+func classify(parent elemKind, name string) elemKind {
 	switch parent {
 	case kindEvent:
-		switch string(name) {
+		switch name {
 		case "System":
 			return kindSystem
 		case "EventData":
@@ -124,7 +103,7 @@ func classify(parent elemKind, name []byte) elemKind {
 			return kindRendering
 		}
 	case kindSystem:
-		switch string(name) {
+		switch name {
 		case "Provider":
 			return kindProvider
 		case "EventID":
@@ -155,14 +134,14 @@ func classify(parent elemKind, name []byte) elemKind {
 			return kindSecurity
 		}
 	case kindEventData:
-		switch string(name) {
+		switch name {
 		case "Data":
 			return kindData
 		case "Binary":
 			return kindBinary
 		}
 	case kindRendering:
-		switch string(name) {
+		switch name {
 		case "Message":
 			return kindRenderMessage
 		case "Level":
@@ -179,7 +158,7 @@ func classify(parent elemKind, name []byte) elemKind {
 			return kindRenderKeywords
 		}
 	case kindRenderKeywords:
-		if string(name) == "Keyword" {
+		if name == "Keyword" {
 			return kindRenderKeyword
 		}
 	}
@@ -198,18 +177,17 @@ type frame struct {
 type textSpan struct {
 	start, end int
 	cdata      bool
+	// plain: nothing to decode or normalise (see scanner.plain).
+	plain bool
 }
 
 // run is the state of one Parse call.
 type run struct {
-	// in is the caller's input; raw is Raw, which shares the lexer's
-	// buffer and so differs from in inside attribute values until the
-	// lexer is done. Values are cut from raw; attribute values are judged
-	// on in.
-	in     []byte
-	raw    string
-	hidNUL bool
-	ev     *Event
+	// raw is Event.Raw: values are cut from it.
+	raw string
+	// nul is 0 until raw has been searched for NUL, then 1 (none) or 2.
+	nul uint8
+	ev  Event
 
 	// frames[:depth] are the open elements; overflow counts those nested
 	// beyond maxDepth.
@@ -218,7 +196,7 @@ type run struct {
 	overflow int
 
 	// attrKind is the kind of the start tag whose attributes are being
-	// lexed; kindOther means they are ignored.
+	// scanned; kindOther means they are ignored.
 	attrKind elemKind
 
 	// The character data of the open text element: the first piece is kept
@@ -249,53 +227,45 @@ type run struct {
 	damage string
 }
 
-func (r *run) lex(in *parse.Input) {
-	l := xml.NewLexer(in)
+func (r *run) scan() {
+	z := scanner{s: r.raw}
 	for !r.eventClosed {
-		tt, tok := l.Next()
-		end := in.Offset()
-		switch tt {
-		case xml.ErrorToken:
-			if err := l.Err(); err != nil && err != io.EOF {
-				r.noteDamage("lexer stopped: " + err.Error())
-			}
+		switch z.next() {
+		case tokEnd:
 			return
-		case xml.StartTagToken:
-			name := l.Text()
-			r.startElement(name, end-len(name), end)
-		case xml.StartTagPIToken:
+		case tokStartTag:
+			r.startElement(z.a, z.b)
+		case tokPI:
 			r.attrKind = kindOther
-		case xml.AttributeToken:
-			if r.attrKind != kindOther {
-				val := l.AttrVal()
-				r.attribute(l.Text(), val, end-len(val), end)
+		case tokAttr:
+			if r.attrKind != kindOther && z.val >= 0 {
+				r.attribute(r.raw[z.a:z.b], z.val, z.pos, z.plain)
 			}
-		case xml.StartTagCloseToken:
+		case tokClose:
 			r.attrKind = kindOther
 			if r.top() == kindUserData {
-				r.userDataStart = end
+				r.userDataStart = z.pos
 			}
-		case xml.StartTagCloseVoidToken:
+		case tokCloseVoid:
 			r.attrKind = kindOther
 			switch {
 			case r.overflow > 0:
 				r.overflow--
 			case r.depth > 0:
-				r.endElement(r.depth-1, end)
+				r.endElement(r.depth-1, z.pos)
 			}
-		case xml.EndTagToken:
-			if len(tok) == 0 || tok[len(tok)-1] != '>' {
+		case tokEndTag:
+			if !z.closed {
 				return // cut inside the end tag: the element stays open
 			}
-			r.endTag(l.Text(), end-len(tok))
-		case xml.TextToken:
-			r.addText(textSpan{start: end - len(tok), end: end})
-		case xml.CDATAToken:
-			if len(tok) < 12 || string(tok[len(tok)-3:]) != "]]>" {
+			r.endTag(r.raw[z.a:z.b], z.start)
+		case tokText:
+			r.addText(textSpan{start: z.a, end: z.b, plain: z.plain})
+		case tokCDATA:
+			if !z.closed {
 				return // cut inside CDATA
 			}
-			start := end - len(tok) + len("<![CDATA[")
-			r.addText(textSpan{start: start, end: start + len(l.Text()), cdata: true})
+			r.addText(textSpan{start: z.a, end: z.b, cdata: true, plain: z.plain})
 		}
 	}
 }
@@ -308,14 +278,15 @@ func (r *run) top() elemKind {
 	return r.frames[r.depth-1].kind
 }
 
-func (r *run) startElement(name []byte, nameStart, nameEnd int) {
+func (r *run) startElement(nameStart, nameEnd int) {
 	if r.depth == maxDepth || r.overflow > 0 {
 		r.overflow++
 		r.attrKind = kindOther
 		return
 	}
-	kind := classify(r.top(), localName(name))
-	if !r.eventFound && string(localName(name)) == "Event" {
+	local := localName(r.raw[nameStart:nameEnd])
+	kind := classify(r.top(), local)
+	if !r.eventFound && local == "Event" {
 		kind = kindEvent
 		r.eventFound = true
 	}
@@ -336,72 +307,74 @@ func (r *run) startElement(name []byte, nameStart, nameEnd int) {
 	}
 }
 
-func (r *run) attribute(name, val []byte, valStart, valEnd int) {
-	if len(val) == 0 {
+// attribute stores an attribute of the start tag being scanned; the value
+// is raw[valStart:valEnd], quotes included, and plain as scanner.plain.
+func (r *run) attribute(name string, valStart, valEnd int, plain bool) {
+	if valEnd == valStart {
 		return
 	}
-	if q := val[0]; q == '"' || q == '\'' {
-		if len(val) < 2 || val[len(val)-1] != q {
+	if q := r.raw[valStart]; q == '"' || q == '\'' {
+		if valEnd-valStart < 2 || r.raw[valEnd-1] != q {
 			return // cut inside the value
 		}
 		valStart++
 		valEnd--
 	}
-	ev := r.ev
-	switch string(localName(name)) {
+	ev := &r.ev
+	switch localName(name) {
 	case "Name":
 		switch r.attrKind {
 		case kindProvider:
-			ev.Provider.Name = r.attrValue(valStart, valEnd)
+			ev.Provider.Name = r.attrValue(valStart, valEnd, plain)
 		case kindData:
-			r.dataName = r.attrValue(valStart, valEnd)
+			r.dataName = r.attrValue(valStart, valEnd, plain)
 		}
 	case "Guid":
 		if r.attrKind == kindProvider {
-			ev.Provider.GUID = r.attrValue(valStart, valEnd)
+			ev.Provider.GUID = r.attrValue(valStart, valEnd, plain)
 		}
 	case "EventSourceName":
 		if r.attrKind == kindProvider {
-			ev.Provider.EventSourceName = r.attrValue(valStart, valEnd)
+			ev.Provider.EventSourceName = r.attrValue(valStart, valEnd, plain)
 		}
 	case "Qualifiers":
 		if r.attrKind == kindEventID {
-			if v, ok := parseUint(r.attrValue(valStart, valEnd), 10, 16); ok {
+			if v, ok := parseUint(r.attrValue(valStart, valEnd, plain), 10, 16); ok {
 				ev.Qualifiers, ev.HasQualifiers = uint16(v), true
 			}
 		}
 	case "SystemTime":
 		if r.attrKind == kindTimeCreated {
-			ev.SystemTime = r.attrValue(valStart, valEnd)
+			ev.SystemTime = r.attrValue(valStart, valEnd, plain)
 			ev.TimeCreated, _ = parseSystemTime(ev.SystemTime)
 		}
 	case "ActivityID":
 		if r.attrKind == kindCorrelation {
-			ev.ActivityID = r.attrValue(valStart, valEnd)
+			ev.ActivityID = r.attrValue(valStart, valEnd, plain)
 		}
 	case "RelatedActivityID":
 		if r.attrKind == kindCorrelation {
-			ev.RelatedActivityID = r.attrValue(valStart, valEnd)
+			ev.RelatedActivityID = r.attrValue(valStart, valEnd, plain)
 		}
 	case "ProcessID":
 		if r.attrKind == kindExecution {
-			if v, ok := parseUint(r.attrValue(valStart, valEnd), 10, 32); ok {
+			if v, ok := parseUint(r.attrValue(valStart, valEnd, plain), 10, 32); ok {
 				ev.Execution.ProcessID, ev.Execution.HasProcessID = uint32(v), true
 			}
 		}
 	case "ThreadID":
 		if r.attrKind == kindExecution {
-			if v, ok := parseUint(r.attrValue(valStart, valEnd), 10, 32); ok {
+			if v, ok := parseUint(r.attrValue(valStart, valEnd, plain), 10, 32); ok {
 				ev.Execution.ThreadID = uint32(v)
 			}
 		}
 	case "UserID":
 		if r.attrKind == kindSecurity {
-			ev.UserID = r.attrValue(valStart, valEnd)
+			ev.UserID = r.attrValue(valStart, valEnd, plain)
 		}
 	case "Culture":
 		if r.attrKind == kindRendering {
-			ev.Rendering.Culture = r.attrValue(valStart, valEnd)
+			ev.Rendering.Culture = r.attrValue(valStart, valEnd, plain)
 		}
 	}
 }
@@ -428,10 +401,10 @@ func (r *run) addText(s textSpan) {
 
 func (r *run) writeSpan(s textSpan) {
 	if s.cdata {
-		writeNormalized(r.text, r.source(s.start, s.end))
+		writeNormalized(r.text, r.raw[s.start:s.end])
 		return
 	}
-	writeDecoded(r.text, r.source(s.start, s.end), false)
+	writeDecoded(r.text, r.raw[s.start:s.end], false)
 }
 
 // textValue returns the character data of the element being closed.
@@ -442,36 +415,23 @@ func (r *run) textValue() string {
 	case 1:
 		s := r.firstText
 		v := r.raw[s.start:s.end]
-		if s.cdata {
-			if strings.IndexByte(v, '\r') < 0 {
-				return v
-			}
-			return normalized(r.source(s.start, s.end))
-		}
-		if !needsDecoding(v, false) {
+		if s.plain {
 			return v
 		}
-		return decoded(r.source(s.start, s.end), false)
+		if s.cdata {
+			return normalized(v)
+		}
+		return decoded(v, false)
 	}
 	return r.text.String()
 }
 
-// source returns input text to decode into a new string. Raw cannot serve
-// while the lexer runs if NUL bytes are hidden in it.
-func (r *run) source(start, end int) string {
-	if r.hidNUL {
-		return string(r.in[start:end])
-	}
-	return r.raw[start:end]
-}
-
-// attrValue returns an attribute value, normalised. The lexer has
-// rewritten whitespace in raw at this point, so the original bytes decide.
-func (r *run) attrValue(start, end int) string {
-	if !attrNeedsDecoding(r.in[start:end]) {
+// attrValue returns an attribute value, normalised.
+func (r *run) attrValue(start, end int, plain bool) string {
+	if plain {
 		return r.raw[start:end]
 	}
-	return decoded(string(r.in[start:end]), true)
+	return decoded(r.raw[start:end], true)
 }
 
 func (r *run) addData(d Data) {
@@ -485,19 +445,19 @@ func (r *run) addData(d Data) {
 
 // endTag closes the open element that the end tag names. An end tag that
 // matches no element nearby is ignored; elements it skips are closed.
-func (r *run) endTag(name []byte, tokStart int) {
+func (r *run) endTag(name string, tokStart int) {
 	if r.overflow > 0 {
 		r.overflow-- // too deep to have been recorded: trust the name
 		return
 	}
 	for i := r.depth - 1; i >= 0 && i >= r.depth-maxEndTagSearch; i-- {
 		f := r.frames[i]
-		if r.raw[f.nameStart:f.nameEnd] != string(name) {
+		if !r.sameName(r.raw[f.nameStart:f.nameEnd], name) {
 			continue
 		}
-		if i != r.depth-1 {
+		if i != r.depth-1 && r.damage == "" {
 			top := r.frames[r.depth-1]
-			r.noteDamage("element <" + r.raw[top.nameStart:top.nameEnd] + "> not closed before byte " + strconv.Itoa(tokStart))
+			r.noteDamage("element <" + r.nulShown(r.raw[top.nameStart:top.nameEnd]) + "> not closed before byte " + strconv.Itoa(tokStart))
 		}
 		for r.depth > i+1 {
 			r.endElement(r.depth-1, tokStart)
@@ -505,7 +465,49 @@ func (r *run) endTag(name []byte, tokStart int) {
 		r.endElement(i, tokStart)
 		return
 	}
-	r.noteDamage("unexpected end tag </" + string(name) + "> at byte " + strconv.Itoa(tokStart))
+	if r.damage == "" {
+		r.noteDamage("unexpected end tag </" + r.nulShown(name) + "> at byte " + strconv.Itoa(tokStart))
+	}
+}
+
+// sameName reports whether an end tag's name matches a start tag's. NUL
+// and U+0001 count as the same character here and nulShown shows NUL as
+// U+0001, as the lexer wefgate used before did: it could not hold NUL,
+// and the problem messages of events with NUL in a tag name stay as they
+// were.
+func (r *run) sameName(start, end string) bool {
+	if start == end {
+		return true
+	}
+	if len(start) != len(end) || !r.hasNUL() {
+		return false
+	}
+	for i := 0; i < len(start); i++ {
+		a, b := start[i], end[i]
+		if a != b && !(a <= 1 && b <= 1) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasNUL reports whether the input holds a NUL byte; only the rare paths
+// that need to know ask.
+func (r *run) hasNUL() bool {
+	if r.nul == 0 {
+		r.nul = 1
+		if strings.IndexByte(r.raw, 0) >= 0 {
+			r.nul = 2
+		}
+	}
+	return r.nul == 2
+}
+
+func (r *run) nulShown(name string) string {
+	if !r.hasNUL() {
+		return name
+	}
+	return strings.ReplaceAll(name, "\x00", "\x01")
 }
 
 // endElement closes the frame at index i (the top of the stack); end is
@@ -513,7 +515,7 @@ func (r *run) endTag(name []byte, tokStart int) {
 func (r *run) endElement(i, end int) {
 	f := r.frames[i]
 	r.depth = i
-	ev := r.ev
+	ev := &r.ev
 	switch f.kind {
 	case kindEvent:
 		r.eventClosed = true
@@ -589,7 +591,7 @@ func (r *run) noteDamage(msg string) {
 
 // finish stores the EventData and classifies what went wrong, if anything.
 func (r *run) finish() {
-	ev := r.ev
+	ev := &r.ev
 	if n := r.nData + len(r.moreData); n > 0 {
 		ev.EventData = make([]Data, 0, n)
 		ev.EventData = append(ev.EventData, r.dataBuf[:r.nData]...)
@@ -645,14 +647,14 @@ func (r *run) openPath() string {
 		if b.Len() > 0 {
 			b.WriteByte('/')
 		}
-		b.WriteString(string(localName([]byte(r.raw[f.nameStart:f.nameEnd]))))
+		b.WriteString(localName(r.raw[f.nameStart:f.nameEnd]))
 	}
 	return b.String()
 }
 
 // localName strips a namespace prefix: namespaces play no part in telling
 // the event's elements apart.
-func localName(name []byte) []byte {
+func localName(name string) string {
 	for i := len(name) - 1; i >= 0; i-- {
 		if name[i] == ':' {
 			return name[i+1:]

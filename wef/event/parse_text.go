@@ -46,17 +46,6 @@ func needsDecoding(s string, attr bool) bool {
 	return false
 }
 
-// attrNeedsDecoding is needsDecoding for an attribute value given as bytes.
-func attrNeedsDecoding(b []byte) bool {
-	for _, c := range b {
-		switch c {
-		case '&', '\r', '\t', '\n':
-			return true
-		}
-	}
-	return false
-}
-
 // writeDecoded writes s to w with references resolved. Unknown entities and
 // malformed references are kept literally; character references to code
 // points XML cannot carry become U+FFFD. In attribute values, whitespace
