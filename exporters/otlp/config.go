@@ -1,22 +1,15 @@
 package otlp
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
-
-	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
-	sdklog "go.opentelemetry.io/otel/sdk/log"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials"
 )
 
 // Protocols Config.Protocol accepts.
@@ -31,27 +24,38 @@ const (
 const (
 	DefaultMaxRequestBytesGRPC = 3 << 20
 	DefaultMaxRequestBytesHTTP = 16 << 20
-	DefaultMaxCachedHosts      = 4096
 	DefaultServiceName         = "wefgate"
+	// DefaultTimeout bounds one request when neither timeout nor
+	// OTEL_EXPORTER_OTLP_[LOGS_]TIMEOUT is set (the OTLP exporter spec's
+	// default).
+	DefaultTimeout = 10 * time.Second
+
+	// Endpoints when neither the file nor the environment names one: the
+	// OTLP exporter spec's http://localhost:4318 with the logs path for
+	// HTTP; for gRPC host:port, secure unless insecure is set.
+	defaultHTTPEndpoint = "http://localhost:4318/v1/logs"
+	defaultGRPCEndpoint = "localhost:4317"
+	logsPath            = "/v1/logs"
 
 	maxReconnectDelay = 2 * time.Second
 )
 
 // Config selects and tunes the OTLP backend. Unset fields fall back to the
-// standard environment variables: the SDK exporters read
-// OTEL_EXPORTER_OTLP_[LOGS_]{ENDPOINT,INSECURE,HEADERS,COMPRESSION,TIMEOUT,
-// CERTIFICATE,CLIENT_CERTIFICATE,CLIENT_KEY} themselves whenever the
-// corresponding option is not passed, so New passes an option only for a
-// field that is set. New itself reads OTEL_EXPORTER_OTLP_[LOGS_]PROTOCOL and
-// OTEL_SERVICE_NAME, which the SDK exporters do not.
+// standard environment variables of the OTLP exporter specification
+// (https://opentelemetry.io/docs/specs/otel/protocol/exporter/):
+// OTEL_EXPORTER_OTLP_[LOGS_]{PROTOCOL,ENDPOINT,INSECURE,HEADERS,COMPRESSION,
+// TIMEOUT,CERTIFICATE,CLIENT_CERTIFICATE,CLIENT_KEY}, the LOGS_ variable
+// winning over the generic one, and OTEL_SERVICE_NAME. New resolves them
+// (see resolve) and refuses a malformed value, naming the variable.
 type Config struct {
 	// Protocol is "grpc" or "http/protobuf" (the OTLP default).
 	Protocol string `yaml:"protocol"`
 	// Endpoint is "host:port", or a URL ("https://collector:4318"); a URL
 	// without a path gets /v1/logs for HTTP.
 	Endpoint string `yaml:"endpoint"`
-	// Insecure disables TLS. False leaves the choice to the environment (an
-	// http:// endpoint is insecure too).
+	// Insecure disables TLS for an endpoint given as host:port; false
+	// leaves it to OTEL_EXPORTER_OTLP_[LOGS_]INSECURE. A URL's scheme
+	// decides on its own (http: off, https: on).
 	Insecure bool `yaml:"insecure"`
 	// Headers are sent with every request (for example an API key).
 	Headers map[string]string `yaml:"headers"`
@@ -63,20 +67,19 @@ type Config struct {
 	KeyFile  string `yaml:"key_file"`
 	// Compression is "gzip" or "none".
 	Compression string `yaml:"compression"`
-	// Timeout bounds one request (HTTP: per attempt; gRPC: including its
-	// retries). The SDK default is 10 s.
+	// Timeout bounds one request. Default: OTEL_EXPORTER_OTLP_[LOGS_]TIMEOUT
+	// (milliseconds), else 10 s.
 	Timeout time.Duration `yaml:"timeout"`
 	// ServiceName and ServiceInstanceID become resource attributes; the
 	// defaults are OTEL_SERVICE_NAME or "wefgate", and the gateway's host
 	// name (the assembly passes node.name).
 	ServiceName       string `yaml:"-"`
 	ServiceInstanceID string `yaml:"-"`
-	// MaxRequestBytes caps the serialized size of one request; larger
-	// batches are split (gRPC receivers refuse more than 4 MiB by default).
-	// Defaults: 3 MiB for gRPC, 16 MiB for HTTP.
+	// MaxRequestBytes caps the encoded size of one request (before
+	// compression); larger batches are split. A single record over the cap
+	// travels alone. Defaults: 3 MiB for gRPC (receivers refuse more than
+	// 4 MiB by default), 16 MiB for HTTP.
 	MaxRequestBytes int `yaml:"max_request_bytes"`
-	// MaxCachedHosts bounds the per-host resource cache (default 4096).
-	MaxCachedHosts int `yaml:"-"`
 	// ScopeAttributes are attributes of the instrumentation scope every
 	// record is emitted under (for example elastic.mapping.mode, which
 	// tells Elastic's OTLP intake how to store the records).
@@ -115,21 +118,65 @@ func validProtocol(p string) error {
 	return fmt.Errorf("protocol %q is neither %s nor %s", p, ProtocolGRPC, ProtocolHTTP)
 }
 
-// resolved is Config with the fallbacks applied.
+// resolved is Config with the fallbacks applied: what the transport uses.
 type resolved struct {
 	Config
+	// URL is the HTTP endpoint (scheme, host, port, path); Target the gRPC
+	// host:port.
+	URL    string
+	Target string
+	// Secure is TLS on; TLS its settings (nil: the system roots, no client
+	// certificate).
+	Secure bool
+	TLS    *tls.Config
+	// Gzip compresses request bodies.
+	Gzip bool
 }
 
+// Environment variables, signal-specific first: the OTLP exporter spec
+// says the LOGS_ variable wins over the generic one.
+var (
+	envProtocol    = []string{"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"}
+	envInsecure    = []string{"OTEL_EXPORTER_OTLP_LOGS_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"}
+	envHeaders     = []string{"OTEL_EXPORTER_OTLP_LOGS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"}
+	envCompression = []string{"OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"}
+	envTimeout     = []string{"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"}
+	envCertificate = []string{"OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"}
+	// Client certificate and key are taken as a pair from one level.
+	envClientCert = [][2]string{
+		{"OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY"},
+		{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_KEY"},
+	}
+)
+
+const (
+	envLogsEndpoint    = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"
+	envGenericEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
+)
+
+// resolve applies, for each setting, the file's value, else the
+// environment (LOGS_ variable first), else the default. Endpoints:
+//   - file endpoint: a URL is used as is, "/v1/logs" added for HTTP when it
+//     has no path; host:port gets https:// (http:// when insecure) and
+//     /v1/logs for HTTP;
+//   - OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: a URL used as is (gRPC: its host);
+//   - OTEL_EXPORTER_OTLP_ENDPOINT: a base URL to which HTTP appends
+//     /v1/logs (gRPC: its host);
+//   - default: http://localhost:4318/v1/logs, or localhost:4317 for gRPC.
+//
+// A URL's scheme decides TLS (https: on, http: off); otherwise insecure in
+// the file, else OTEL_EXPORTER_OTLP_[LOGS_]INSECURE, else TLS on.
 func resolve(cfg Config) (resolved, error) {
-	r := resolved{cfg}
+	r := resolved{Config: cfg}
 	if err := r.Validate(); err != nil {
 		return r, fmt.Errorf("otlp: %w", err)
 	}
 	if r.Protocol == "" {
-		r.Protocol = firstEnv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-		if err := validProtocol(r.Protocol); err != nil {
-			return r, fmt.Errorf("otlp: OTEL_EXPORTER_OTLP_PROTOCOL: %w", err)
+		name, v := firstEnv(envProtocol)
+		if err := validProtocol(v); err != nil {
+			return r, fmt.Errorf("otlp: %s: %w", name, err)
 		}
+		r.Protocol = v
 	}
 	if r.Protocol == "" {
 		r.Protocol = ProtocolHTTP
@@ -151,154 +198,234 @@ func resolve(cfg Config) (resolved, error) {
 			r.MaxRequestBytes = DefaultMaxRequestBytesGRPC
 		}
 	}
-	if r.MaxCachedHosts <= 0 {
-		r.MaxCachedHosts = DefaultMaxCachedHosts
+	for _, step := range []func() error{r.resolveEndpoint, r.resolveHeaders, r.resolveCompression, r.resolveTimeout, r.resolveTLS} {
+		if err := step(); err != nil {
+			return r, fmt.Errorf("otlp: %w", err)
+		}
 	}
 	return r, nil
 }
 
-func firstEnv(names ...string) string {
-	for _, n := range names {
-		if v := strings.TrimSpace(os.Getenv(n)); v != "" {
-			return v
+func (r *resolved) resolveEndpoint() error {
+	endpoint, source := r.Endpoint, "endpoint"
+	appendPath := r.Protocol == ProtocolHTTP // for a file URL without a path
+	if endpoint == "" {
+		if v := strings.TrimSpace(os.Getenv(envLogsEndpoint)); v != "" {
+			endpoint, source, appendPath = v, envLogsEndpoint, false
+		} else if v := strings.TrimSpace(os.Getenv(envGenericEndpoint)); v != "" {
+			endpoint, source = v, envGenericEndpoint
 		}
 	}
-	return ""
+	if endpoint == "" {
+		endpoint, source, appendPath = defaultHTTPEndpoint, "default", false
+		if r.Protocol == ProtocolGRPC {
+			endpoint = defaultGRPCEndpoint
+		}
+	}
+	insecure := r.Insecure
+	if !insecure {
+		name, v := firstEnv(envInsecure)
+		if v != "" {
+			b, err := strconv.ParseBool(strings.ToLower(v))
+			if err != nil {
+				return fmt.Errorf("%s: %q is neither true nor false", name, v)
+			}
+			insecure = b
+		}
+	}
+	if !strings.Contains(endpoint, "://") {
+		if strings.HasPrefix(source, "OTEL_") && r.Protocol == ProtocolHTTP {
+			return fmt.Errorf("%s: %q is not a URL (http:// or https://)", source, endpoint)
+		}
+		// host:port; a path is only meaningful for HTTP.
+		host, path, _ := strings.Cut(endpoint, "/")
+		if host == "" {
+			return fmt.Errorf("%s %q has no host", source, endpoint)
+		}
+		r.Secure = !insecure
+		r.Target = host
+		scheme := "https"
+		if insecure {
+			scheme = "http"
+		}
+		r.URL = scheme + "://" + host + "/" + path
+		if path == "" {
+			r.URL = scheme + "://" + host + logsPath
+		}
+		return nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", source, endpoint, err)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%s %q has no host", source, endpoint)
+	}
+	switch u.Scheme {
+	case "https":
+		r.Secure = true
+	case "http":
+		r.Secure = false
+	default:
+		return fmt.Errorf("%s %q: scheme %q is neither http nor https", source, endpoint, u.Scheme)
+	}
+	r.Target = u.Host
+	if appendPath {
+		switch {
+		case source == envGenericEndpoint:
+			// The spec's per-signal URL: the base path, then v1/logs.
+			u.Path = strings.TrimSuffix(u.Path, "/") + logsPath
+		case u.Path == "" || u.Path == "/":
+			u.Path = logsPath
+		}
+		u.RawPath = ""
+	}
+	r.URL = u.String()
+	return nil
 }
 
-// tlsConfig builds the TLS settings from the files, or returns nil when none
-// is set so that the SDK's own environment handling applies.
-func (r resolved) tlsConfig() (*tls.Config, error) {
-	if r.CAFile == "" && r.CertFile == "" && r.KeyFile == "" {
-		return nil, nil
+func (r *resolved) resolveHeaders() error {
+	if len(r.Headers) > 0 {
+		return nil
+	}
+	name, v := firstEnv(envHeaders)
+	if v == "" {
+		return nil
+	}
+	h, err := parseHeaders(v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	r.Headers = h
+	return nil
+}
+
+// parseHeaders reads the OTLP headers variable: comma-separated key=value
+// pairs in the W3C Baggage format without properties, values
+// percent-decoded (OTLP exporter spec, "Specifying headers via environment
+// variables").
+func parseHeaders(s string) (map[string]string, error) {
+	out := make(map[string]string)
+	for pair := range strings.SplitSeq(s, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		k = strings.TrimSpace(k)
+		if !ok || !validHeaderKey(k) {
+			return nil, fmt.Errorf("%q is not key=value with a header name as key", pair)
+		}
+		val, err := url.PathUnescape(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("header %s: %w", k, err)
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+// validHeaderKey reports whether k is an RFC 9110 token.
+func validHeaderKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (r *resolved) resolveCompression() error {
+	c := r.Compression
+	if c == "" {
+		name, v := firstEnv(envCompression)
+		switch v {
+		case "", "gzip", "none":
+		default:
+			return fmt.Errorf("%s: %q is neither gzip nor none", name, v)
+		}
+		c = v
+	}
+	r.Gzip = c == "gzip"
+	return nil
+}
+
+func (r *resolved) resolveTimeout() error {
+	if r.Timeout > 0 {
+		return nil
+	}
+	r.Timeout = DefaultTimeout
+	name, v := firstEnv(envTimeout)
+	if v == "" {
+		return nil
+	}
+	ms, err := strconv.Atoi(v)
+	if err != nil || ms <= 0 {
+		return fmt.Errorf("%s: %q is not a positive number of milliseconds", name, v)
+	}
+	r.Timeout = time.Duration(ms) * time.Millisecond
+	return nil
+}
+
+// resolveTLS loads the CA bundle and client certificate: the file's
+// settings when any is given (they replace the environment entirely), else
+// OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE and the
+// OTEL_EXPORTER_OTLP_[LOGS_]CLIENT_{CERTIFICATE,KEY} pair.
+func (r *resolved) resolveTLS() error {
+	ca, cert, key := r.CAFile, r.CertFile, r.KeyFile
+	caName, certName := "ca_file", "cert_file"
+	if ca == "" && cert == "" && key == "" {
+		caName, ca = firstEnv(envCertificate)
+		for _, pair := range envClientCert {
+			c, k := strings.TrimSpace(os.Getenv(pair[0])), strings.TrimSpace(os.Getenv(pair[1]))
+			if c == "" && k == "" {
+				continue
+			}
+			if c == "" || k == "" {
+				return fmt.Errorf("%s and %s must be set together", pair[0], pair[1])
+			}
+			cert, key, certName = c, k, pair[0]
+			break
+		}
+	}
+	if ca == "" && cert == "" {
+		return nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if r.CAFile != "" {
-		pem, err := os.ReadFile(r.CAFile)
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
 		if err != nil {
-			return nil, fmt.Errorf("otlp: read CA file: %w", err)
+			return fmt.Errorf("%s: %w", caName, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("otlp: CA file %s holds no PEM certificate", r.CAFile)
+			return fmt.Errorf("%s: %s holds no PEM certificate", caName, ca)
 		}
 		cfg.RootCAs = pool
 	}
-	if r.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(r.CertFile, r.KeyFile)
+	if cert != "" {
+		c, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			return nil, fmt.Errorf("otlp: load client certificate: %w", err)
+			return fmt.Errorf("%s: load client certificate: %w", certName, err)
 		}
-		cfg.Certificates = []tls.Certificate{cert}
+		cfg.Certificates = []tls.Certificate{c}
 	}
-	return cfg, nil
+	r.TLS = cfg
+	return nil
 }
 
-// endpointURL parses Endpoint when it is a URL (has a scheme).
-func (r resolved) endpointURL() (*url.URL, bool, error) {
-	if !strings.Contains(r.Endpoint, "://") {
-		return nil, false, nil
+// firstEnv returns the first of names that is set, and its value.
+func firstEnv(names []string) (name, value string) {
+	for _, n := range names {
+		if v := strings.TrimSpace(os.Getenv(n)); v != "" {
+			return n, v
+		}
 	}
-	u, err := url.Parse(r.Endpoint)
-	if err != nil {
-		return nil, false, fmt.Errorf("otlp: endpoint %q: %w", r.Endpoint, err)
-	}
-	if u.Host == "" {
-		return nil, false, fmt.Errorf("otlp: endpoint %q has no host", r.Endpoint)
-	}
-	return u, true, nil
-}
-
-// newSDKExporter builds the SDK exporter for the protocol. The SDK exporter
-// also enforces MaxRequestBytes itself (it measures the real serialized
-// size), which catches any request the size estimate let through.
-func newSDKExporter(ctx context.Context, r resolved) (sdklog.Exporter, error) {
-	tlsCfg, err := r.tlsConfig()
-	if err != nil {
-		return nil, err
-	}
-	u, isURL, err := r.endpointURL()
-	if err != nil {
-		return nil, err
-	}
-	switch r.Protocol {
-	case ProtocolGRPC:
-		opts := []otlploggrpc.Option{
-			otlploggrpc.WithMaxRequestSize(r.MaxRequestBytes),
-			// The shipper retries with its own jittered backoff and reports
-			// outages; the SDK's retry (up to a minute inside one Export)
-			// would only delay both.
-			otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false}),
-			// grpc-go backs reconnection off up to 120 s, so after an
-			// outage exports would keep failing long after the backend is
-			// back; a short cap resumes delivery within seconds.
-			otlploggrpc.WithDialOption(grpc.WithConnectParams(grpc.ConnectParams{
-				Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxReconnectDelay},
-				MinConnectTimeout: 5 * time.Second,
-			})),
-		}
-		switch {
-		case isURL:
-			opts = append(opts, otlploggrpc.WithEndpointURL(u.String()))
-		case r.Endpoint != "":
-			opts = append(opts, otlploggrpc.WithEndpoint(r.Endpoint))
-		}
-		if r.Insecure {
-			opts = append(opts, otlploggrpc.WithInsecure())
-		} else if tlsCfg != nil {
-			opts = append(opts, otlploggrpc.WithTLSCredentials(credentials.NewTLS(tlsCfg)))
-		}
-		if len(r.Headers) > 0 {
-			opts = append(opts, otlploggrpc.WithHeaders(r.Headers))
-		}
-		if r.Compression != "" {
-			opts = append(opts, otlploggrpc.WithCompressor(r.Compression))
-		}
-		if r.Timeout > 0 {
-			opts = append(opts, otlploggrpc.WithTimeout(r.Timeout))
-		}
-		exp, err := otlploggrpc.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("otlp: gRPC exporter: %w", err)
-		}
-		return exp, nil
-	default:
-		opts := []otlploghttp.Option{
-			otlploghttp.WithMaxRequestSize(r.MaxRequestBytes),
-			otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}),
-		}
-		switch {
-		case isURL:
-			// WithEndpointURL posts to the URL's path as is, "/" when it
-			// has none, where collectors serve nothing.
-			if u.Path == "" || u.Path == "/" {
-				u.Path = "/v1/logs"
-			}
-			opts = append(opts, otlploghttp.WithEndpointURL(u.String()))
-		case r.Endpoint != "":
-			opts = append(opts, otlploghttp.WithEndpoint(r.Endpoint))
-		}
-		if r.Insecure {
-			opts = append(opts, otlploghttp.WithInsecure())
-		} else if tlsCfg != nil {
-			opts = append(opts, otlploghttp.WithTLSClientConfig(tlsCfg))
-		}
-		if len(r.Headers) > 0 {
-			opts = append(opts, otlploghttp.WithHeaders(r.Headers))
-		}
-		switch r.Compression {
-		case "gzip":
-			opts = append(opts, otlploghttp.WithCompression(otlploghttp.GzipCompression))
-		case "none":
-			opts = append(opts, otlploghttp.WithCompression(otlploghttp.NoCompression))
-		}
-		if r.Timeout > 0 {
-			opts = append(opts, otlploghttp.WithTimeout(r.Timeout))
-		}
-		exp, err := otlploghttp.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("otlp: HTTP exporter: %w", err)
-		}
-		return exp, nil
-	}
+	return names[len(names)-1], ""
 }

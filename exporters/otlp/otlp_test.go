@@ -170,17 +170,15 @@ func TestExportChunksLargeBatchOverGRPC(t *testing.T) {
 	exp := newExporter(t, Config{Protocol: ProtocolGRPC, Endpoint: col.GRPCEndpoint(), Insecure: true, Timeout: 20 * time.Second, MaxRequestBytes: 4 << 20})
 	const n = 600
 	recs := make([]record.Record, n)
-	total := 0
 	for i := range recs {
 		recs[i] = mapped(fmt.Sprintf("ws%02d.corp.example", i%7), uint64(i), mapping.Options{})
 		recs[i].Attributes = append(recs[i].Attributes, record.KV{Key: "padding", Value: strings.Repeat("x", 10_000)})
-		total += estimateSize(&recs[i])
 	}
-	if total <= 5<<20 {
-		t.Fatalf("batch is only %d bytes; the test needs more than the 4 MiB limit", total)
+	if sizes := requestSizes(t, exp, recs); len(sizes) < 2 {
+		t.Fatalf("split into %d requests", len(sizes))
 	}
-	if got := len(exp.splitBySize(recs)); got < 2 {
-		t.Fatalf("split into %d chunks", got)
+	if sizes := requestSizes(t, newExporter(t, Config{Protocol: ProtocolGRPC, Endpoint: col.GRPCEndpoint(), Insecure: true, MaxRequestBytes: 64 << 20}), recs); sizes[0] <= 5<<20 {
+		t.Fatalf("batch is only %d bytes; the test needs more than the 4 MiB limit", sizes[0])
 	}
 	// Without the split the collector refuses the batch ("received message
 	// larger than max"): the limit this test relies on is really in force.
@@ -201,10 +199,11 @@ func TestExportChunksLargeBatchOverGRPC(t *testing.T) {
 	}
 }
 
-// TestEstimateIsUpperBound sends each planned chunk straight through the
-// SDK exporter, which refuses any request whose real serialized size is over
-// the cap: a chunk refused there means estimateSize undercounted.
-func TestEstimateIsUpperBound(t *testing.T) {
+// TestRequestsWithinCap cuts a batch of varied records at a small cap and
+// sends each request to a real collector: every request of more than one
+// record is within the cap, the size the encoder planned is the size it
+// wrote, and the collector accepts them all.
+func TestRequestsWithinCap(t *testing.T) {
 	col := testotelcol.Start(t)
 	const limit = 30_000
 	exp := newExporter(t, Config{Protocol: ProtocolHTTP, Endpoint: col.HTTPEndpoint(), Insecure: true, MaxRequestBytes: limit, ServiceInstanceID: "gw-1"})
@@ -216,15 +215,36 @@ func TestEstimateIsUpperBound(t *testing.T) {
 			record.KV{Key: "strings", Value: []string{"a", "bb"}})
 		recs = append(recs, r)
 	}
-	chunks := exp.splitBySize(recs)
-	if len(chunks) < 3 {
-		t.Fatalf("only %d chunks; the test needs several", len(chunks))
-	}
-	for i, chunk := range chunks {
-		if err := exp.sdk.Export(context.Background(), exp.hosts.emit(context.Background(), chunk)); err != nil {
-			t.Errorf("chunk %d (%d records): %v", i, len(chunk), err)
+	before := len(col.Records(t))
+	var requests, count int
+	err := exp.forEachRequest(recs, func(n int) error {
+		requests++
+		count += n
+		if n > 1 && len(exp.out.buf) > limit {
+			t.Errorf("request %d of %d records is %d bytes, over the cap", requests, n, len(exp.out.buf))
 		}
+		if len(exp.out.buf) != exp.enc.chunkSz {
+			t.Errorf("request %d: planned %d bytes, wrote %d", requests, exp.enc.chunkSz, len(exp.out.buf))
+		}
+		return exp.send(context.Background(), n)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if requests < 3 || count != len(recs) {
+		t.Fatalf("%d requests carried %d records; the test needs several for %d", requests, count, len(recs))
+	}
+	col.WaitForRecords(t, before+len(recs), 10*time.Second)
+}
+
+// requestSizes returns the sizes of the requests exp would send for recs.
+func requestSizes(t testing.TB, exp *Exporter, recs []record.Record) []int {
+	t.Helper()
+	var sizes []int
+	if err := exp.forEachRequest(recs, func(int) error { sizes = append(sizes, len(exp.out.buf)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return sizes
 }
 
 // TestExportFailsWhenCollectorDown checks that an outage is reported, never
@@ -294,42 +314,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 }
 
-func TestResolveDefaults(t *testing.T) {
-	tests := []struct {
-		name                        string
-		env                         map[string]string
-		cfg                         Config
-		wantProtocol, wantService   string
-		wantMaxBytes, wantMaxCached int
-	}{
-		{"bare", nil, Config{}, ProtocolHTTP, "wefgate", DefaultMaxRequestBytesHTTP, DefaultMaxCachedHosts},
-		{"grpc from logs env", map[string]string{"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, Config{},
-			ProtocolGRPC, "wefgate", DefaultMaxRequestBytesGRPC, DefaultMaxCachedHosts},
-		{"generic env", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_SERVICE_NAME": "wec-east"}, Config{},
-			ProtocolGRPC, "wec-east", DefaultMaxRequestBytesGRPC, DefaultMaxCachedHosts},
-		{"config wins", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_SERVICE_NAME": "env"},
-			Config{Protocol: ProtocolHTTP, ServiceName: "cfg", MaxRequestBytes: 1000, MaxCachedHosts: 2},
-			ProtocolHTTP, "cfg", 1000, 2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME"} {
-				t.Setenv(k, tt.env[k])
-			}
-			r, err := resolve(tt.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Protocol != tt.wantProtocol || r.ServiceName != tt.wantService || r.MaxRequestBytes != tt.wantMaxBytes || r.MaxCachedHosts != tt.wantMaxCached {
-				t.Errorf("resolved %+v", r)
-			}
-		})
-	}
-}
-
 func TestSplitBySize(t *testing.T) {
-	exp := &Exporter{cfg: resolved{Config{MaxRequestBytes: 20_000}}}
+	exp := &Exporter{cfg: resolved{Config: Config{MaxRequestBytes: 20_000}}, enc: newEncoder("wefgate", "gw-1", nil), out: &payload{}}
 	small := mapped("ws01", 1, mapping.Options{})
+	other := mapped("ws02", 1, mapping.Options{})
 	big := mapped("ws01", 2, mapping.Options{})
 	big.Attributes = append(big.Attributes, record.KV{Key: "pad", Value: strings.Repeat("x", 50_000)})
 	tests := []struct {
@@ -341,24 +329,26 @@ func TestSplitBySize(t *testing.T) {
 		{"one small", []record.Record{small}, []int{1}},
 		{"oversized record alone", []record.Record{small, big, small}, []int{1, 1, 1}},
 		{"many small", repeat(small, 40), nil},
+		{"two hosts", append(repeat(small, 20), repeat(other, 20)...), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			chunks := exp.splitBySize(tt.in)
 			var sizes []int
 			count := 0
-			for _, c := range chunks {
-				sizes = append(sizes, len(c))
-				count += len(c)
-				if len(c) > 1 {
-					est := requestOverhead + resourceSize("ws01", "", "")
-					for i := range c {
-						est += estimateSize(&c[i])
-					}
-					if est > exp.cfg.MaxRequestBytes {
-						t.Errorf("chunk of %d records estimated at %d bytes, over the cap", len(c), est)
-					}
+			err := exp.forEachRequest(tt.in, func(n int) error {
+				sizes = append(sizes, n)
+				count += n
+				if n > 1 && len(exp.out.buf) > exp.cfg.MaxRequestBytes {
+					t.Errorf("request of %d records is %d bytes, over the cap", n, len(exp.out.buf))
 				}
+				var req collogpb.ExportLogsServiceRequest
+				if err := proto.Unmarshal(exp.out.buf, &req); err != nil {
+					t.Errorf("request does not decode: %v", err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 			if count != len(tt.in) {
 				t.Errorf("chunks hold %d records, want %d", count, len(tt.in))
@@ -366,8 +356,8 @@ func TestSplitBySize(t *testing.T) {
 			if tt.want != nil && !reflect.DeepEqual(sizes, tt.want) {
 				t.Errorf("chunk sizes = %v, want %v", sizes, tt.want)
 			}
-			if tt.name == "many small" && len(chunks) < 2 {
-				t.Errorf("40 records of ~%d bytes fit one 20 kB chunk?", estimateSize(&small))
+			if len(tt.in) >= 40 && len(sizes) < 2 {
+				t.Errorf("40 records fit one 20 kB request? sizes %v", sizes)
 			}
 		})
 	}
@@ -381,51 +371,27 @@ func repeat(r record.Record, n int) []record.Record {
 	return out
 }
 
-func TestHostCacheEvictsLeastRecentlyUsed(t *testing.T) {
-	c := newHostCache(2, "svc", "inst", nil)
-	ctx := context.Background()
-	a := c.logger(ctx, "a")
-	c.logger(ctx, "b")
-	if c.logger(ctx, "a") != a {
-		t.Error("cached logger for a was rebuilt")
-	}
-	c.logger(ctx, "c") // evicts b, the least recently used
-	if c.len() != 2 {
-		t.Errorf("cache holds %d hosts, want 2", c.len())
-	}
-	if _, ok := c.byHost["b"]; ok {
-		t.Error("b still cached")
-	}
-	if c.logger(ctx, "a") != a {
-		t.Error("a was evicted")
-	}
-	recs := c.emit(ctx, []record.Record{{HostName: "a", EventName: "e1"}, {HostName: "d", EventName: "e2"}})
-	if len(recs) != 2 {
-		t.Fatalf("emitted %d records", len(recs))
-	}
-	for i, host := range []string{"a", "d"} {
-		if v, _ := recs[i].Resource().Set().Value("host.name"); v.AsString() != host {
-			t.Errorf("record %d host.name = %q, want %q", i, v.AsString(), host)
-		}
-		if v, _ := recs[i].Resource().Set().Value("service.instance.id"); v.AsString() != "inst" {
-			t.Errorf("record %d service.instance.id = %q", i, v.AsString())
-		}
-	}
-	c.shutdown(ctx)
-	if c.len() != 0 {
-		t.Errorf("cache holds %d hosts after shutdown", c.len())
-	}
-}
-
+// BenchmarkExport exports 500 mapped records of 10 hosts per call: to a
+// real Collector over gRPC and HTTP (which shares the CPU), and over HTTP
+// to an in-process server that reads and drops the body ("discard": the
+// exporter's own cost).
 func BenchmarkExport(b *testing.B) {
-	for _, protocol := range []string{ProtocolGRPC, ProtocolHTTP} {
-		b.Run(protocol, func(b *testing.B) {
-			col := testotelcol.Start(b)
-			endpoint := col.GRPCEndpoint()
-			if protocol == ProtocolHTTP {
-				endpoint = col.HTTPEndpoint()
+	for _, target := range []string{ProtocolGRPC, ProtocolHTTP, "discard"} {
+		b.Run(target, func(b *testing.B) {
+			cfg := Config{Protocol: target, Insecure: true, ServiceInstanceID: "gw-1"}
+			switch target {
+			case "discard":
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+				}))
+				defer srv.Close()
+				cfg.Protocol, cfg.Endpoint = ProtocolHTTP, srv.URL
+			case ProtocolGRPC:
+				cfg.Endpoint = testotelcol.Start(b).GRPCEndpoint()
+			default:
+				cfg.Endpoint = testotelcol.Start(b).HTTPEndpoint()
 			}
-			exp, err := New(context.Background(), Config{Protocol: protocol, Endpoint: endpoint, Insecure: true}, slog.New(slog.DiscardHandler))
+			exp, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -434,7 +400,7 @@ func BenchmarkExport(b *testing.B) {
 			for i := range batch {
 				batch[i] = mapped(fmt.Sprintf("ws%02d.corp.example", i%10), uint64(i), mapping.Options{})
 			}
-			b.ResetTimer()
+			b.ReportAllocs()
 			for b.Loop() {
 				if err := exp.Export(context.Background(), batch); err != nil {
 					b.Fatal(err)
@@ -504,22 +470,5 @@ func TestExportHTTPResponses(t *testing.T) {
 				t.Error("no request reached the server")
 			}
 		})
-	}
-}
-
-func TestHostCacheScopeAttributes(t *testing.T) {
-	ctx := context.Background()
-	for _, tt := range []struct {
-		attrs map[string]string
-		want  string
-	}{{nil, ""}, {map[string]string{"elastic.mapping.mode": "ecs"}, "ecs"}} {
-		c := newHostCache(2, "svc", "inst", tt.attrs)
-		recs := c.emit(ctx, []record.Record{{HostName: "a", EventName: "e1"}})
-		scope := recs[0].InstrumentationScope()
-		v, _ := scope.Attributes.Value("elastic.mapping.mode")
-		if v.AsString() != tt.want || scope.Name != scopeName {
-			t.Errorf("%v: scope %q elastic.mapping.mode = %q, want %q", tt.attrs, scope.Name, v.AsString(), tt.want)
-		}
-		c.shutdown(ctx)
 	}
 }
