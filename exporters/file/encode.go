@@ -25,6 +25,13 @@ import (
 // Attributes keep the record's order; a repeated key keeps its first
 // position and its last value, as the OTel SDK does when it de-duplicates.
 func appendRecord(buf *bytes.Buffer, r *record.Record) {
+	var keys []string
+	encodeRecord(buf, r, &keys)
+}
+
+// encodeRecord is appendRecord with a scratch slice for sorting map keys,
+// which the caller keeps from record to record.
+func encodeRecord(buf *bytes.Buffer, r *record.Record, keys *[]string) {
 	buf.WriteByte('{')
 	first := true
 	key := func(k string) {
@@ -44,7 +51,7 @@ func appendRecord(buf *bytes.Buffer, r *record.Record) {
 		writeTime(buf, r.Observed)
 	}
 	key("severity_number")
-	buf.WriteString(strconv.Itoa(r.SeverityNumber))
+	buf.Write(strconv.AppendInt(buf.AvailableBuffer(), int64(r.SeverityNumber), 10))
 	key("severity_text")
 	writeString(buf, r.SeverityText)
 	key("event_name")
@@ -56,9 +63,9 @@ func appendRecord(buf *bytes.Buffer, r *record.Record) {
 	buf.WriteString(`,"os.type":"windows"}`)
 
 	key("attributes")
-	writeAttributes(buf, r.Attributes)
+	writeAttributes(buf, r.Attributes, keys)
 	key("body")
-	writeValue(buf, r.Body)
+	writeValue(buf, r.Body, keys)
 	buf.WriteByte('}')
 }
 
@@ -66,7 +73,7 @@ func appendRecord(buf *bytes.Buffer, r *record.Record) {
 // enrichment attribute overriding a mapped one) keeps its first position
 // and its last value. Records carry a few dozen attributes, so scanning
 // beats building a map for every line.
-func writeAttributes(buf *bytes.Buffer, attrs []record.KV) {
+func writeAttributes(buf *bytes.Buffer, attrs []record.KV, keys *[]string) {
 	buf.WriteByte('{')
 	written := 0
 next:
@@ -88,14 +95,14 @@ next:
 		written++
 		writeString(buf, kv.Key)
 		buf.WriteByte(':')
-		writeValue(buf, value)
+		writeValue(buf, value, keys)
 	}
 	buf.WriteByte('}')
 }
 
 func writeTime(buf *bytes.Buffer, t time.Time) {
 	buf.WriteByte('"')
-	buf.Write(t.UTC().AppendFormat(nil, time.RFC3339Nano))
+	buf.Write(t.UTC().AppendFormat(buf.AvailableBuffer(), time.RFC3339Nano))
 	buf.WriteByte('"')
 }
 
@@ -162,8 +169,9 @@ func writeString(buf *bytes.Buffer, s string) {
 
 // writeValue writes the value kinds record.KV allows. Maps come out with
 // sorted keys so output is stable. Non-finite floats, which JSON cannot
-// express, become strings instead of failing the whole export.
-func writeValue(buf *bytes.Buffer, v any) {
+// express, become strings instead of failing the whole export. keys is
+// scratch for sorting: each map uses its end and gives it back.
+func writeValue(buf *bytes.Buffer, v any, keys *[]string) {
 	switch v := v.(type) {
 	case nil:
 		buf.WriteString("null")
@@ -172,23 +180,22 @@ func writeValue(buf *bytes.Buffer, v any) {
 	case bool:
 		buf.WriteString(strconv.FormatBool(v))
 	case int64:
-		buf.WriteString(strconv.FormatInt(v, 10))
+		buf.Write(strconv.AppendInt(buf.AvailableBuffer(), v, 10))
 	case int:
-		buf.WriteString(strconv.Itoa(v))
+		buf.Write(strconv.AppendInt(buf.AvailableBuffer(), int64(v), 10))
 	case float64:
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			writeString(buf, strconv.FormatFloat(v, 'g', -1, 64))
 			return
 		}
-		b, _ := json.Marshal(v)
-		buf.Write(b)
+		buf.Write(appendFloat(buf.AvailableBuffer(), v))
 	case []any:
 		buf.WriteByte('[')
 		for i, item := range v {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			writeValue(buf, item)
+			writeValue(buf, item, keys)
 		}
 		buf.WriteByte(']')
 	case []string:
@@ -201,21 +208,26 @@ func writeValue(buf *bytes.Buffer, v any) {
 		}
 		buf.WriteByte(']')
 	case map[string]any:
-		keys := make([]string, 0, len(v))
+		// Nested maps append their keys after these and cut them off
+		// again; sorted stays valid if that moves the slice.
+		start := len(*keys)
 		for k := range v {
-			keys = append(keys, k)
+			*keys = append(*keys, k)
 		}
-		sort.Strings(keys)
+		sorted := (*keys)[start:]
+		sort.Strings(sorted)
 		buf.WriteByte('{')
-		for i, k := range keys {
+		for i, k := range sorted {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
 			writeString(buf, k)
 			buf.WriteByte(':')
-			writeValue(buf, v[k])
+			writeValue(buf, v[k], keys)
 		}
 		buf.WriteByte('}')
+		clear((*keys)[start:])
+		*keys = (*keys)[:start]
 	default:
 		// Outside record.KV's contract; keep the data rather than fail.
 		b, err := json.Marshal(v)
@@ -225,4 +237,22 @@ func writeValue(buf *bytes.Buffer, v any) {
 		}
 		buf.Write(b)
 	}
+}
+
+// appendFloat appends a finite f as encoding/json writes a float64
+// (ES6 number formatting), without its reflection and allocation.
+func appendFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 → e-9, as encoding/json does.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }

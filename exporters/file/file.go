@@ -36,7 +36,13 @@ type Exporter struct {
 	mu     sync.Mutex
 	f      *os.File
 	closed bool
+	// buf and keys are kept from export to export (under mu).
+	buf  bytes.Buffer
+	keys []string
 }
+
+// maxKeptBuffer is the largest encoding buffer kept for the next export.
+const maxKeptBuffer = 16 << 20
 
 // New opens (creating if needed) the file at path for appending.
 func New(path string, opts Options) (*Exporter, error) {
@@ -69,14 +75,19 @@ func (e *Exporter) Export(ctx context.Context, records []record.Record) error {
 	if len(records) == 0 {
 		return nil
 	}
-	var buf bytes.Buffer
-	for i := range records {
-		appendRecord(&buf, &records[i])
-		buf.WriteByte('\n')
-	}
-
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	buf := &e.buf
+	buf.Reset()
+	defer func() {
+		if buf.Cap() > maxKeptBuffer {
+			*buf = bytes.Buffer{}
+		}
+	}()
+	for i := range records {
+		encodeRecord(buf, &records[i], &e.keys)
+		buf.WriteByte('\n')
+	}
 	if e.closed {
 		return errors.New("file exporter: closed")
 	}

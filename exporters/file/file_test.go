@@ -327,3 +327,17 @@ func FuzzWriteString(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendFloatMatchesEncodingJSON pins the float writer to
+// encoding/json's output.
+func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
+	for _, f := range []float64{0, 1, -1, 0.5, 1.0 / 3, 123456789, 1e20, 1e21, 1.5e21, 1e-6, 9.99e-7, 1e-7, -2.5e-9, 1e100, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		want, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendFloat(nil, f); string(got) != string(want) {
+			t.Errorf("appendFloat(%v) = %s, want %s", f, got, want)
+		}
+	}
+}
