@@ -16,7 +16,7 @@ type Config struct {
 	Options `yaml:",inline"`
 }
 
-// DefaultConfig returns the spool's defaults: on, 1 GiB, zstd.
+// DefaultConfig returns the spool's defaults: on, 1 GiB, s2.
 func DefaultConfig() Config {
 	on := true
 	return Config{Enabled: &on, Options: Options{MaxBytes: DefaultMaxBytes}}

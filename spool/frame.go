@@ -79,9 +79,11 @@ func (c *codec) recycle(frame []byte) {
 func newCodec(name string) (*codec, error) {
 	c := &codec{}
 	switch name {
-	case "", "zstd":
+	case "zstd":
 		c.id = codecZstd
-	case "s2":
+	case "", "s2":
+		// s2 is the default: it costs a third of zstd's CPU per append
+		// for about 1.6 times the bytes (README, "Spool compression").
 		c.id = codecS2
 	case "none":
 		c.id = codecNone

@@ -66,7 +66,7 @@ type Options struct {
 	// and a new one started (default 64 MiB, at most MaxBytes/4 so that
 	// committing frees space in reasonable steps).
 	SegmentBytes int64 `yaml:"segment_bytes"`
-	// Compression is "zstd" (default), "s2" or "none".
+	// Compression is "s2" (default), "zstd" or "none".
 	Compression string `yaml:"compression"`
 	// Consumers names the readers that each commit their own position
 	// (default: one, DefaultConsumer). An entry is deleted once all of

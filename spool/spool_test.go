@@ -91,8 +91,8 @@ func TestAppendReadCommit(t *testing.T) {
 		opts  Options
 		count int
 	}{
-		{"zstd", Options{}, 50},
-		{"s2", Options{Compression: "s2"}, 50},
+		{"default (s2)", Options{}, 50},
+		{"zstd", Options{Compression: "zstd"}, 50},
 		{"none", Options{Compression: "none"}, 50},
 		{"small segments", Options{SegmentBytes: 2048, MaxBytes: 1 << 20, Compression: "none"}, 60},
 	} {
