@@ -3,6 +3,7 @@ package soap
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -54,31 +55,31 @@ func decodeUTF16LE(b []byte) ([]byte, int) {
 		b = b[:len(b)-1]
 		replaced++
 	}
-	out := make([]byte, 0, len(b)/2+len(b)/16)
-	for i := 0; i+1 < len(b); i += 2 {
-		// Envelopes are almost all ASCII: four code units below 0x80 at a
-		// time, the rest one by one.
-		for i+8 <= len(b) {
-			w := binary.LittleEndian.Uint64(b[i:])
-			if w&0xFF80FF80FF80FF80 != 0 {
-				break
-			}
-			out = append(out, byte(w), byte(w>>16), byte(w>>32), byte(w>>48))
-			i += 8
-		}
-		if i+1 >= len(b) {
+	// Envelopes are almost all ASCII, one byte a code unit: size for that
+	// with some slack, and grow only for text that needs more.
+	out := make([]byte, len(b)/2+len(b)/16+16)
+	n := 0
+	for i := 0; i < len(b); {
+		k := packASCII(out[n:], b[i:])
+		n += k
+		if i += 2 * k; i == len(b) {
 			break
 		}
+		if len(out)-n < utf8.UTFMax {
+			out = slices.Grow(out[:n], len(b)/2)
+			out = out[:cap(out)]
+		}
 		u := rune(b[i]) | rune(b[i+1])<<8
+		i += 2
 		switch {
 		case u < 0x80:
-			out = append(out, byte(u))
+			out[n] = byte(u)
+			n++
 			continue
 		case utf16.IsSurrogate(u):
-			if u < 0xDC00 && i+3 < len(b) {
-				u2 := rune(b[i+2]) | rune(b[i+3])<<8
-				if r := utf16.DecodeRune(u, u2); r != utf8.RuneError {
-					out = utf8.AppendRune(out, r)
+			if u < 0xDC00 && i+1 < len(b) {
+				if r := utf16.DecodeRune(u, rune(b[i])|rune(b[i+1])<<8); r != utf8.RuneError {
+					n += utf8.EncodeRune(out[n:], r)
 					i += 2
 					continue
 				}
@@ -86,9 +87,34 @@ func decodeUTF16LE(b []byte) ([]byte, int) {
 			replaced++
 			u = utf8.RuneError
 		}
-		out = utf8.AppendRune(out, u)
+		n += utf8.EncodeRune(out[n:], u)
 	}
-	return out, replaced
+	return out[:n], replaced
+}
+
+// packASCII writes the UTF-8 form of the code units at the start of b
+// that are below 0x80, eight at a time, into dst while there is room, and
+// returns how many it wrote; the caller takes the rest one by one.
+func packASCII(dst, b []byte) int {
+	n := 0
+	for n+8 <= len(dst) && 2*n+16 <= len(b) {
+		units := b[2*n : 2*n+16]
+		w0 := binary.LittleEndian.Uint64(units[:8])
+		w1 := binary.LittleEndian.Uint64(units[8:])
+		if (w0|w1)&0xFF80FF80FF80FF80 != 0 {
+			break
+		}
+		binary.LittleEndian.PutUint64(dst[n:n+8], packLowBytes(w0)|packLowBytes(w1)<<32)
+		n += 8
+	}
+	return n
+}
+
+// packLowBytes gathers the low bytes of the four 16-bit lanes of w into
+// the low 32 bits; every lane must be below 0x100.
+func packLowBytes(w uint64) uint64 {
+	w = (w | w>>8) & 0x0000FFFF0000FFFF
+	return uint64(uint32(w | w>>16))
 }
 
 // EncodeUTF16LE returns s (UTF-8) as UTF-16LE with a leading BOM, the form

@@ -23,11 +23,10 @@ const FaultDetailMaxEnvelopeSize = "http://schemas.dmtf.org/wbem/wsman/1/wsman/f
 func EnvelopeSize(text []byte) int {
 	n := 0
 	for i := 0; i < len(text); {
-		// Eight ASCII bytes at a time: each is one code unit.
-		if i+8 <= len(text) && binary.LittleEndian.Uint64(text[i:])&0x8080808080808080 == 0 {
-			n += 8
-			i += 8
-			continue
+		k := asciiWords(text[i:])
+		n += k // each ASCII byte is one code unit
+		if i += k; i == len(text) {
+			break
 		}
 		c := text[i]
 		if c < utf8.RuneSelf {
@@ -42,6 +41,25 @@ func EnvelopeSize(text []byte) int {
 			n++
 		}
 		i += size
+	}
+	return n
+}
+
+// asciiWords is how many bytes at the start of b are ASCII, counted in
+// whole 8-byte words (32 bytes at a time while they last).
+func asciiWords(b []byte) int {
+	const high = 0x8080808080808080
+	n := 0
+	for n+32 <= len(b) {
+		w := b[n : n+32]
+		if (binary.LittleEndian.Uint64(w[0:8])|binary.LittleEndian.Uint64(w[8:16])|
+			binary.LittleEndian.Uint64(w[16:24])|binary.LittleEndian.Uint64(w[24:32]))&high != 0 {
+			break
+		}
+		n += 32
+	}
+	for n+8 <= len(b) && binary.LittleEndian.Uint64(b[n:n+8])&high == 0 {
+		n += 8
 	}
 	return n
 }

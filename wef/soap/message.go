@@ -195,12 +195,12 @@ func eventEnd(text []byte, from int, needle []byte) (end int, ok bool) {
 		}
 		at := pos + i
 		pos = at + len(needle)
-		rest := bytes.TrimLeft(text[pos:], " \t\r\n")
+		rest := trimLeftSpace(text[pos:])
 		if len(rest) == 0 || rest[0] != '>' {
 			continue
 		}
 		end = at
-		rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+		rest = trimLeftSpace(rest[1:])
 		if startsElement(rest, qname) || closesEvents(rest) {
 			return at, true
 		}
@@ -281,7 +281,7 @@ func eventContent(c []byte) []byte {
 			}
 			out = append(out, body[:k]...)
 			rest := body[k+3:]
-			if next := bytes.TrimLeft(rest, " \t\r\n"); len(next) == 0 || bytes.HasPrefix(next, cdataStart) {
+			if next := trimLeftSpace(rest); len(next) == 0 || bytes.HasPrefix(next, cdataStart) {
 				c = rest
 				break
 			}
@@ -327,9 +327,34 @@ func (m *Message) setHeader(name, value string, text []byte, bookmarkAt, end int
 	}
 }
 
+// localName returns the local part of a qualified name. The names met
+// once per event come back as constants, so that a batch does not cost a
+// string per element.
 func localName(qname []byte) string {
 	if i := bytes.LastIndexByte(qname, ':'); i >= 0 {
 		qname = qname[i+1:]
 	}
+	switch string(qname) {
+	case "Event":
+		return "Event"
+	case "Events":
+		return "Events"
+	case "Bookmark":
+		return "Bookmark"
+	}
 	return string(qname)
+}
+
+// trimLeftSpace is bytes.TrimLeft(b, " \t\r\n") without building the
+// cutset on every call: XML white space, taken once per event.
+func trimLeftSpace(b []byte) []byte {
+	for len(b) > 0 {
+		switch b[0] {
+		case ' ', '\t', '\r', '\n':
+			b = b[1:]
+		default:
+			return b
+		}
+	}
+	return b
 }
