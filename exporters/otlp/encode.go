@@ -155,8 +155,22 @@ func (e *encoder) encodeRecords(recs []record.Record) {
 	}
 }
 
-// resetChunk starts an empty request.
+// maxKeptScratch bounds the record buffer kept between exports: one
+// unusually large batch should not pin its size in memory for good.
+const maxKeptScratch = 64 << 20
+
+// release ends an export: nothing of the caller's records is kept.
+func (e *encoder) release() {
+	e.resetChunk()
+	if cap(e.records) > maxKeptScratch {
+		e.records = nil
+	}
+}
+
+// resetChunk starts an empty request. The host names are dropped, not
+// just truncated: they belong to the caller's records.
 func (e *encoder) resetChunk() {
+	clear(e.groups)
 	e.groups = e.groups[:0]
 	clear(e.byHost)
 	e.chunkSz = 0

@@ -80,7 +80,11 @@ func (e *Exporter) Export(ctx context.Context, records []record.Record) error {
 	if e.closed {
 		return errClosed
 	}
-	return e.forEachRequest(records, func(n int) error { return e.send(ctx, n) })
+	err := e.forEachRequest(records, func(n int) error { return e.send(ctx, n) })
+	if cap(e.out.buf) > maxKeptScratch {
+		e.out = &payload{} // after a record far over the cap
+	}
+	return err
 }
 
 // forEachRequest encodes records and cuts them into consecutive chunks
@@ -90,6 +94,7 @@ func (e *Exporter) Export(ctx context.Context, records []record.Record) error {
 func (e *Exporter) forEachRequest(records []record.Record, fn func(records int) error) error {
 	enc := e.enc
 	enc.encodeRecords(records)
+	defer enc.release()
 	enc.resetChunk()
 	start := 0
 	flush := func(end int) error {
