@@ -257,8 +257,15 @@ func appendLogRecord(b []byte, r *record.Record) []byte {
 		b = appendVarintField(b, fLogSeverityNumber, uint64(n))
 	}
 	b = appendStringField(b, fLogSeverityText, r.SeverityText)
-	// A nil Body is an empty map, which the SDK sent as an empty kvlist.
-	b = appendAnyValueField(b, fLogBody, r.Body)
+	// The body is a kvlist (a nil Body an empty one, as the SDK sent it),
+	// usually of some hundred bytes: two-byte lengths save moving it.
+	b, body := beginMessage(b, fLogBody, 2)
+	b, list := beginMessage(b, fAnyKVList, 2)
+	for k, v := range r.Body {
+		b = appendKV(b, fKVListValues, k, v)
+	}
+	b = endMessage(b, list, 2)
+	b = endMessage(b, body, 2)
 	for _, kv := range r.Attributes {
 		b = appendKV(b, fLogAttributes, kv.Key, kv.Value)
 	}
@@ -349,16 +356,19 @@ func appendScalar(b []byte, v any) []byte {
 // appendKV appends a KeyValue field. The value field is always present (an
 // empty AnyValue for nil), as the SDK sent it.
 func appendKV(b []byte, f protowire.Number, key string, v any) []byte {
+	if s, ok := v.(string); ok { // most values: one type check
+		return appendStringKV(b, f, key, s)
+	}
 	if n, ok := scalarSize(v); ok {
 		b = appendLen(b, f, keySize(key)+fieldSize(n))
 		b = appendStringField(b, fKVKey, key)
 		b = appendLen(b, fKVValue, n)
 		return appendScalar(b, v)
 	}
-	b, start := beginMessage(b, f)
+	b, start := beginMessage(b, f, 1)
 	b = appendStringField(b, fKVKey, key)
 	b = appendAnyValueField(b, fKVValue, v)
-	return endMessage(b, start)
+	return endMessage(b, start, 1)
 }
 
 // appendAnyValueField appends an AnyValue field holding v. Value kinds are
@@ -387,21 +397,21 @@ func appendAnyValueField(b []byte, f protowire.Number, v any) []byte {
 		}
 		return b
 	case []any:
-		b, start := beginMessage(b, f)
-		b, arr := beginMessage(b, fAnyArray)
+		b, start := beginMessage(b, f, 1)
+		b, arr := beginMessage(b, fAnyArray, 1)
 		for _, item := range v {
 			b = appendAnyValueField(b, fArrayValues, item)
 		}
-		b = endMessage(b, arr)
-		return endMessage(b, start)
+		b = endMessage(b, arr, 1)
+		return endMessage(b, start, 1)
 	case map[string]any:
-		b, start := beginMessage(b, f)
-		b, list := beginMessage(b, fAnyKVList)
+		b, start := beginMessage(b, f, 1)
+		b, list := beginMessage(b, fAnyKVList, 1)
 		for k, item := range v {
 			b = appendKV(b, fKVListValues, k, item)
 		}
-		b = endMessage(b, list)
-		return endMessage(b, start)
+		b = endMessage(b, list, 1)
+		return endMessage(b, start, 1)
 	default:
 		return appendAnyValueField(b, f, fmt.Sprint(v))
 	}
@@ -436,23 +446,31 @@ func appendFixed64Field(b []byte, f protowire.Number, v uint64) []byte {
 }
 
 // beginMessage appends the tag of a length-delimited field whose content
-// size is not known yet, and one byte for the length: most nested messages
-// are under 128 bytes. endMessage writes the length, moving the content
-// when it needs a longer varint.
-func beginMessage(b []byte, f protowire.Number) ([]byte, int) {
-	b = append(b, byte(f)<<3|byte(protowire.BytesType), 0)
+// size is not known yet, and reserve bytes for its length: 1 for most
+// nested messages (under 128 bytes), 2 for a record's body. endMessage
+// writes the length, moving the content when its varint takes another
+// number of bytes (the encoding stays minimal).
+func beginMessage(b []byte, f protowire.Number, reserve int) ([]byte, int) {
+	b = append(b, byte(f)<<3|byte(protowire.BytesType), 0, 0)[:len(b)+1+reserve]
 	return b, len(b)
 }
 
-func endMessage(b []byte, start int) []byte {
+func endMessage(b []byte, start, reserved int) []byte {
 	n := len(b) - start
-	if n < 0x80 {
+	if n < 0x80 && reserved == 1 {
 		b[start-1] = byte(n)
 		return b
 	}
-	extra := protowire.SizeVarint(uint64(n)) - 1
-	b = append(b, make([]byte, extra)...)
-	copy(b[start+extra:], b[start:start+n])
-	protowire.AppendVarint(b[:start-1], uint64(n))
+	k := protowire.SizeVarint(uint64(n))
+	if k != reserved {
+		to := start + k - reserved
+		if k > reserved {
+			b = append(b, make([]byte, k-reserved)...)
+		}
+		copy(b[to:], b[start:start+n])
+		b = b[:to+n]
+		start = to
+	}
+	protowire.AppendVarint(b[:start-k], uint64(n))
 	return b
 }

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	collogpb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"wefgate/exporters/mapping"
@@ -48,6 +50,8 @@ func TestEncodeMatchesRecords(t *testing.T) {
 	bare := record.Record{HostName: "ws02.corp.example", SeverityNumber: 99}
 	big := mapped("WS01.corp.example", 7, mapping.Options{IncludeOriginal: true})
 	big.Attributes = append(big.Attributes, record.KV{Key: "pad", Value: strings.Repeat("p", 70_000)})
+	bigBody := mapped("ws04", 8, mapping.Options{})
+	bigBody.Body["pad"] = strings.Repeat("b", 20_000)
 
 	tests := []struct {
 		name            string
@@ -61,7 +65,7 @@ func TestEncodeMatchesRecords(t *testing.T) {
 			mapped("WS01.corp.example", 1, mapping.Options{}), mapped("ws02.corp.example", 2, mapping.Options{Schema: mapping.SchemaECS}),
 			mapped("WS01.corp.example", 3, mapping.Options{IncludeOriginal: true}), kinds, bare, mapped("ws03", 4, mapping.Options{}),
 		}},
-		{"lengths over 16 KiB", "gw-1", nil, []record.Record{big, kinds, big}},
+		{"lengths over 16 KiB", "gw-1", nil, []record.Record{big, kinds, bigBody, big}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,17 +253,23 @@ func expected(v any) any {
 }
 
 // TestEndMessageLengths checks the length back-patching at each varint
-// width boundary.
+// width boundary, for both reservations, before and after other bytes.
 func TestEndMessageLengths(t *testing.T) {
-	for _, n := range []int{0, 1, 127, 128, 16383, 16384, 2097151, 2097152} {
-		v := map[string]any{"k": strings.Repeat("x", n)}
-		b := appendAnyValueField(nil, 1, v)
-		var got commonpb.ArrayValue // field 1 is a repeated AnyValue
-		if err := proto.Unmarshal(b, &got); err != nil {
-			t.Fatalf("n=%d: %v", n, err)
-		}
-		if len(got.Values) != 1 || !reflect.DeepEqual(fromAnyValue(got.Values[0]), expected(v)) {
-			t.Errorf("n=%d: round trip mismatch", n)
+	for _, reserve := range []int{1, 2} {
+		for _, n := range []int{0, 1, 127, 128, 16383, 16384, 2097151, 2097152} {
+			content := []byte(strings.Repeat("x", n))
+			b := []byte("prefix")
+			b, start := beginMessage(b, 3, reserve)
+			b = append(b, content...)
+			b = endMessage(b, start, reserve)
+			b = append(b, "suffix"...)
+			rest, ok := bytes.CutPrefix(b, []byte("prefix"))
+			num, typ, tagLen := protowire.ConsumeTag(rest)
+			got, m := protowire.ConsumeBytes(rest[tagLen:])
+			if !ok || num != 3 || typ != protowire.BytesType || m < 0 || !bytes.Equal(got, content) ||
+				string(rest[tagLen+m:]) != "suffix" || m != protowire.SizeBytes(n) {
+				t.Errorf("reserve %d, n=%d: field does not round-trip minimally", reserve, n)
+			}
 		}
 	}
 }
