@@ -1,7 +1,6 @@
 package event
 
 import (
-	"bytes"
 	"strconv"
 	"strings"
 )
@@ -12,8 +11,8 @@ import (
 // subscription asks for RenderedText). It never fails and never panics:
 // damaged input gives the fields that could be read and a Problem.
 //
-// The XML is read with scanner, which knows the subset of XML 1.0 that
-// Windows writes (see scanner) and reads anything else as it stands:
+// The XML is read by run.scan, which knows the subset of XML 1.0 that
+// Windows writes (see there) and reads anything else as it stands:
 // references other than the five predefined entities and character
 // references are kept literally, and a DOCTYPE declares nothing. raw is
 // not modified or retained. The strings of the returned Event share
@@ -23,10 +22,52 @@ func Parse(raw []byte) *Event {
 	r.ev.Raw = r.raw
 	r.scan()
 	r.finish()
-	// The event is built on the stack and copied once: storing each string
-	// into a heap Event would cost a write barrier apiece while the GC runs.
-	ev := new(Event)
+	return r.event()
+}
+
+// event returns the Event built on the stack, copied once to the heap
+// (storing each string into a heap Event would cost a write barrier apiece
+// while the GC runs), in one allocation with its EventData when there are
+// at most 32 items, as in nearly every event. EventData's capacity is its
+// length, so that appending to it never writes into the Event.
+func (r *run) event() *Event {
+	var ev *Event
+	var data []Data
+	switch n := r.nData + len(r.moreData); {
+	case n == 0:
+		ev = new(Event)
+	case n <= 4:
+		h := new(struct {
+			ev   Event
+			data [4]Data
+		})
+		ev, data = &h.ev, h.data[:0:n]
+	case n <= 8:
+		h := new(struct {
+			ev   Event
+			data [8]Data
+		})
+		ev, data = &h.ev, h.data[:0:n]
+	case n <= 16:
+		h := new(struct {
+			ev   Event
+			data [16]Data
+		})
+		ev, data = &h.ev, h.data[:0:n]
+	case n <= len(r.dataBuf):
+		h := new(struct {
+			ev   Event
+			data [len(r.dataBuf)]Data
+		})
+		ev, data = &h.ev, h.data[:0:n]
+	default:
+		ev, data = new(Event), make([]Data, 0, n)
+	}
 	*ev = r.ev
+	if data != nil {
+		data = append(data, r.dataBuf[:r.nData]...)
+		ev.EventData = append(data, r.moreData...)
+	}
 	return ev
 }
 
@@ -75,16 +116,17 @@ const (
 )
 
 // takesText reports whether the element's character data is a field value.
-func (k elemKind) takesText() bool {
-	switch k {
-	case kindEventID, kindVersion, kindLevel, kindTask, kindOpcode, kindKeywords,
-		kindEventRecordID, kindChannel, kindComputer, kindData, kindBinary,
-		kindRenderMessage, kindRenderLevel, kindRenderTask, kindRenderOpcode,
-		kindRenderChannel, kindRenderProvider, kindRenderKeyword:
-		return true
-	}
-	return false
-}
+func (k elemKind) takesText() bool { return textKinds>>k&1 != 0 }
+
+const textKinds uint64 = 1<<kindEventID | 1<<kindVersion | 1<<kindLevel | 1<<kindTask |
+	1<<kindOpcode | 1<<kindKeywords | 1<<kindEventRecordID | 1<<kindChannel |
+	1<<kindComputer | 1<<kindData | 1<<kindBinary | 1<<kindRenderMessage |
+	1<<kindRenderLevel | 1<<kindRenderTask | 1<<kindRenderOpcode |
+	1<<kindRenderChannel | 1<<kindRenderProvider | 1<<kindRenderKeyword
+
+// attrKinds are the elements with attributes that are fields.
+const attrKinds uint64 = 1<<kindProvider | 1<<kindData | 1<<kindEventID | 1<<kindTimeCreated |
+	1<<kindCorrelation | 1<<kindExecution | 1<<kindSecurity | 1<<kindRendering
 
 // classify maps an element's local name to its kind given its parent's kind.
 // Everything outside the known schema, including all of UserData, is
@@ -177,7 +219,7 @@ type frame struct {
 type textSpan struct {
 	start, end int
 	cdata      bool
-	// plain: nothing to decode or normalise (see scanner.plain).
+	// plain: nothing to decode or normalise (no '&' outside CDATA, no CR).
 	plain bool
 }
 
@@ -204,7 +246,7 @@ type run struct {
 	// pieces are decoded into text.
 	firstText  textSpan
 	textPieces int
-	text       *bytes.Buffer
+	text       []byte
 
 	// EventData items go to dataBuf, then to moreData; both live only
 	// until the exact-size EventData slice is made.
@@ -225,49 +267,6 @@ type run struct {
 
 	// damage describes the first structural problem met, if any.
 	damage string
-}
-
-func (r *run) scan() {
-	z := scanner{s: r.raw}
-	for !r.eventClosed {
-		switch z.next() {
-		case tokEnd:
-			return
-		case tokStartTag:
-			r.startElement(z.a, z.b)
-		case tokPI:
-			r.attrKind = kindOther
-		case tokAttr:
-			if r.attrKind != kindOther && z.val >= 0 {
-				r.attribute(r.raw[z.a:z.b], z.val, z.pos, z.plain)
-			}
-		case tokClose:
-			r.attrKind = kindOther
-			if r.top() == kindUserData {
-				r.userDataStart = z.pos
-			}
-		case tokCloseVoid:
-			r.attrKind = kindOther
-			switch {
-			case r.overflow > 0:
-				r.overflow--
-			case r.depth > 0:
-				r.endElement(r.depth-1, z.pos)
-			}
-		case tokEndTag:
-			if !z.closed {
-				return // cut inside the end tag: the element stays open
-			}
-			r.endTag(r.raw[z.a:z.b], z.start)
-		case tokText:
-			r.addText(textSpan{start: z.a, end: z.b, plain: z.plain})
-		case tokCDATA:
-			if !z.closed {
-				return // cut inside CDATA
-			}
-			r.addText(textSpan{start: z.a, end: z.b, cdata: true, plain: z.plain})
-		}
-	}
 }
 
 // top returns the kind of the innermost open element.
@@ -293,6 +292,9 @@ func (r *run) startElement(nameStart, nameEnd int) {
 	r.frames[r.depth] = frame{kind: kind, nameStart: nameStart, nameEnd: nameEnd}
 	r.depth++
 	r.attrKind = kind
+	if attrKinds>>kind&1 == 0 {
+		r.attrKind = kindOther // no attribute of it is a field
+	}
 	if kind.takesText() {
 		r.textPieces = 0
 	}
@@ -308,7 +310,8 @@ func (r *run) startElement(nameStart, nameEnd int) {
 }
 
 // attribute stores an attribute of the start tag being scanned; the value
-// is raw[valStart:valEnd], quotes included, and plain as scanner.plain.
+// is raw[valStart:valEnd], quotes included; plain reports that the
+// value holds no '&', tab, CR or LF (nothing to decode or normalise).
 func (r *run) attribute(name string, valStart, valEnd int, plain bool) {
 	if valEnd == valStart {
 		return
@@ -387,10 +390,7 @@ func (r *run) addText(s textSpan) {
 	case 0:
 		r.firstText = s
 	case 1:
-		if r.text == nil {
-			r.text = new(bytes.Buffer)
-		}
-		r.text.Reset()
+		r.text = r.text[:0]
 		r.writeSpan(r.firstText)
 		fallthrough
 	default:
@@ -401,10 +401,10 @@ func (r *run) addText(s textSpan) {
 
 func (r *run) writeSpan(s textSpan) {
 	if s.cdata {
-		writeNormalized(r.text, r.raw[s.start:s.end])
+		r.text = appendNormalized(r.text, r.raw[s.start:s.end])
 		return
 	}
-	writeDecoded(r.text, r.raw[s.start:s.end], false)
+	r.text = appendDecoded(r.text, r.raw[s.start:s.end], false)
 }
 
 // textValue returns the character data of the element being closed.
@@ -423,7 +423,7 @@ func (r *run) textValue() string {
 		}
 		return decoded(v, false)
 	}
-	return r.text.String()
+	return string(r.text)
 }
 
 // attrValue returns an attribute value, normalised.
@@ -589,14 +589,9 @@ func (r *run) noteDamage(msg string) {
 	}
 }
 
-// finish stores the EventData and classifies what went wrong, if anything.
+// finish classifies what went wrong, if anything.
 func (r *run) finish() {
 	ev := &r.ev
-	if n := r.nData + len(r.moreData); n > 0 {
-		ev.EventData = make([]Data, 0, n)
-		ev.EventData = append(ev.EventData, r.dataBuf[:r.nData]...)
-		ev.EventData = append(ev.EventData, r.moreData...)
-	}
 	if !r.eventClosed && r.eventFound {
 		r.noteDamage("truncated inside " + r.openPath() + " at byte " + strconv.Itoa(len(r.raw)))
 	}

@@ -3,8 +3,8 @@ package event
 // This file keeps the event parser as it was before the hand-written
 // scanner (commit 692e4fb, tdewolff's XML lexer), only as a test oracle:
 // FuzzParseMatchesOracle checks that Parse returns the same Event for any
-// input. The element kinds and value parsing (numbers, times) are shared with
-// parse.go; tokenising and text decoding are the old ones, here.
+// input. The element kinds and time parsing are shared with parse.go;
+// tokenising, text decoding and number parsing are the old ones, here.
 
 import (
 	"bytes"
@@ -325,7 +325,7 @@ func (r *oracleRun) attribute(name, val []byte, valStart, valEnd int) {
 		}
 	case "Qualifiers":
 		if r.attrKind == kindEventID {
-			if v, ok := parseUint(r.attrValue(valStart, valEnd), 10, 16); ok {
+			if v, ok := oracleParseUint(r.attrValue(valStart, valEnd), 10, 16); ok {
 				ev.Qualifiers, ev.HasQualifiers = uint16(v), true
 			}
 		}
@@ -344,13 +344,13 @@ func (r *oracleRun) attribute(name, val []byte, valStart, valEnd int) {
 		}
 	case "ProcessID":
 		if r.attrKind == kindExecution {
-			if v, ok := parseUint(r.attrValue(valStart, valEnd), 10, 32); ok {
+			if v, ok := oracleParseUint(r.attrValue(valStart, valEnd), 10, 32); ok {
 				ev.Execution.ProcessID, ev.Execution.HasProcessID = uint32(v), true
 			}
 		}
 	case "ThreadID":
 		if r.attrKind == kindExecution {
-			if v, ok := parseUint(r.attrValue(valStart, valEnd), 10, 32); ok {
+			if v, ok := oracleParseUint(r.attrValue(valStart, valEnd), 10, 32); ok {
 				ev.Execution.ThreadID = uint32(v)
 			}
 		}
@@ -486,30 +486,30 @@ func (r *oracleRun) endElement(i, end int) {
 			ev.UserData = r.raw[r.userDataStart:end]
 		}
 	case kindEventID:
-		if v, ok := parseUint(r.textValue(), 10, 32); ok {
+		if v, ok := oracleParseUint(r.textValue(), 10, 32); ok {
 			ev.EventID, r.haveEventID = uint32(v), true
 		}
 	case kindVersion:
-		if v, ok := parseUint(r.textValue(), 10, 8); ok {
+		if v, ok := oracleParseUint(r.textValue(), 10, 8); ok {
 			ev.Version = uint8(v)
 		}
 	case kindLevel:
-		if v, ok := parseUint(r.textValue(), 10, 8); ok {
+		if v, ok := oracleParseUint(r.textValue(), 10, 8); ok {
 			ev.Level = uint8(v)
 		}
 	case kindTask:
-		if v, ok := parseUint(r.textValue(), 10, 16); ok {
+		if v, ok := oracleParseUint(r.textValue(), 10, 16); ok {
 			ev.Task = uint16(v)
 		}
 	case kindOpcode:
-		if v, ok := parseUint(r.textValue(), 10, 8); ok {
+		if v, ok := oracleParseUint(r.textValue(), 10, 8); ok {
 			ev.Opcode = uint8(v)
 		}
 	case kindKeywords:
 		ev.KeywordsRaw = r.textValue()
-		ev.Keywords, _ = parseKeywords(ev.KeywordsRaw)
+		ev.Keywords, _ = oracleParseKeywords(ev.KeywordsRaw)
 	case kindEventRecordID:
-		if v, ok := parseUint(r.textValue(), 10, 64); ok {
+		if v, ok := oracleParseUint(r.textValue(), 10, 64); ok {
 			ev.RecordID, ev.HasRecordID = v, true
 		}
 	case kindChannel:
@@ -810,4 +810,23 @@ func oracleDigitValue(c byte) rune {
 // kept; only what UTF-8 cannot carry is replaced.
 func oracleIsXMLChar(r rune) bool {
 	return r > 0 && r <= utf8.MaxRune && (r < 0xD800 || r > 0xDFFF)
+}
+
+// The number parsing of parse_values.go as it was.
+
+func oracleParseUint(s string, base, bits int) (uint64, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s, base, bits)
+	return v, err == nil
+}
+
+func oracleParseKeywords(s string) (uint64, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		return oracleParseUint(s[2:], 16, 64)
+	}
+	return oracleParseUint(s, 10, 64)
 }

@@ -3,15 +3,8 @@ package event
 import (
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
-
-// textWriter is what the decoders write to: a strings.Builder for a single
-// value, a bytes.Buffer when a value is assembled from several pieces.
-type textWriter interface {
-	WriteString(s string) (int, error)
-	WriteByte(c byte) error
-	WriteRune(r rune) (int, error)
-}
 
 // maxReferenceLen bounds how far past '&' a reference's ';' is looked for,
 // which keeps decoding linear on inputs full of stray ampersands. The
@@ -25,13 +18,14 @@ func decoded(s string, attr bool) string {
 	if !needsDecoding(s, attr) {
 		return s
 	}
-	var b strings.Builder
 	// Decoding never makes text longer: every reference is at least as
 	// long as the UTF-8 it stands for.
-	b.Grow(len(s))
-	writeDecoded(&b, s, attr)
-	return b.String()
+	return ownString(appendDecoded(make([]byte, 0, len(s)), s, attr))
 }
+
+// ownString returns b as a string without a copy; b must not be used
+// afterwards.
+func ownString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func needsDecoding(s string, attr bool) bool {
 	if !attr {
@@ -46,34 +40,41 @@ func needsDecoding(s string, attr bool) bool {
 	return false
 }
 
-// writeDecoded writes s to w with references resolved. Unknown entities and
-// malformed references are kept literally; character references to code
-// points XML cannot carry become U+FFFD. In attribute values, whitespace
-// characters become spaces, as an XML processor normalises them.
-func writeDecoded(w textWriter, s string, attr bool) {
+// Bytes that decoding changes, as sets for inSet.
+const (
+	textDecodeSet uint64 = 1<<'&' | 1<<'\r'
+	attrDecodeSet uint64 = textDecodeSet | 1<<'\t' | 1<<'\n'
+)
+
+// appendDecoded appends s to b with references resolved. Unknown entities
+// and malformed references are kept literally; character references to
+// code points XML cannot carry become U+FFFD. In attribute values,
+// whitespace characters become spaces, as an XML processor normalises
+// them.
+func appendDecoded(b []byte, s string, attr bool) []byte {
+	set := textDecodeSet
+	if attr {
+		set = attrDecodeSet
+	}
 	for len(s) > 0 {
 		i := 0
-		for i < len(s) {
-			c := s[i]
-			if c == '&' || c == '\r' || attr && (c == '\t' || c == '\n') {
-				break
-			}
+		for i < len(s) && !inSet(set, s[i]) {
 			i++
 		}
-		w.WriteString(s[:i])
+		b = append(b, s[:i]...)
 		if i == len(s) {
-			return
+			return b
 		}
 		s = s[i:]
 		switch s[0] {
 		case '&':
 			r, n := reference(s)
 			if n == 0 {
-				w.WriteByte('&')
+				b = append(b, '&')
 				s = s[1:]
 				continue
 			}
-			w.WriteRune(r)
+			b = utf8.AppendRune(b, r)
 			s = s[n:]
 		case '\r':
 			s = s[1:]
@@ -81,15 +82,16 @@ func writeDecoded(w textWriter, s string, attr bool) {
 				s = s[1:]
 			}
 			if attr {
-				w.WriteByte(' ')
+				b = append(b, ' ')
 			} else {
-				w.WriteByte('\n')
+				b = append(b, '\n')
 			}
 		default: // tab or line feed in an attribute value
-			w.WriteByte(' ')
+			b = append(b, ' ')
 			s = s[1:]
 		}
 	}
+	return b
 }
 
 // normalized returns CDATA content with line ends normalised.
@@ -97,21 +99,16 @@ func normalized(s string) string {
 	if strings.IndexByte(s, '\r') < 0 {
 		return s
 	}
-	var b strings.Builder
-	b.Grow(len(s))
-	writeNormalized(&b, s)
-	return b.String()
+	return ownString(appendNormalized(make([]byte, 0, len(s)), s))
 }
 
-func writeNormalized(w textWriter, s string) {
+func appendNormalized(b []byte, s string) []byte {
 	for {
 		i := strings.IndexByte(s, '\r')
 		if i < 0 {
-			w.WriteString(s)
-			return
+			return append(b, s...)
 		}
-		w.WriteString(s[:i])
-		w.WriteByte('\n')
+		b = append(append(b, s[:i]...), '\n')
 		s = s[i+1:]
 		if len(s) > 0 && s[0] == '\n' {
 			s = s[1:]

@@ -9,12 +9,38 @@ import (
 // parseUint parses a decimal or hexadecimal number that may be surrounded by
 // whitespace (pretty-printed XML).
 func parseUint(s string, base, bits int) (uint64, bool) {
+	if v, ok := parseDigits(s, base); ok && v>>bits == 0 {
+		return v, true
+	}
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, false
 	}
 	v, err := strconv.ParseUint(s, base, bits)
 	return v, err == nil
+}
+
+// parseDigits is parseUint's fast path for what Windows sends: nothing but
+// decimal (base 10) or hexadecimal (base 16) digits, too few to overflow
+// 64 bits. ok is false for anything else, which parseUint then parses as
+// strconv does.
+func parseDigits(s string, base int) (v uint64, ok bool) {
+	if len(s) == 0 || base == 10 && len(s) > 19 || base == 16 && len(s) > 16 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case base == 16 && 'a' <= c|0x20 && c|0x20 <= 'f':
+			c = c | 0x20 - 'a' + 10
+		default:
+			return 0, false
+		}
+		v = v*uint64(base) + uint64(c)
+	}
+	return v, true
 }
 
 // parseKeywords parses System/Keywords, which Windows writes as "0x" and 16

@@ -2,26 +2,22 @@ package event
 
 import "strings"
 
-// token is what the scanner found at its position.
-type token uint8
-
+// Sets of bytes, as bit masks: every byte the scanner looks for is below
+// 64, so one comparison and one shift tell a byte of a name or a value
+// apart from one that may end it.
 const (
-	tokEnd       token = iota // end of input
-	tokStartTag               // "<" and a name
-	tokPI                     // "<?" and a target
-	tokAttr                   // an attribute inside a tag, with or without "=value"
-	tokClose                  // ">" ending a start tag or a processing instruction
-	tokCloseVoid              // "/>"
-	tokClosePI                // "?>"
-	tokEndTag                 // "</name>", or "</name" cut by the end of input
-	tokText                   // character data up to the next '<'
-	tokCDATA                  // "<![CDATA[...]]>", or cut by the end of input
-	tokComment                // "<!--...-->", or cut by the end of input
-	tokDoctype                // "<!DOCTYPE ...>", or cut by the end of input
+	spaceSet    uint64 = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\r'
+	nameStopSet uint64 = spaceSet | 1<<'>' | 1<<'=' | 1<<'/' | 1<<'?'
+	textSet     uint64 = 1<<'<' | 1<<'&' | 1<<'\r'
+	attrValSet  uint64 = spaceSet | 1<<'"' | 1<<'\'' | 1<<'&'
 )
 
-// scanner splits one event's XML into tokens without copying or
-// allocating: every token is a range of s.
+func inSet(set uint64, c byte) bool { return c < 64 && set>>c&1 != 0 }
+
+// scan reads the event's XML in one pass, without copying or allocating:
+// every name, value and piece of text is a range of r.raw, handed to the
+// element logic in parse.go as it is met. It stops at the end of the
+// Event element or of the input.
 //
 // It accepts the subset of XML 1.0 (§2.4–2.8, §3.1) that Windows writes for
 // an event rendered by the Event Log service: start, end and empty-element
@@ -33,50 +29,166 @@ const (
 // '=' or with an unquoted value is read as it stands; a '<' that starts
 // nothing else opens a tag ("<!x" is a tag named "!x"); NUL and other
 // characters XML forbids are ordinary bytes; a construct cut by the end of
-// input ends there. The tokens are those of tdewolff/parse's XML lexer,
-// which wefgate used before, so events parse as they always did: the
-// parser above it decides what damage means.
-type scanner struct {
-	s     string
-	pos   int  // where the next token starts
-	inTag bool // between a start tag's name and its '>'
-
-	// The last token: start is its first byte and pos its end.
-	start int
-	// a and b delimit the name of a tag or attribute (an end tag's without
-	// trailing white space), or the content of text and CDATA.
-	a, b int
-	// val is where an attribute's value starts (its quote included), or
-	// -1 when the attribute has no '='; the value ends at pos.
-	val int
-	// closed reports that an end tag ended with '>' or a CDATA section
-	// with "]]>" rather than with the input.
-	closed bool
-	// plain reports that text, CDATA or a quoted attribute value holds
-	// nothing to decode or normalise: no '&' (but in CDATA) and no CR, and
-	// in an attribute value no tab or line feed either.
-	plain bool
+// input ends there. This is how tdewolff/parse's XML lexer, which wefgate
+// used before, splits any input, so events parse as they always did: the
+// element logic decides what counts as damage.
+func (r *run) scan() {
+	s := r.raw
+	i := 0
+	for !r.eventClosed && i < len(s) {
+		if s[i] != '<' {
+			// Character data. Values are short: one pass finds the end and
+			// whether anything needs decoding.
+			start, plain := i, true
+			for ; i < len(s); i++ {
+				if c := s[i]; inSet(textSet, c) {
+					if c == '<' {
+						break
+					}
+					plain = false // '&' or CR
+				}
+			}
+			r.addText(textSpan{start: start, end: i, plain: plain})
+			continue
+		}
+		if i+1 < len(s) {
+			switch s[i+1] {
+			case '/':
+				// An end tag: its name runs to the first '>', less trailing
+				// white space; one cut by the end of input closes nothing.
+				a, j := i+2, i+2
+				if r.depth > 0 && r.overflow == 0 {
+					// Nearly always it closes the innermost element, whose
+					// name holds no '>' or white space: a match of that
+					// name and '>' is the whole search.
+					f := r.frames[r.depth-1]
+					if end := a + f.nameEnd - f.nameStart; end < len(s) && s[end] == '>' && s[a:end] == s[f.nameStart:f.nameEnd] {
+						r.endElement(r.depth-1, i)
+						i = end + 1
+						continue
+					}
+				}
+				for j < len(s) && s[j] != '>' {
+					j++
+				}
+				if j == len(s) {
+					return
+				}
+				b := j
+				for b > a && inSet(spaceSet, s[b-1]) {
+					b--
+				}
+				r.endTag(s[a:b], i)
+				i = j + 1
+				continue
+			case '!':
+				switch rest := s[i+2:]; {
+				case strings.HasPrefix(rest, "--"):
+					i = until(s, i+4, "-->")
+					continue
+				case strings.HasPrefix(rest, "[CDATA["):
+					a := i + len("<![CDATA[")
+					j := strings.Index(s[a:], "]]>")
+					if j < 0 {
+						return // cut inside CDATA
+					}
+					b := a + j
+					r.addText(textSpan{start: a, end: b, cdata: true, plain: strings.IndexByte(s[a:b], '\r') < 0})
+					i = b + len("]]>")
+					continue
+				case strings.HasPrefix(rest, "DOCTYPE"):
+					i = doctypeEnd(s, i+len("<!DOCTYPE"))
+					continue
+				}
+			case '?':
+				// A processing instruction: a tag whose attributes are
+				// ignored.
+				r.attrKind = kindOther
+				i = r.tagRest(nameEnd(s, i+2, false))
+				continue
+			}
+		}
+		b := nameEnd(s, i+1, false)
+		r.startElement(i+1, b)
+		i = r.tagRest(b)
+	}
 }
 
-// Sets of bytes, as bit masks: every byte the scanner looks for is below
-// 64, so one shift and test tells a byte of a name or a value apart from
-// one that may end it.
-const (
-	spaceSet    uint64 = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\r'
-	nameStopSet uint64 = spaceSet | 1<<'>' | 1<<'=' | 1<<'/' | 1<<'?'
-	textSet     uint64 = 1<<'<' | 1<<'&' | 1<<'\r'
-	attrValSet  uint64 = spaceSet | 1<<'"' | 1<<'\'' | 1<<'&'
-)
-
-func inSet(set uint64, c byte) bool { return c < 64 && set>>c&1 != 0 }
-
-func isSpace(c byte) bool { return inSet(spaceSet, c) }
+// tagRest reads the attributes and the end of the tag whose name ends at
+// i, and returns where the tag ends (or the end of input).
+func (r *run) tagRest(i int) int {
+	s := r.raw
+	for {
+		for i < len(s) && inSet(spaceSet, s[i]) {
+			i++
+		}
+		if i >= len(s) {
+			return i
+		}
+		switch c := s[i]; c {
+		case '>':
+			r.attrKind = kindOther
+			if r.top() == kindUserData {
+				r.userDataStart = i + 1
+			}
+			return i + 1
+		case '/', '?':
+			if i+1 < len(s) && s[i+1] == '>' {
+				if c == '/' {
+					r.attrKind = kindOther
+					switch {
+					case r.overflow > 0:
+						r.overflow--
+					case r.depth > 0:
+						r.endElement(r.depth-1, i+2)
+					}
+				}
+				return i + 2
+			}
+		}
+		// An attribute: a name, then '=' and a value, or no value.
+		a := i
+		b := nameEnd(s, i, true)
+		j := b
+		for j < len(s) && inSet(spaceSet, s[j]) {
+			j++
+		}
+		if j >= len(s) || s[j] != '=' {
+			i = b
+			continue
+		}
+		for j++; j < len(s) && inSet(spaceSet, s[j]); j++ {
+		}
+		val := j
+		plain := false // unquoted values are rare: the decoder looks
+		if j < len(s) && (s[j] == '"' || s[j] == '\'') {
+			q := s[j]
+			plain = true
+			for j++; j < len(s); j++ {
+				if c := s[j]; inSet(attrValSet, c) {
+					if c == q {
+						j++
+						break
+					}
+					if c != '"' && c != '\'' && c != ' ' {
+						plain = false // '&', tab, CR or LF
+					}
+				}
+			}
+		} else {
+			j = nameEnd(s, j, false)
+		}
+		if r.attrKind != kindOther {
+			r.attribute(s[a:b], val, j, plain)
+		}
+		i = j
+	}
+}
 
 // nameEnd returns where a name (or an unquoted attribute value) starting
 // at i ends: at white space, '>', "/>", "?>" or the end of input. stopAtEq
 // makes '=' end it too, as it ends an attribute name.
-func (z *scanner) nameEnd(i int, stopAtEq bool) int {
-	s := z.s
+func nameEnd(s string, i int, stopAtEq bool) int {
 	for ; i < len(s); i++ {
 		c := s[i]
 		if !inSet(nameStopSet, c) {
@@ -98,102 +210,17 @@ func (z *scanner) nameEnd(i int, stopAtEq bool) int {
 	return i
 }
 
-func (z *scanner) skipSpace(i int) int {
-	for i < len(z.s) && isSpace(z.s[i]) {
-		i++
+// until returns the end of the first sep at or after i, or the end of s.
+func until(s string, i int, sep string) int {
+	if j := strings.Index(s[i:], sep); j >= 0 {
+		return i + j + len(sep)
 	}
-	return i
+	return len(s)
 }
 
-// next scans the token at pos.
-func (z *scanner) next() token {
-	if z.inTag {
-		return z.nextInTag()
-	}
-	s, i := z.s, z.pos
-	z.start = i
-	if i >= len(s) {
-		return tokEnd
-	}
-	if s[i] != '<' {
-		// Values are short: one pass finds the end and what needs decoding.
-		z.a, z.plain = i, true
-		for ; i < len(s); i++ {
-			if c := s[i]; inSet(textSet, c) {
-				if c == '<' {
-					break
-				}
-				z.plain = false // '&' or CR
-			}
-		}
-		z.b, z.pos = i, i
-		return tokText
-	}
-	if i+1 < len(s) {
-		switch s[i+1] {
-		case '/':
-			return z.endTag(i + 2)
-		case '!':
-			switch rest := s[i+2:]; {
-			case strings.HasPrefix(rest, "--"):
-				z.pos, _ = z.until(i+4, "-->")
-				return tokComment
-			case strings.HasPrefix(rest, "[CDATA["):
-				z.a = i + 9
-				z.pos, z.closed = z.until(z.a, "]]>")
-				z.b = z.pos
-				if z.closed {
-					z.b -= len("]]>")
-				}
-				z.plain = strings.IndexByte(s[z.a:z.b], '\r') < 0
-				return tokCDATA
-			case strings.HasPrefix(rest, "DOCTYPE"):
-				z.pos = z.doctypeEnd(i + 9)
-				return tokDoctype
-			}
-		case '?':
-			z.inTag = true
-			z.a = i + 2
-			z.b = z.nameEnd(z.a, false)
-			z.pos = z.b
-			return tokPI
-		}
-	}
-	z.inTag = true
-	z.a = i + 1
-	z.b = z.nameEnd(z.a, false)
-	z.pos = z.b
-	return tokStartTag
-}
-
-// until returns the end of the first sep at or after i (and true), or the
-// end of input.
-func (z *scanner) until(i int, sep string) (int, bool) {
-	if j := strings.Index(z.s[i:], sep); j >= 0 {
-		return i + j + len(sep), true
-	}
-	return len(z.s), false
-}
-
-func (z *scanner) endTag(i int) token {
-	s := z.s
-	z.a = i
-	j := strings.IndexByte(s[i:], '>')
-	if j < 0 {
-		z.b, z.pos, z.closed = len(s), len(s), false
-	} else {
-		z.b, z.pos, z.closed = i+j, i+j+1, true
-	}
-	for z.b > z.a && isSpace(s[z.b-1]) {
-		z.b--
-	}
-	return tokEndTag
-}
-
-// doctypeEnd returns the end of a DOCTYPE whose name starts at i: the
-// first '>' outside double quotes and outside an internal subset.
-func (z *scanner) doctypeEnd(i int) int {
-	s := z.s
+// doctypeEnd returns the end of a DOCTYPE whose name starts at i: after
+// the first '>' outside double quotes and outside an internal subset.
+func doctypeEnd(s string, i int) int {
 	inString, inBrackets := false, false
 	for ; i < len(s); i++ {
 		switch c := s[i]; {
@@ -206,58 +233,4 @@ func (z *scanner) doctypeEnd(i int) int {
 		}
 	}
 	return i
-}
-
-func (z *scanner) nextInTag() token {
-	s := z.s
-	i := z.skipSpace(z.pos)
-	z.start = i
-	if i >= len(s) {
-		z.pos = i
-		return tokEnd
-	}
-	switch s[i] {
-	case '>':
-		z.inTag = false
-		z.pos = i + 1
-		return tokClose
-	case '/', '?':
-		if i+1 < len(s) && s[i+1] == '>' {
-			z.inTag = false
-			z.pos = i + 2
-			if s[i] == '/' {
-				return tokCloseVoid
-			}
-			return tokClosePI
-		}
-	}
-	z.a = i
-	z.b = z.nameEnd(i, true)
-	j := z.skipSpace(z.b)
-	if j >= len(s) || s[j] != '=' {
-		z.val, z.pos = -1, z.b
-		return tokAttr
-	}
-	j = z.skipSpace(j + 1)
-	z.val = j
-	if j < len(s) && (s[j] == '"' || s[j] == '\'') {
-		q := s[j]
-		z.plain = true
-		for j++; j < len(s); j++ {
-			if c := s[j]; inSet(attrValSet, c) {
-				if c == q {
-					j++
-					break
-				}
-				if c != '"' && c != '\'' && c != ' ' {
-					z.plain = false // '&', tab, CR or LF
-				}
-			}
-		}
-		z.pos = j
-		return tokAttr
-	}
-	z.pos = z.nameEnd(j, false)
-	z.plain = false // rare: let the decoder look
-	return tokAttr
 }
