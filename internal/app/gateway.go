@@ -197,13 +197,16 @@ func (g *gateway) buildListeners(_ context.Context, mat *TLSMaterial) error {
 		keep = func(ev *event.Event) bool { return handles.IsHandleEvent(ev) || handles.IsStateEvent(ev) }
 	}
 	defs := definitions(cfg)
+	// One pool of decompression buffers for every listener.
+	decompressor := &sldc.Decompressor{}
 	srvCfg := &server.Config{
 		Subscriptions: serverSubscriptions(defs),
 		State:         stateAdapter{store},
 		Sink:          sinkAdapter{g.sink},
 		Keep:          keep,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
-		SLDC:          sldc.Decompress,
+		SLDC:          decompressor.Decompress,
+		ReleaseSLDC:   decompressor.Release,
 		Budget:        server.NewBudget(cfg.Limits.DecompressedBytes, cfg.Limits.BudgetWait),
 		Logger:        logger,
 	}

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// SLDC decompresses SLDC-encoded bodies; nil refuses them.
 	SLDC Decompressor
+	// ReleaseSLDC, when set, is given back each output of SLDC once the
+	// request no longer refers to it, for reuse (sldc.Decompressor).
+	ReleaseSLDC func([]byte)
 	// Budget, shared by every listener, bounds the request bytes in
 	// memory at once; nil means no bound.
 	Budget *Budget
@@ -242,13 +246,25 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 		}
 		return 0, nil, refuse(http.StatusBadRequest, "cannot open message", err)
 	}
+	var decompressed []byte
 	if sldcBody {
-		if plain, err = h.decompress(log, plain); err != nil {
+		var ok bool
+		if decompressed, ok, err = h.decompress(log, plain); err != nil {
 			return 0, nil, err
+		}
+		if ok {
+			plain = decompressed
 		}
 		res.shrink(2*body + 3*int64(len(plain)))
 	}
 	text, replaced := soap.DecodeText(plain)
+	// UTF-16 text (what Windows sends) is a new buffer: the decompressed
+	// body is done with. UTF-8 text may be the body itself, which the
+	// events point into: that one stays with the garbage collector.
+	if len(decompressed) > 0 && h.cfg.ReleaseSLDC != nil &&
+		(len(text) == 0 || &text[len(text)-1] != &decompressed[len(decompressed)-1]) {
+		h.cfg.ReleaseSLDC(decompressed)
+	}
 	if replaced > 0 {
 		h.cfg.Logs.Log(log, slog.LevelWarn, "invalid text encoding replaced", "invalid text encoding", hostOf(connFrom(r).Remote), "code_units", replaced)
 	}
@@ -262,6 +278,11 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 
 // readBody reads a request body within MaxBodyBytes; Windows always sends a
 // Content-Length, so a body without one is refused before it is read.
+//
+// The buffer is sized from Content-Length (net/http delivers exactly that
+// many bytes or fails), but allocated as the bytes arrive, at most
+// bodyChunk ahead of them: a sender that announces a large body and
+// stalls holds little memory.
 func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength < 0 {
 		return nil, refuse(http.StatusLengthRequired, "request has no Content-Length", nil)
@@ -270,39 +291,55 @@ func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 		return nil, refuse(http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, h.cfg.MaxBodyBytes), nil)
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBodyBytes+1))
-	if err != nil {
-		return nil, refuse(http.StatusBadRequest, "reading body", err)
-	}
-	if int64(len(raw)) > h.cfg.MaxBodyBytes {
-		return nil, refuse(http.StatusRequestEntityTooLarge, "body exceeds the limit", nil)
+	size := int(r.ContentLength)
+	raw := make([]byte, 0, min(size, bodyChunk))
+	for len(raw) < size {
+		if len(raw) == cap(raw) {
+			raw = slices.Grow(raw, min(size-len(raw), max(len(raw), bodyChunk)))
+		}
+		n, err := r.Body.Read(raw[len(raw):min(cap(raw), size)])
+		raw = raw[:len(raw)+n]
+		if err == io.EOF && len(raw) < size {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil && err != io.EOF {
+			return nil, refuse(http.StatusBadRequest, "reading body", err)
+		}
+		if err == io.EOF {
+			break
+		}
 	}
 	return raw, nil
 }
 
-// decompress undoes SLDC. Windows flags the End that follows a
-// SubscriptionEnd as SLDC without compressing it, so a body that does not
-// decode is taken as it is. A body that decodes beyond the largest
+// bodyChunk is how far readBody's buffer may run ahead of the bytes
+// received: most delivery bodies fit in one.
+const bodyChunk = 64 << 10
+
+// decompress undoes SLDC and returns the decompressed body, or ok false
+// to use the body as sent. Windows flags the End that follows a SubscriptionEnd
+// as SLDC without compressing it, so a body that does not decode is taken
+// as it is. A body that decodes beyond the largest
 // envelope any subscription allows is refused with an EncodingLimit fault:
 // no host may send it, and it is how a small request becomes a huge one.
-func (h *Handler) decompress(log *slog.Logger, body []byte) ([]byte, error) {
+func (h *Handler) decompress(log *slog.Logger, body []byte) (out []byte, ok bool, err error) {
 	if h.cfg.SLDC == nil {
-		return body, nil
+		return nil, false, nil
 	}
 	limit := h.maxDecompressed()
-	out, err := h.cfg.SLDC(body, limit)
+	out, err = h.cfg.SLDC(body, limit)
 	if errors.Is(err, sldc.ErrTooLarge) {
 		h.stats.BatchesOverLimit.Add(1)
 		he := refuse(http.StatusBadRequest, fmt.Sprintf("SLDC body decompresses beyond %d bytes (%d compressed)", limit, len(body)), nil)
 		he.fault = soap.EncodingLimitFault(&soap.Message{}, soap.FaultDetailMaxEnvelopeSize,
 			fmt.Sprintf("The decompressed envelope exceeds the MaxEnvelopeSize of %d.", h.catalog().maxEnvelope))
-		return nil, he
+		return nil, false, he
 	}
 	if err != nil {
 		log.Debug("body flagged SLDC does not decompress; using it as sent", "error", err)
-		return body, nil
+		return nil, false, nil
 	}
-	return out, nil
+	return out, true, nil
 }
 
 // maxDecompressed is the most a decompressed body may hold: the largest

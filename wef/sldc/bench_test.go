@@ -31,3 +31,20 @@ func BenchmarkDecompress(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecompressor is BenchmarkDecompress with the output released
+// after each body, as the gateway does.
+func BenchmarkDecompressor(b *testing.B) {
+	in := benchmarkInput()
+	c := Compress(in)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	var d Decompressor
+	for b.Loop() {
+		out, err := d.Decompress(c, len(in))
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.Release(out)
+	}
+}

@@ -130,3 +130,33 @@ func sameAsReference(t *testing.T, src []byte, maxOut int) {
 		t.Fatalf("output (%d bytes) differs from the reference (%d bytes) at byte %d", len(got), len(want), firstDiff(got, want))
 	}
 }
+
+// FuzzDecompressor runs two bodies through one Decompressor, releasing the
+// first output before decoding the second, which then reuses its buffer
+// (or a too-small one is replaced): the reused memory must not leak into
+// the output, and limits hold as for Decompress.
+func FuzzDecompressor(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s, s, 4096)
+	}
+	f.Add(Compress(eventXML(3)), Compress([]byte("test string")), 1<<20)
+	f.Add(Compress([]byte("test string")), Compress(eventXML(3)), 1<<20)
+	f.Fuzz(func(t *testing.T, first, second []byte, maxOut int) {
+		maxOut %= 1 << 20
+		var d Decompressor
+		for _, src := range [][]byte{first, second} {
+			got, err := d.Decompress(src, maxOut)
+			want, wantErr := Decompress(src, maxOut)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+				t.Fatalf("error %v, want %v", err, wantErr)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("output (%d bytes) differs from Decompress (%d bytes) at byte %d", len(got), len(want), firstDiff(got, want))
+			}
+			for i := range got {
+				got[i] = 0xEE // what a reused buffer holds next time
+			}
+			d.Release(got)
+		}
+	})
+}
