@@ -63,6 +63,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Exporter, error
 	}, nil
 }
 
+// Endpoint returns the protocol and where requests go, as resolved from
+// the configuration and the environment: the URL for HTTP, host:port for
+// gRPC.
+func (e *Exporter) Endpoint() (protocol, endpoint string) {
+	if e.cfg.Protocol == ProtocolGRPC {
+		return e.cfg.Protocol, e.cfg.Target
+	}
+	return e.cfg.Protocol, e.cfg.URL
+}
+
 // Name returns "otlp".
 func (e *Exporter) Name() string { return "otlp" }
 

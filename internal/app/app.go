@@ -255,7 +255,8 @@ func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
 		outs = append(outs, e)
-		logger.Info("exporting over OTLP", "protocol", o.Protocol, "endpoint", o.Endpoint)
+		protocol, endpoint := e.Endpoint()
+		logger.Info("exporting over OTLP", "protocol", protocol, "endpoint", endpoint)
 	}
 	return outs, nil
 }
