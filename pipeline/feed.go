@@ -8,6 +8,7 @@ import (
 
 	"wefgate/record"
 	"wefgate/spool"
+	"wefgate/wef/event"
 )
 
 // group is one spool entry, decoded: a delivery, or the reason it could
@@ -38,12 +39,16 @@ func decodeGroup(e spool.Entry, parse ParseFunc, now time.Time) *group {
 	return g
 }
 
-// records returns the group's events mapped with mapFn and no extra
-// attributes, mapping them on the first call. Safe for concurrent use; the
-// records are shared and must not be changed.
-func (g *group) records(mapFn MapFunc) []record.Record {
+// records returns the group's events mapped with no extra attributes, by
+// mapEvents when set, else mapFn, mapping them on the first call. Safe for
+// concurrent use; the records are shared and must not be changed.
+func (g *group) records(mapFn MapFunc, mapEvents func(Source, []*event.Event, []record.Record)) []record.Record {
 	g.once.Do(func() {
 		g.recs = make([]record.Record, len(g.d.Events))
+		if mapEvents != nil {
+			mapEvents(g.d.Source, g.d.Events, g.recs)
+			return
+		}
 		for i, ev := range g.d.Events {
 			g.recs[i] = mapFn(g.d.Source, ev, nil)
 		}

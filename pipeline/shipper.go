@@ -51,6 +51,11 @@ type ShipperOptions struct {
 	Linger time.Duration
 	// Parse re-parses spooled event XML (default event.Parse).
 	Parse ParseFunc
+	// MapEvents, when set, maps the events of one delivery that no stage
+	// held or changed (PassThrough lanes) in one call into out: the same
+	// records as the shipper's MapFunc with no extra attributes, but it
+	// may share what the records have in common (mapping.MapEvents).
+	MapEvents func(src Source, evs []*event.Event, out []record.Record)
 }
 
 func (o *ShipperOptions) setDefaults() {
@@ -394,7 +399,7 @@ func (l *lane) exportReady(ctx context.Context) error {
 			case st.Record != nil:
 				recs = append(recs, *st.Record)
 			case st.group != nil:
-				recs = append(recs, st.group.records(l.mapFn)[st.index])
+				recs = append(recs, st.group.records(l.mapFn, l.opts.MapEvents)[st.index])
 			default:
 				recs = append(recs, l.mapFn(st.Source, st.Event, st.Attributes))
 			}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -635,4 +636,36 @@ func TestShipperLaneRejoinsAfterFallingBehind(t *testing.T) {
 	waitFor(t, "everything committed", func() bool { return sp.Stats().Committed == 60 })
 	wantInOrder(t, fast.records(), 0, 120)
 	wantInOrder(t, slow.records(), 0, 120)
+}
+
+// TestShipperMapsDeliveriesWithMapEvents checks that ShipperOptions.MapEvents,
+// when set, maps each delivery once, in one call, for all exporters.
+func TestShipperMapsDeliveriesWithMapEvents(t *testing.T) {
+	sp := openSpool(t, t.TempDir(), spool.Options{Consumers: []string{"a", "b"}})
+	sink := NewSpoolSink(sp)
+	var calls atomic.Int64
+	opts := fastOptions()
+	opts.ReadEntries = 1024
+	opts.MapEvents = func(src Source, evs []*event.Event, out []record.Record) {
+		calls.Add(1)
+		for i, ev := range evs {
+			out[i] = testMap(src, ev, nil)
+		}
+	}
+	a, b := &fakeExporter{name: "a"}, &fakeExporter{name: "b"}
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{a, b}, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runShipper(t, sh)
+	spoolDeliveries(t, sink, 0, 20, 3)
+	waitFor(t, "20 committed deliveries", func() bool { return sp.Stats().Committed == 20 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	wantInOrder(t, a.records(), 0, 60)
+	wantInOrder(t, b.records(), 0, 60)
+	if n := calls.Load(); n != 20 {
+		t.Fatalf("MapEvents called %d times for 20 deliveries and 2 exporters, want 20", n)
+	}
 }

@@ -123,7 +123,7 @@ func processMovedEvent(id uint32) bool {
 }
 
 // mapECS is Map for the ecs schema.
-func mapECS(src record.Source, ev *event.Event, extra []record.KV, opts Options) record.Record {
+func mapECS(src record.Source, ev *event.Event, extra []record.KV, opts Options, sh *shared) record.Record {
 	rec := record.Record{
 		Timestamp: ev.TimeCreated,
 		Observed:  src.Received,
@@ -140,7 +140,7 @@ func mapECS(src record.Source, ev *event.Event, extra []record.KV, opts Options)
 	// mode writes the OTLP severity text to log.level.
 	rec.SeverityNumber, _ = severity(ev)
 	rec.SeverityText = logLevel(ev)
-	attrs := ecsAttributes(src, ev, opts, rec.SeverityText, len(extra))
+	attrs := ecsAttributes(src, ev, opts, rec.SeverityText, len(extra), sh)
 	rec.Attributes = appendExtra(attrs, extra, ecsEnrichmentKey)
 	return rec
 }
@@ -215,7 +215,7 @@ func keywordNames(ev *event.Event) []any {
 
 // ecsAttributes builds the attributes of ev; level is logLevel(ev), which
 // the record's severity text already holds.
-func ecsAttributes(src record.Source, ev *event.Event, opts Options, level string, room int) []record.KV {
+func ecsAttributes(src record.Source, ev *event.Event, opts Options, level string, room int, sh *shared) []record.KV {
 	attrs := make([]record.KV, 0, 48+room)
 	add := func(key string, value any) { attrs = append(attrs, record.KV{Key: key, Value: value}) }
 	addString := func(key, value string) {
@@ -251,14 +251,14 @@ func ecsAttributes(src record.Source, ev *event.Event, opts Options, level strin
 	addString(AttrEventProvider, ev.Provider.Name)
 	if ee, ok := elasticClassification(ev.EventID); ok && security {
 		add(AttrEventAction, ee.action)
-		add(AttrEventCategory, stringsToAny(ee.category))
-		add(AttrEventType, stringsToAny(ee.kind))
+		add(AttrEventCategory, ee.category)
+		add(AttrEventType, ee.kind)
 	} else {
 		addString(AttrEventAction, task)
 	}
 	addString(AttrEventOutcome, outcome)
 	if !src.Received.IsZero() {
-		add(ECSEventCreated, src.Received.UTC().Format(time.RFC3339Nano))
+		add(ECSEventCreated, sh.eventCreated(src))
 	}
 	if ev.Rendering != nil && ev.Rendering.Message != "" {
 		// winlogbeat keeps the whole rendered message, line breaks as \n.
@@ -313,7 +313,19 @@ func ecsAttributes(src record.Source, ev *event.Event, opts Options, level strin
 		attrs = ecsUsers(attrs, ev)
 	}
 
-	return appendCollection(attrs, src, ev, opts.IncludeOriginal, ECSEventOriginal)
+	return appendCollection(sh.appendSource(attrs, src), ev, opts.IncludeOriginal, ECSEventOriginal)
+}
+
+// eventCreated is ECS event.created: when the delivery was received.
+func (s *shared) eventCreated(src record.Source) any {
+	if s != nil && s.created != nil {
+		return s.created
+	}
+	var created any = src.Received.UTC().Format(time.RFC3339Nano)
+	if s != nil {
+		s.created = created
+	}
+	return created
 }
 
 // ecsEventData appends winlog.event_data.<Name> for every EventData item

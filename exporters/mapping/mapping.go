@@ -78,15 +78,173 @@ const (
 // event. Map never fails: fields the event lacks are left out, and a
 // damaged event is flagged with wef.parse_problem rather than dropped.
 func Map(src record.Source, ev *event.Event, extra []record.KV, opts Options) record.Record {
+	return mapEvent(src, ev, extra, opts, nil)
+}
+
+// MapEvents maps the events of one delivery from src into out (len(evs)
+// records): out[i] is what Map(src, evs[i], nil, opts) returns, but what
+// the records have in common (the delivery's attributes, the provider and
+// keywords of events alike) is built once and shared between them, so the
+// records must not be changed.
+func MapEvents(src record.Source, evs []*event.Event, opts Options, out []record.Record) {
+	sh := &shared{source: appendSource(nil, src)}
+	for i, ev := range evs {
+		out[i] = mapEvent(src, ev, nil, opts, sh)
+	}
+}
+
+// shared holds the values MapEvents builds once for the records of one
+// delivery. A nil *shared builds everything for each record (Map).
+type shared struct {
+	source  []record.KV // appendSource of the delivery
+	created any         // ecs event.created
+	// The latest event's provider map and keywords, reused while the
+	// next events have the same.
+	provider                      map[string]any
+	provName, provGUID, provEvSrc string
+	keywords                      []any
+	keywordsRaw                   string
+	eventID                       map[string]any
+	eventIDKey                    [2]uint32
+	eventName                     string
+	eventNameKey                  struct {
+		channel string
+		id      uint32
+	}
+	// Boxed values of the latest event, reused while equal.
+	boxes [boxCount]boxed
+	nums  [numCount]boxedNum
+}
+
+// Slots of shared.boxes and shared.nums.
+const (
+	boxComputer = iota
+	boxChannel
+	boxProvider
+	boxUserID
+	boxUserName
+	boxUserDomain
+	boxCount
+)
+
+const (
+	numCode = iota
+	numTask
+	numOpcode
+	numLevel
+	numCount
+)
+
+// boxed is a string and the interface value holding it (one allocation),
+// kept for the next record.
+type boxed struct {
+	s   string
+	val any
+}
+
+// box returns v as an interface value, the one in slot when it holds v.
+func (s *shared) box(slot int, v string) any {
+	if s == nil {
+		return v
+	}
+	b := &s.boxes[slot]
+	if b.val == nil || b.s != v {
+		b.s, b.val = v, v
+	}
+	return b.val
+}
+
+// boxedNum is a number's decimal text as an interface value, kept for
+// the next record.
+type boxedNum struct {
+	n   uint64
+	val any
+}
+
+func (s *shared) decimal(slot int, n uint64) any {
+	if s == nil {
+		return strconv.FormatUint(n, 10)
+	}
+	b := &s.nums[slot]
+	if b.val == nil || b.n != n {
+		b.n, b.val = n, strconv.FormatUint(n, 10)
+	}
+	return b.val
+}
+
+func (s *shared) eventIDMap(ev *event.Event) map[string]any {
+	key := [2]uint32{ev.EventID, uint32(ev.Qualifiers)}
+	if s != nil && s.eventID != nil && s.eventIDKey == key {
+		return s.eventID
+	}
+	m := map[string]any{
+		"id":         int64(ev.EventID),
+		"qualifiers": int64(ev.Qualifiers),
+	}
+	if s != nil {
+		s.eventID, s.eventIDKey = m, key
+	}
+	return m
+}
+
+func (s *shared) name(ev *event.Event) string {
+	if s == nil {
+		return EventName(ev.Channel, ev.EventID)
+	}
+	if s.eventName == "" || s.eventNameKey.channel != ev.Channel || s.eventNameKey.id != ev.EventID {
+		s.eventName = EventName(ev.Channel, ev.EventID)
+		s.eventNameKey.channel, s.eventNameKey.id = ev.Channel, ev.EventID
+	}
+	return s.eventName
+}
+
+// appendSource appends the delivery's collection attributes.
+func (s *shared) appendSource(attrs []record.KV, src record.Source) []record.KV {
+	if s == nil {
+		return appendSource(attrs, src)
+	}
+	return append(attrs, s.source...)
+}
+
+func (s *shared) providerMap(ev *event.Event) map[string]any {
+	p := ev.Provider
+	if s != nil && s.provider != nil && s.provName == p.Name && s.provGUID == p.GUID && s.provEvSrc == p.EventSourceName {
+		return s.provider
+	}
+	m := map[string]any{
+		"name":         p.Name,
+		"guid":         p.GUID,
+		"event_source": p.EventSourceName,
+	}
+	if s != nil {
+		s.provider, s.provName, s.provGUID, s.provEvSrc = m, p.Name, p.GUID, p.EventSourceName
+	}
+	return m
+}
+
+func (s *shared) rawKeywords(ev *event.Event) []any {
+	raw := rawKeywords(ev)
+	if s != nil && s.keywords != nil && s.keywordsRaw == raw {
+		return s.keywords
+	}
+	kw := []any{raw}
+	if s != nil {
+		s.keywords, s.keywordsRaw = kw, raw
+	}
+	return kw
+}
+
+// mapEvent is Map, with what the records of a delivery share in sh.
+func mapEvent(src record.Source, ev *event.Event, extra []record.KV, opts Options, sh *shared) record.Record {
 	if opts.Schema == SchemaECS {
-		return mapECS(src, ev, extra, opts)
+		return mapECS(src, ev, extra, opts, sh)
 	}
 	rec := record.Record{
 		Timestamp: ev.TimeCreated,
 		Observed:  src.Received,
-		EventName: EventName(ev.Channel, ev.EventID),
+		EventName: sh.name(ev),
 		HostName:  ev.Computer,
-		Body:      body(ev),
+		Body:      body(ev, sh),
 	}
 	if rec.Timestamp.IsZero() {
 		rec.Timestamp = src.Received
@@ -95,7 +253,7 @@ func Map(src record.Source, ev *event.Event, extra []record.KV, opts Options) re
 		rec.HostName = src.Identity
 	}
 	rec.SeverityNumber, rec.SeverityText = severity(ev)
-	rec.Attributes = appendExtra(attributes(src, ev, opts, len(extra)), extra, nil)
+	rec.Attributes = appendExtra(attributes(src, ev, opts, len(extra), sh), extra, nil)
 	return rec
 }
 
@@ -149,25 +307,18 @@ func severity(ev *event.Event) (int, string) {
 	return 0, ""
 }
 
-func body(ev *event.Event) map[string]any {
+func body(ev *event.Event, sh *shared) map[string]any {
 	b := map[string]any{
-		"event_id": map[string]any{
-			"id":         int64(ev.EventID),
-			"qualifiers": int64(ev.Qualifiers),
-		},
-		"provider": map[string]any{
-			"name":         ev.Provider.Name,
-			"guid":         ev.Provider.GUID,
-			"event_source": ev.Provider.EventSourceName,
-		},
+		"event_id":    sh.eventIDMap(ev),
+		"provider":    sh.providerMap(ev),
 		"system_time": ev.SystemTime,
-		"computer":    ev.Computer,
-		"channel":     ev.Channel,
+		"computer":    sh.box(boxComputer, ev.Computer),
+		"channel":     sh.box(boxChannel, ev.Channel),
 		"record_id":   int64(ev.RecordID),
-		"task":        strconv.FormatUint(uint64(ev.Task), 10),
-		"opcode":      strconv.FormatUint(uint64(ev.Opcode), 10),
-		"level":       strconv.FormatUint(uint64(ev.Level), 10),
-		"keywords":    []any{rawKeywords(ev)},
+		"task":        sh.decimal(numTask, uint64(ev.Task)),
+		"opcode":      sh.decimal(numOpcode, uint64(ev.Opcode)),
+		"level":       sh.decimal(numLevel, uint64(ev.Level)),
+		"keywords":    sh.rawKeywords(ev),
 		"version":     int64(ev.Version),
 		"execution": map[string]any{
 			"process_id": int64(ev.Execution.ProcessID),
@@ -279,11 +430,13 @@ func stringsToAny(ss []string) []any {
 	return out
 }
 
-// elasticEvent is how the Elastic system integration classifies an event.
+// elasticEvent is how the Elastic system integration classifies an event:
+// action a string, category and kind []any lists. They are interface
+// values made once, shared by every record that carries them.
 type elasticEvent struct {
-	action   string
-	category []string
-	kind     []string
+	action   any
+	category any
+	kind     any
 }
 
 // elasticClassification returns how the Elastic system integration's
@@ -291,24 +444,21 @@ type elasticEvent struct {
 // gateway cares about (taken from its test fixtures for these IDs). Other
 // events get their action from the rendered task name.
 func elasticClassification(id uint32) (elasticEvent, bool) {
-	switch id {
-	case 4657:
-		return elasticEvent{"registry-value-modified", []string{"registry", "configuration"}, []string{"change"}}, true
-	case 4658:
-		return elasticEvent{"handle-closed-object", []string{"iam", "configuration"}, []string{"change"}}, true
-	case 4660:
-		return elasticEvent{"object-deleted", []string{"file", "registry"}, []string{"deletion"}}, true
-	case 4688:
-		return elasticEvent{"created-process", []string{"process"}, []string{"start"}}, true
-	case 4689:
-		return elasticEvent{"exited-process", []string{"process"}, []string{"end"}}, true
-	case 4690:
-		return elasticEvent{"duplicate-handle-attempt", []string{"process"}, []string{"access"}}, true
-	}
-	return elasticEvent{}, false
+	ee, ok := elasticEvents[id]
+	return ee, ok
 }
 
-func attributes(src record.Source, ev *event.Event, opts Options, room int) []record.KV {
+// elasticEvents is elasticClassification's table, read-only.
+var elasticEvents = map[uint32]elasticEvent{
+	4657: {"registry-value-modified", []any{"registry", "configuration"}, []any{"change"}},
+	4658: {"handle-closed-object", []any{"iam", "configuration"}, []any{"change"}},
+	4660: {"object-deleted", []any{"file", "registry"}, []any{"deletion"}},
+	4688: {"created-process", []any{"process"}, []any{"start"}},
+	4689: {"exited-process", []any{"process"}, []any{"end"}},
+	4690: {"duplicate-handle-attempt", []any{"process"}, []any{"access"}},
+}
+
+func attributes(src record.Source, ev *event.Event, opts Options, room int, sh *shared) []record.KV {
 	attrs := make([]record.KV, 0, 20+room)
 	add := func(key string, value any) { attrs = append(attrs, record.KV{Key: key, Value: value}) }
 	addString := func(key, value string) {
@@ -318,8 +468,10 @@ func attributes(src record.Source, ev *event.Event, opts Options, room int) []re
 	}
 
 	add(AttrRecordUID, RecordUID(ev))
-	add(AttrEventCode, strconv.FormatUint(uint64(ev.EventID), 10))
-	addString(AttrEventProvider, ev.Provider.Name)
+	add(AttrEventCode, sh.decimal(numCode, uint64(ev.EventID)))
+	if ev.Provider.Name != "" {
+		add(AttrEventProvider, sh.box(boxProvider, ev.Provider.Name))
+	}
 	switch {
 	case ev.AuditFailure():
 		add(AttrEventOutcome, "failure")
@@ -329,8 +481,8 @@ func attributes(src record.Source, ev *event.Event, opts Options, room int) []re
 	security := strings.EqualFold(ev.Channel, "Security")
 	if ee, ok := elasticClassification(ev.EventID); ok && security {
 		add(AttrEventAction, ee.action)
-		add(AttrEventCategory, stringsToAny(ee.category))
-		add(AttrEventType, stringsToAny(ee.kind))
+		add(AttrEventCategory, ee.category)
+		add(AttrEventType, ee.kind)
 	} else if ev.Rendering != nil && ev.Rendering.Task != "" {
 		add(AttrEventAction, kebab(ev.Rendering.Task))
 	}
@@ -341,19 +493,27 @@ func attributes(src record.Source, ev *event.Event, opts Options, room int) []re
 		if ev.EventID != 4688 {
 			addString(AttrProcessPath, dataValue(ev, "ProcessName"))
 		}
-		addString(AttrUserID, dataValue(ev, "SubjectUserSid"))
-		addString(AttrUserName, dataValue(ev, "SubjectUserName"))
-		addString(AttrUserDomain, dataValue(ev, "SubjectDomainName"))
+		for _, u := range [...]struct {
+			key, name string
+			slot      int
+		}{
+			{AttrUserID, "SubjectUserSid", boxUserID},
+			{AttrUserName, "SubjectUserName", boxUserName},
+			{AttrUserDomain, "SubjectDomainName", boxUserDomain},
+		} {
+			if v := dataValue(ev, u.name); v != "" {
+				add(u.key, sh.box(u.slot, v))
+			}
+		}
 	}
 
-	return appendCollection(attrs, src, ev, opts.IncludeOriginal, AttrRecordOriginal)
+	return appendCollection(sh.appendSource(attrs, src), ev, opts.IncludeOriginal, AttrRecordOriginal)
 }
 
-// appendCollection appends what wefgate knows of how the event was
-// collected, the same in both schemas: the authenticated host, its
-// MachineID and address, the subscription, the original XML under
-// originalKey when asked for, and the parse problem of a damaged event.
-func appendCollection(attrs []record.KV, src record.Source, ev *event.Event, original bool, originalKey string) []record.KV {
+// appendSource appends what wefgate knows of how a delivery was collected,
+// the same in both schemas: the authenticated host, its MachineID and
+// address, and the subscription.
+func appendSource(attrs []record.KV, src record.Source) []record.KV {
 	for _, kv := range [...][2]string{
 		{AttrHostIdentity, src.Identity},
 		{AttrMachineID, src.MachineID},
@@ -365,6 +525,13 @@ func appendCollection(attrs []record.KV, src record.Source, ev *event.Event, ori
 			attrs = append(attrs, record.KV{Key: kv[0], Value: kv[1]})
 		}
 	}
+	return attrs
+}
+
+// appendCollection appends, after appendSource's attributes, what is
+// particular to the event: the original XML under originalKey when asked
+// for, and the parse problem of a damaged event.
+func appendCollection(attrs []record.KV, ev *event.Event, original bool, originalKey string) []record.KV {
 	if original && ev.Raw != "" {
 		attrs = append(attrs, record.KV{Key: originalKey, Value: ev.Raw})
 	}

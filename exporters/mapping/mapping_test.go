@@ -657,3 +657,42 @@ func FuzzMap(f *testing.F) {
 		}
 	})
 }
+
+// TestMapEventsIsMap checks that mapping a delivery at once, sharing what
+// its records have in common, gives each event the record Map gives it,
+// in both schemas, also when events of different providers and keywords
+// alternate.
+func TestMapEventsIsMap(t *testing.T) {
+	other := event4690()
+	other.Provider.Name, other.Provider.GUID = "Microsoft-Windows-Sysmon", "{5770385f-c22a-43e0-bf4c-06f5698ffbd9}"
+	other.KeywordsRaw, other.Keywords = "0x8000000000000000", 0x8000000000000000
+	noRaw := event4658()
+	noRaw.KeywordsRaw = ""
+	evs := []*event.Event{event4690(), event4658(), other, event4660(), noRaw, event4690()}
+	for _, opts := range []Options{{}, {Schema: SchemaECS}, {IncludeOriginal: true}, {Schema: SchemaECS, IncludeOriginal: true}} {
+		got := make([]record.Record, len(evs))
+		MapEvents(testSource(), evs, opts, got)
+		for i, ev := range evs {
+			if want := Map(testSource(), ev, nil, opts); !reflect.DeepEqual(got[i], want) {
+				t.Errorf("%+v, event %d: MapEvents gave\n%+v\nMap gives\n%+v", opts, i, got[i], want)
+			}
+		}
+	}
+}
+
+// BenchmarkMapEvents maps 50-event deliveries with MapEvents; records/s
+// compares with BenchmarkMap's.
+func BenchmarkMapEvents(b *testing.B) {
+	src := testSource()
+	evs := make([]*event.Event, 50)
+	for i := range evs {
+		evs[i] = []*event.Event{event4690(), event4658()}[i&1]
+	}
+	out := make([]record.Record, len(evs))
+	b.ReportAllocs()
+	for b.Loop() {
+		MapEvents(src, evs, Options{}, out)
+	}
+	b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(testing.AllocsPerRun(10, func() { MapEvents(src, evs, Options{}, out) }))/float64(len(evs)), "allocs/record")
+}

@@ -167,7 +167,11 @@ func (g *gateway) buildSinkAndShipper(ctx context.Context) error {
 			return hs
 		}
 	}
-	shipper, err := pipeline.NewShipper(sp, newStage, mapFn, g.outs, pipeline.ShipperOptions{}, logger)
+	shipper, err := pipeline.NewShipper(sp, newStage, mapFn, g.outs, pipeline.ShipperOptions{
+		MapEvents: func(src pipeline.Source, evs []*event.Event, out []record.Record) {
+			mapping.MapEvents(src, evs, mapOpts, out)
+		},
+	}, logger)
 	if err != nil {
 		return err
 	}
