@@ -3,6 +3,7 @@ package otlp
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -107,17 +108,11 @@ func newEncoder(serviceName, serviceInstance string, scopeAttrs map[string]strin
 
 	var scope []byte
 	scope = appendStringField(scope, fScopeName, scopeName)
-	keys := make([]string, 0, len(scopeAttrs))
-	for k := range scopeAttrs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // the SDK sent them as a sorted attribute set
-	for _, k := range keys {
+	// In key order, as the SDK's attribute set had them.
+	for _, k := range slices.Sorted(maps.Keys(scopeAttrs)) {
 		scope = appendStringKV(scope, fScopeAttributes, k, scopeAttrs[k])
 	}
-	scopeField := protowire.AppendTag(nil, fScopeLogsScope, protowire.BytesType)
-	scopeField = protowire.AppendVarint(scopeField, uint64(len(scope)))
-	scopeField = append(scopeField, scope...)
+	scopeField := appendStr(nil, fScopeLogsScope, scope)
 
 	return &encoder{
 		resourceTail: tail,
@@ -248,7 +243,9 @@ func (e *encoder) appendRequest(b []byte) []byte {
 	return b
 }
 
-// appendLogRecord appends r's LogRecord message content.
+// appendLogRecord appends r's LogRecord message content. Attributes go out
+// as they are: the mapping never repeats a key (the SDK removed repeats,
+// keeping the last).
 func appendLogRecord(b []byte, r *record.Record) []byte {
 	if ts := unixNano(r.Timestamp); ts != 0 {
 		b = appendFixed64Field(b, fLogTime, ts)
