@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"wefgate/pipeline"
 	"wefgate/wef/event"
 	"wefgate/wef/eventfile"
 )
@@ -126,4 +127,47 @@ func BenchmarkCorrelatorGenerated(b *testing.B) {
 		added += len(order)
 	}
 	b.ReportMetric(float64(added)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkStageGenerated runs the synthetic stream of
+// BenchmarkCorrelatorGenerated through a Stage as the shipper does:
+// deliveries of 50 events per host, each event added with its delivery's
+// Source and position.
+func BenchmarkStageGenerated(b *testing.B) {
+	const hostsN, perHost, batch = 8, 10_000, 50
+	type delivery struct {
+		src pipeline.Source
+		evs []*event.Event
+	}
+	var ds []delivery
+	for h := range hostsN {
+		host := "gen" + strconv.Itoa(h) + ".example.test"
+		src := pipeline.Source{Identity: host, Address: "192.0.2.1", Subscription: "handles", Received: replayStart}
+		raws := eventfile.Generate(perHost, host, int64(h))
+		for i := 0; i < len(raws); i += batch {
+			d := delivery{src: src}
+			for _, raw := range raws[i:min(i+batch, len(raws))] {
+				d.evs = append(d.evs, event.Parse([]byte(raw)))
+			}
+			ds = append(ds, d)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	released := 0
+	for b.Loop() {
+		s := NewStage(Config{}, nil)
+		now := replayStart
+		for n, d := range ds {
+			now = now.Add(time.Millisecond)
+			for _, ev := range d.evs {
+				released += len(s.Add(now, d.src, ev, pipeline.Position(n+1)))
+			}
+			if n%20 == 0 {
+				released += len(s.Tick(now))
+			}
+		}
+		released += len(s.Flush())
+	}
+	b.ReportMetric(float64(b.N*hostsN*perHost)/b.Elapsed().Seconds(), "events/s")
 }

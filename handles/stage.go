@@ -28,10 +28,12 @@ type Stage struct {
 	// MapSummary, when set, turns each noise summary record into the
 	// exported schema (the events themselves are mapped by the shipper).
 	MapSummary func(record.Record) record.Record
-	// lastIdentity and lastHost are the latest Source.Identity and its
-	// lower-cased host key: the events of a delivery share their Source,
-	// so the key is made once per delivery rather than once per event.
-	lastIdentity, lastHost string
+	// lastSrc and lastHost are the latest Source, kept once on the heap
+	// for the cookies of its events, and its lower-cased host key: the
+	// events of a delivery share their Source, so both are made once per
+	// delivery rather than once per event.
+	lastSrc  *pipeline.Source
+	lastHost string
 }
 
 // SetNoise replaces the noise mode and rules (configuration reload). It is
@@ -60,18 +62,24 @@ func NewStage(cfg Config, logger *slog.Logger) *Stage {
 
 // stagedPos is the cookie the correlator carries for the pipeline: the
 // delivery's Source travels with the event so the record can be mapped.
+// The events of a delivery point to one Source, which nothing changes.
 type stagedPos struct {
-	src pipeline.Source
+	src *pipeline.Source
 	pos pipeline.Position
 }
 
 // Add implements pipeline.Stage.
 func (s *Stage) Add(now time.Time, src pipeline.Source, ev *event.Event, pos pipeline.Position) []pipeline.Staged {
 	s.applyNoise()
-	if src.Identity != s.lastIdentity {
-		s.lastIdentity, s.lastHost = src.Identity, strings.ToLower(src.Identity)
+	if s.lastSrc == nil || *s.lastSrc != src {
+		if s.lastSrc == nil || s.lastSrc.Identity != src.Identity {
+			s.lastHost = strings.ToLower(src.Identity)
+		}
+		kept := new(pipeline.Source)
+		*kept = src
+		s.lastSrc = kept
 	}
-	return s.convert(s.c.Add(now, s.lastHost, ev, stagedPos{src: src, pos: pos}))
+	return s.convert(s.c.Add(now, s.lastHost, ev, stagedPos{src: s.lastSrc, pos: pos}))
 }
 
 // Stats returns the correlator's sizes and counters as of the last Tick
@@ -125,7 +133,7 @@ func (s *Stage) convert(outs []Output[stagedPos]) []pipeline.Staged {
 			staged[i] = pipeline.Staged{Export: true, Record: rec}
 			continue
 		}
-		staged[i] = pipeline.Staged{Source: o.Pos.src, Event: o.Event, Pos: o.Pos.pos, Export: o.Export, Attributes: o.Attributes}
+		staged[i] = pipeline.Staged{Source: *o.Pos.src, Event: o.Event, Pos: o.Pos.pos, Export: o.Export, Attributes: o.Attributes}
 	}
 	return staged
 }
