@@ -102,7 +102,10 @@ type fleetOptions struct {
 	MemoryCerts bool
 	// Pool, when > 0, makes generated logs cycle through this many
 	// pre-made events without rewriting their record ids, so a host
-	// costs nothing per event (the load driver).
+	// costs nothing per event (the load driver). The hosts share one pool,
+	// made for the first host: a fleet of thousands would otherwise hold
+	// thousands of copies of events that replay (HostConfig.Bodies) sends
+	// once built anyway.
 	Pool int
 }
 
@@ -176,6 +179,7 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 		}
 	}
 	fleet := &forwarder.Fleet{Stagger: o.Stagger}
+	var pool [][]byte
 	var roots *x509.CertPool
 	for i := 1; i <= o.Hosts; i++ {
 		name := o.Machine
@@ -245,7 +249,10 @@ func buildFleet(o fleetOptions, logger *slog.Logger) (_ *forwarder.Fleet, releas
 		case replay != nil:
 			log = forwarder.NewStaticLog(replay)
 		case o.Pool > 0:
-			log = pooledLog(name, int64(i), o.Pool, o.Rate)
+			if pool == nil {
+				pool = poolOf(poolEvents(name, int64(i), o.Pool))
+			}
+			log = pooledLog(pool, o.Rate)
 		default:
 			log = generatedLog(name, int64(i), o.Generate, o.Rate)
 		}
@@ -307,13 +314,18 @@ func certPool(files []string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// pooledLog is an endless log that cycles through n pre-made events.
-func pooledLog(host string, seed int64, n int, rate float64) *forwarder.GeneratedLog {
-	texts := poolEvents(host, seed, n)
+// poolOf returns the events' bytes.
+func poolOf(texts []string) [][]byte {
 	pool := make([][]byte, len(texts))
 	for i, t := range texts {
 		pool[i] = []byte(t)
 	}
+	return pool
+}
+
+// pooledLog is an endless log that cycles through pre-made events (shared
+// by hosts, never written to).
+func pooledLog(pool [][]byte, rate float64) *forwarder.GeneratedLog {
 	return &forwarder.GeneratedLog{
 		Channel: "Security",
 		Rate:    rate,

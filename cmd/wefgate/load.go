@@ -110,6 +110,9 @@ type loadOptions struct {
 	otelcol    string
 	// collectorPID is the Collector's process when -otelcol runs one.
 	collectorPID int
+	// bodies are the replayed event bodies, built once for every host
+	// of every phase (their events come from one shared pool).
+	bodies forwarder.Bodies
 	// target, targetPKI and serverPIDs drive gateways already running
 	// (several nodes behind a load balancer) instead of starting one.
 	target     string
@@ -357,6 +360,7 @@ func batchPeriod(rate float64, maxTime time.Duration, maxItems int) float64 {
 func (o *loadOptions) hostConfig(deliverTo string, lat *forwarder.Histogram) func(*forwarder.HostConfig) {
 	return func(c *forwarder.HostConfig) {
 		c.Replay = o.replay
+		c.Bodies = &o.bodies
 		c.DeliverTo = deliverTo
 		c.AckLatency = lat
 		c.StopWhenDrained = false

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -271,17 +273,28 @@ func TestHistogramQuantiles(t *testing.T) {
 }
 
 // TestReplayResendsBuiltBatches: a replaying host builds and compresses
-// its first batch of a size once and sends the same bytes after that,
-// each send still going through the connection's sealer.
+// the events of its first batch of a size once and sends them again after
+// a header built for each batch (own MessageID, the batch's bookmark), each
+// send still going through the connection's sealer; a second host sharing
+// the Bodies sends the same events under its own MachineID.
 func TestReplayResendsBuiltBatches(t *testing.T) {
+	type sent struct {
+		machine, messageID, bookmark string
+		events                       []string
+		body                         []byte
+	}
 	var (
 		mu     sync.Mutex
-		bodies [][]byte
+		bodies []sent
 	)
 	srv := scriptedCollector(func(r *http.Request, msg *soap.Message, body []byte) {
 		if msg.Action == soap.ActionEvents {
+			s := sent{machine: msg.MachineID, messageID: msg.MessageID, bookmark: msg.Bookmark, body: body}
+			for _, e := range msg.Events {
+				s.events = append(s.events, string(e))
+			}
 			mu.Lock()
-			bodies = append(bodies, body)
+			bodies = append(bodies, s)
 			mu.Unlock()
 		}
 	}, func(r *http.Request) []soap.Subscription {
@@ -292,33 +305,58 @@ func TestReplayResendsBuiltBatches(t *testing.T) {
 	})
 	defer srv.Close()
 	var compressions, seals atomic.Int32
-	g := &GeneratedLog{Channel: "Security", Total: 16, Make: func(id uint64) []byte { return []byte(event(4658, int(id), "Security")) }}
-	h := NewHost(HostConfig{
-		MachineID: "h.example.test", ManagerURL: srv.URL + "/wsman/SubscriptionManager/WEC",
-		Client: &Client{Security: countingSecurity{seals: &seals}, Compress: func(b []byte) []byte { compressions.Add(1); return b }},
-		Log:    g, Refresh: time.Hour, StopWhenDrained: true, Replay: true,
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := h.Run(ctx); err != nil {
-		t.Fatal(err)
+	shared := &Bodies{}
+	run := func(machine string, eventID int) *Host {
+		g := &GeneratedLog{Channel: "Security", Total: 16, Make: func(id uint64) []byte { return []byte(event(eventID, int(id), "Security")) }}
+		h := NewHost(HostConfig{
+			MachineID: machine, ManagerURL: srv.URL + "/wsman/SubscriptionManager/WEC",
+			Client: &Client{Security: countingSecurity{seals: &seals}, Compress: func(b []byte) []byte { compressions.Add(1); return b }},
+			Log:    g, Refresh: time.Hour, StopWhenDrained: true, Replay: true, Bodies: shared,
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := h.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return h
 	}
+	h1 := run("one.example.test", 4658)
+	h2 := run("two.example.test", 4690)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(bodies) != 4 || h.Stats.EventsAcked.Load() != 16 {
-		t.Fatalf("%d batches, %d events acknowledged; want 4 of 4", len(bodies), h.Stats.EventsAcked.Load())
+	if len(bodies) != 8 || h1.Stats.EventsAcked.Load() != 16 || h2.Stats.EventsAcked.Load() != 16 {
+		t.Fatalf("%d batches, %d+%d events acknowledged; want 8 batches, 16+16", len(bodies), h1.Stats.EventsAcked.Load(), h2.Stats.EventsAcked.Load())
 	}
-	for i := 1; i < len(bodies); i++ {
-		if !bytes.Equal(bodies[i], bodies[0]) {
-			t.Fatalf("batch %d differs from the first: not replayed", i)
+	part := shared.m[bodyKey{"A", 4, true}]
+	if len(shared.m) != 1 || part == nil {
+		t.Fatalf("%d stored bodies, want one for 4 events, compressed", len(shared.m))
+	}
+	ids := map[string]bool{}
+	for i, b := range bodies {
+		want := "one.example.test"
+		if i >= 4 {
+			want = "two.example.test"
 		}
+		if b.machine != want {
+			t.Errorf("batch %d: MachineID %q, want %q", i, b.machine, want)
+		}
+		if !slices.Equal(b.events, bodies[0].events) || !bytes.Contains(b.body, part.bytes) {
+			t.Errorf("batch %d does not carry the stored events", i)
+		}
+		wantBookmark := fmt.Sprintf(`RecordId="%d"`, 4*(i%4+1))
+		if !strings.Contains(b.bookmark, wantBookmark) {
+			t.Errorf("batch %d: bookmark %s, want %s", i, b.bookmark, wantBookmark)
+		}
+		ids[b.messageID] = true
 	}
-	// Enumerate and End are not compressed (manager URL); the four
-	// batches of one size are compressed once.
-	if n := compressions.Load(); n != 1 {
-		t.Errorf("compressed %d times, want once", n)
+	if len(ids) != len(bodies) {
+		t.Errorf("%d MessageIDs for %d batches: each batch needs its own", len(ids), len(bodies))
 	}
-	if n := seals.Load(); n < 4 {
+	// Replayed bodies are compressed as sldc segments, never whole.
+	if n := compressions.Load(); n != 0 {
+		t.Errorf("Client.Compress called %d times in replay, want none", n)
+	}
+	if n := seals.Load(); n < 8 {
 		t.Errorf("sealed %d messages; every batch must be sealed", n)
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"wefgate/wef/sldc"
 	"wefgate/wef/soap"
 )
 
@@ -165,7 +167,15 @@ func TestRefreshResubscribes(t *testing.T) {
 func scriptedCollector(seen func(r *http.Request, msg *soap.Message, body []byte), subs func(r *http.Request) []soap.Subscription) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		text, _ := soap.DecodeText(body)
+		plain := body
+		if strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC") {
+			// As the gateway does: a body flagged SLDC that does not
+			// decode is taken as sent.
+			if out, err := sldc.Decompress(body, 64<<20); err == nil {
+				plain = out
+			}
+		}
+		text, _ := soap.DecodeText(plain)
 		msg, err := soap.Parse(text)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)

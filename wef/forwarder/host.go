@@ -1,7 +1,6 @@
 package forwarder
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"wefgate/wef/sldc"
 	"wefgate/wef/soap"
 )
 
@@ -38,13 +38,19 @@ type HostConfig struct {
 	MaxRetryWait time.Duration
 	// OnAck, when set, is called with each acknowledged batch.
 	OnAck func(sub soap.Subscription, records []Record)
-	// Replay makes the host re-send the encoded (UTF-16LE, SLDC) bytes of
-	// its first batch of each size instead of building a new one: the load
-	// driver's mode, where the host's cost per batch is sealing and
-	// writing. Event contents, MessageIDs and bookmarks then repeat, and
-	// batches above 4 events are cut to 4, 6, 8, 12, 16, 24, … events (the
-	// rest is sent next).
+	// Replay makes the host send pre-built event bodies: the w:Events
+	// element (UTF-16LE, and as an SLDC segment when compressed, see
+	// sldc.Segment) of the first batch of each size is built once and sent
+	// again after a header built for each batch (its own MessageID, the
+	// batch's bookmark, this host's MachineID). This is the load driver's
+	// mode, where a host's cost per batch is the header, sealing and
+	// writing. Event contents then repeat, and batches above 4 events are
+	// cut to 4, 6, 8, 12, 16, 24, … events (the rest is sent next).
 	Replay bool
+	// Bodies, with Replay, holds the pre-built event bodies; hosts that
+	// share one send the same events (the load driver's fleet shares one
+	// pool of events). Nil: the host keeps its own.
+	Bodies *Bodies
 	// AckLatency, when set, records the time from sending each Events
 	// batch to reading its Ack.
 	AckLatency *Histogram
@@ -66,18 +72,65 @@ type Stats struct {
 type Host struct {
 	cfg   HostConfig
 	Stats Stats
-
-	mu     sync.Mutex
-	replay map[replayKey][]byte // Replay: encoded batch per subscription and size
 }
 
-type replayKey struct {
-	sub    string
-	events int
+// Bodies holds pre-built w:Events bodies for replaying hosts (see
+// HostConfig.Replay), one per subscription, batch size and encoding. It is
+// safe for concurrent use by many hosts.
+type Bodies struct {
+	mu sync.Mutex
+	m  map[bodyKey]*eventsPart
 }
 
-// maxReplaySizes bounds the encoded batches a replaying host keeps.
-const maxReplaySizes = 16
+type bodyKey struct {
+	sub        string
+	events     int
+	compressed bool
+}
+
+// eventsPart is the end of an Events envelope, from w:Events to
+// </s:Envelope>: UTF-16LE without BOM, or that as an SLDC segment.
+type eventsPart struct {
+	bytes []byte
+	// utf16 is the length before compression.
+	utf16 int
+}
+
+// maxBodies bounds the bodies one Bodies keeps: replaySize makes a few
+// sizes per subscription, so this is never reached in practice.
+const maxBodies = 256
+
+// part returns the stored body for key, building it with build (UTF-16LE)
+// the first time. Hosts that race on a new key may each build it; one is
+// kept.
+func (b *Bodies) part(key bodyKey, build func() []byte) *eventsPart {
+	b.mu.Lock()
+	p := b.m[key]
+	b.mu.Unlock()
+	if p != nil {
+		return p
+	}
+	utf16 := build()
+	p = &eventsPart{bytes: utf16, utf16: len(utf16)}
+	if key.compressed {
+		p.bytes = sldc.Segment(utf16)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if q := b.m[key]; q != nil {
+		return q
+	}
+	if b.m == nil {
+		b.m = map[bodyKey]*eventsPart{}
+	}
+	if len(b.m) < maxBodies {
+		b.m[key] = p
+	}
+	return p
+}
+
+// envelopeEnd closes what soap.Request.Build opens.
+const envelopeEnd = `</s:Body></s:Envelope>`
 
 // replaySize is the batch size a replaying host sends for n gathered
 // records: n up to 4, above that n rounded down to 2 significant bits
@@ -100,6 +153,9 @@ func NewHost(cfg HostConfig) *Host {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Replay && cfg.Bodies == nil {
+		cfg.Bodies = &Bodies{}
 	}
 	return &Host{cfg: cfg}
 }
@@ -148,36 +204,16 @@ func (h *Host) Enumerate(ctx context.Context) ([]soap.Subscription, error) {
 // Deliver sends one Events batch and waits for its Ack.
 func (h *Host) Deliver(ctx context.Context, sub soap.Subscription, records []Record, bookmark string) error {
 	compress := sub.Compression == "SLDC" && h.cfg.Client.Compress != nil
-	key := replayKey{sub.ID, len(records)}
+	req := h.deliveryRequest(sub, soap.ActionEvents)
+	req.Bookmark = bookmark
 	var body []byte
 	if h.cfg.Replay {
-		h.mu.Lock()
-		body = h.replay[key]
-		h.mu.Unlock()
-	}
-	if body == nil {
-		events := make([][]byte, len(records))
-		for i, r := range records {
-			events[i] = r.XML
-		}
-		req := h.deliveryRequest(sub, soap.ActionEvents)
-		req.Bookmark = bookmark
-		req.Body = soap.EventsBody(events)
+		body = h.replayBody(&req, sub, records, compress)
+	} else {
+		req.Body = soap.EventsBody(eventsOf(records))
 		body = soap.EncodeUTF16LE(req.Build())
 		if compress {
 			body = h.cfg.Client.Compress(body)
-		}
-		if h.cfg.Replay {
-			h.mu.Lock()
-			if h.replay == nil {
-				h.replay = map[replayKey][]byte{}
-			}
-			if len(h.replay) < maxReplaySizes {
-				// A copy without the compressor's spare capacity: a fleet
-				// of thousands of hosts keeps these.
-				h.replay[key] = bytes.Clone(body)
-			}
-			h.mu.Unlock()
 		}
 	}
 	start := time.Now()
@@ -190,6 +226,34 @@ func (h *Host) Deliver(ctx context.Context, sub soap.Subscription, records []Rec
 	h.Stats.Batches.Add(1)
 	h.Stats.EventsAcked.Add(uint64(len(records)))
 	return nil
+}
+
+// replayBody is req's envelope with the stored w:Events body of this
+// subscription and size (built from records the first time): the header
+// is encoded (and compressed as its own SLDC segment) for each batch, the
+// events part once.
+func (h *Host) replayBody(req *soap.Request, sub soap.Subscription, records []Record, compress bool) []byte {
+	part := h.cfg.Bodies.part(bodyKey{sub.ID, len(records), compress}, func() []byte {
+		x := append(soap.EventsBody(eventsOf(records)), envelopeEnd...)
+		return soap.EncodeUTF16LE(x)[2:] // without the BOM: the header has it
+	})
+	head := req.Build()
+	head = soap.EncodeUTF16LE(head[:len(head)-len(envelopeEnd)])
+	if !compress {
+		return append(head, part.bytes...)
+	}
+	seg := sldc.Segment(head)
+	body := make([]byte, 0, len(seg)+len(part.bytes)+8)
+	body = append(append(body, seg...), part.bytes...)
+	return sldc.End(body, len(head)+part.utf16)
+}
+
+func eventsOf(records []Record) [][]byte {
+	events := make([][]byte, len(records))
+	for i, r := range records {
+		events[i] = r.XML
+	}
+	return events
 }
 
 // Heartbeat sends a Heartbeat and waits for its Ack.

@@ -35,7 +35,44 @@ const (
 func Compress(src []byte) []byte {
 	w := bitWriter{dst: make([]byte, 0, len(src)/2+16)}
 	w.write(ctrlReset1, ctrlBits)
+	compressData(&w, src)
+	w.write(ctrlEndOfRecord, ctrlBits)
+	w.padTo(16)
+	return binary.LittleEndian.AppendUint32(w.dst, uint32(len(src)))
+}
 
+// Segment compresses src as one part of a stream that is joined by
+// appending parts: RESET_1, scheme-1 literals and copy pointers, then FLUSH
+// and zero bits up to a 32-bit boundary (ECMA-321 control symbols). Each
+// segment is a whole number of 32-bit words, so the next one starts on the
+// boundary where a decoder resumes after FLUSH, and its RESET_1 empties the
+// history: a segment refers to nothing before it, so one compressed once
+// can follow different others. End closes the joined stream.
+//
+// Windows sends one RESET_1 per body; the load driver uses segments to
+// send each host's own envelope header before event bodies compressed once
+// for the whole fleet.
+func Segment(src []byte) []byte {
+	w := bitWriter{dst: make([]byte, 0, len(src)/2+16)}
+	w.write(ctrlReset1, ctrlBits)
+	compressData(&w, src)
+	w.write(ctrlFlush, ctrlBits)
+	w.padTo(padAlignBits)
+	return w.dst
+}
+
+// End appends to a stream of segments (see Segment) END_OF_RECORD, zero
+// bits to a 16-bit boundary, and n, the stream's uncompressed length, as a
+// 4-byte little-endian integer: the shape Compress ends with.
+func End(dst []byte, n int) []byte {
+	w := bitWriter{dst: dst}
+	w.write(ctrlEndOfRecord, ctrlBits)
+	w.padTo(16)
+	return binary.LittleEndian.AppendUint32(w.dst, uint32(n))
+}
+
+// compressData writes src as scheme-1 literals and copy pointers.
+func compressData(w *bitWriter, src []byte) {
 	m := newMatcher(src)
 	for p := 0; p < len(src); {
 		length, dist := m.find(p)
@@ -47,27 +84,23 @@ func Compress(src []byte) []byte {
 			if savedBits(nextLength) <= savedBits(length) {
 				break
 			}
-			writeLiteral(&w, src[p])
+			writeLiteral(w, src[p])
 			p++
 			m.insert(p)
 			length, dist = nextLength, nextDist
 		}
 		if length < minMatch {
-			writeLiteral(&w, src[p])
+			writeLiteral(w, src[p])
 			p++
 			continue
 		}
-		writeCopy(&w, length, (p-dist)&historyMask)
+		writeCopy(w, length, (p-dist)&historyMask)
 		for end := p + length; p+1 < end; {
 			p++
 			m.insert(p)
 		}
 		p++
 	}
-
-	w.write(ctrlEndOfRecord, ctrlBits)
-	w.padTo(16)
-	return binary.LittleEndian.AppendUint32(w.dst, uint32(len(src)))
 }
 
 func writeLiteral(w *bitWriter, b byte) {

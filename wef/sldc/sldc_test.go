@@ -201,6 +201,49 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSegmentsJoin checks that segments appended in any order and closed
+// by End decode to their inputs in that order, and that the stream ends as
+// Compress's does (END_OF_RECORD, 16-bit padding, the length).
+func TestSegmentsJoin(t *testing.T) {
+	header := []byte(strings.Repeat("<s:Header>host one</s:Header>", 40))
+	events := eventXML(12)
+	short := []byte{0xFF, 0x01}
+	tests := []struct {
+		name  string
+		parts [][]byte
+	}{
+		{"one segment", [][]byte{events}},
+		{"header then events", [][]byte{header, events}},
+		{"events then header", [][]byte{events, header}},
+		{"empty segment between", [][]byte{header, nil, events}},
+		{"odd lengths", [][]byte{short, header[:3], short}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stream, want []byte
+			for _, p := range tt.parts {
+				seg := Segment(p)
+				if len(seg)%4 != 0 {
+					t.Fatalf("segment of %d bytes is not a whole number of 32-bit words", len(seg))
+				}
+				stream = append(stream, seg...)
+				want = append(want, p...)
+			}
+			stream = End(stream, len(want))
+			got, err := Decompress(stream, len(want))
+			if err != nil {
+				t.Fatalf("Decompress: %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("joined segments differ at byte %d of %d", firstDiff(got, want), len(want))
+			}
+			if n := binary.LittleEndian.Uint32(stream[len(stream)-4:]); int(n) != len(want) {
+				t.Fatalf("length trailer %d, want %d", n, len(want))
+			}
+		})
+	}
+}
+
 func TestCompressRatio(t *testing.T) {
 	tests := []struct {
 		name     string
