@@ -88,11 +88,37 @@ func (r *reservation) grow(ctx context.Context, n int64) error {
 			return errBudget
 		}
 	}
+	r.account(n)
+	return nil
+}
+
+// account records n more bytes acquired from the semaphore.
+func (r *reservation) account(n int64) {
 	r.held += n
 	now := r.b.inFlight.Add(n)
 	for p := r.b.peak.Load(); now > p && !r.b.peak.CompareAndSwap(p, now); p = r.b.peak.Load() {
 	}
-	return nil
+}
+
+// resize makes the reservation n bytes. Giving back never waits; growing
+// takes the difference if it is free at once, and otherwise gives
+// everything back and waits for all n: a request never waits while it
+// holds part of the budget, so parallel requests cannot deadlock on it.
+func (r *reservation) resize(ctx context.Context, n int64) error {
+	if r.b == nil {
+		return nil
+	}
+	n = min(n, r.b.size)
+	if n <= r.held {
+		r.shrink(n)
+		return nil
+	}
+	if r.held > 0 && r.b.sem.TryAcquire(n-r.held) {
+		r.account(n - r.held)
+		return nil
+	}
+	r.release()
+	return r.grow(ctx, n)
 }
 
 // shrink gives back what the request holds beyond keep bytes.

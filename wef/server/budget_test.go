@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -91,7 +94,10 @@ func TestBudgetRefusesOrWaits(t *testing.T) {
 			budget := NewBudget(1<<20, tt.wait)
 			sink := &gateSink{gate: make(chan struct{})}
 			h, def := budgetHandler(budget, sink)
-			body := sldcBatch(def.ID, 600) // ~250 KB decompressed
+			// ~670 KB decompressed, 335 KB of text: the first request
+			// holds over half the budget while it waits in the sink, so
+			// the second cannot open its body beside it.
+			body := sldcBatch(def.ID, 2000)
 			first := make(chan int, 1)
 			go func() { first <- post(h, "/wsman/subscriptions/"+def.ID, body, sldcHeader()).Code }()
 			waitFor(t, "first request in the sink", func() bool { return sink.count() == 1 })
@@ -176,5 +182,134 @@ func TestDefaultLimits(t *testing.T) {
 		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "limits.") {
 			t.Errorf("%+v: error %v, want one naming the key", bad, err)
 		}
+	}
+}
+
+// TestBudgetReservesWhatARequestHolds: a request reserves its body, an
+// opened copy and the length its SLDC stream states, then, once decoded,
+// the body and twice the text (the text and the events' copies of it),
+// and gives everything back when answered.
+func TestBudgetReservesWhatARequestHolds(t *testing.T) {
+	budget := NewBudget(64<<20, time.Minute)
+	h, def := budgetHandler(budget, &countingSink{})
+	body := sldcBatch(def.ID, 50)
+	plain, err := sldc.Decompress(body, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := soap.DecodeText(plain)
+	if rec := post(h, "/wsman/subscriptions/"+def.ID, body, sldcHeader()); rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	b := int64(len(body))
+	want := max(2*b+int64(len(plain)), b+2*int64(len(text)))
+	if st := budget.Stats(); st.Peak != want || st.InFlight != 0 {
+		t.Fatalf("peak %d, in flight %d; want peak %d (body %d, decompressed %d, text %d), nothing left", st.Peak, st.InFlight, want, b, len(plain), len(text))
+	}
+}
+
+// TestBudgetUnderstatedSLDCLength: a stream whose trailer states less than
+// it decodes to (not a Windows one) is still decoded whole, within the
+// largest envelope, and acknowledged.
+func TestBudgetUnderstatedSLDCLength(t *testing.T) {
+	budget := NewBudget(64<<20, time.Minute)
+	sink := &countingSink{}
+	h, def := budgetHandler(budget, sink)
+	body := sldcBatch(def.ID, 50)
+	binary.LittleEndian.PutUint32(body[len(body)-4:], 100)
+	if rec := post(h, "/wsman/subscriptions/"+def.ID, body, sldcHeader()); rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if st := budget.Stats(); st.InFlight != 0 || st.Peak < 1<<20 {
+		t.Fatalf("budget %+v: want the largest envelope reserved for the second decoding, nothing left", st)
+	}
+}
+
+func TestSLDCLength(t *testing.T) {
+	le := func(n uint32) []byte { return binary.LittleEndian.AppendUint32([]byte{0xFF, 0xA0}, n) }
+	for _, tt := range []struct {
+		name string
+		body []byte
+		want int
+	}{
+		{"stated", le(5000), 5000},
+		{"at the limit", le(1 << 20), 1 << 20},
+		{"beyond the limit", le(1<<20 + 1), 1 << 20},
+		{"zero", le(0), 1 << 20},
+		{"too short", []byte{1, 2, 3}, 1 << 20},
+	} {
+		if got := sldcLength(tt.body, 1<<20); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestReservationResizeNeverWaitsHolding: two requests each holding half
+// the budget both grow to all of it. Growing while holding would deadlock
+// them; resize gives back what it holds before it waits, so both finish.
+func TestReservationResizeNeverWaitsHolding(t *testing.T) {
+	const size = 2 << 20
+	budget := NewBudget(size, time.Minute)
+	ctx := context.Background()
+	a, b := reservation{b: budget}, reservation{b: budget}
+	if err := a.resize(ctx, size/2); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.resize(ctx, size/2); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	go func() {
+		err := a.resize(ctx, size)
+		a.release()
+		errs <- err
+	}()
+	go func() {
+		err := b.resize(ctx, size)
+		b.release()
+		errs <- err
+	}()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("resize: %v", err)
+		}
+	}
+	if st := budget.Stats(); st.InFlight != 0 || st.Peak != size {
+		t.Fatalf("budget %+v", st)
+	}
+	// Shrinking gives back at once; growing into free room keeps what is held.
+	if err := a.resize(ctx, size/4); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.resize(ctx, size/2); err != nil || a.held != size/2 || budget.Stats().InFlight != size/2 {
+		t.Fatalf("grow into free room: held %d, in flight %d, %v", a.held, budget.Stats().InFlight, err)
+	}
+	a.resize(ctx, 0)
+	if budget.Stats().InFlight != 0 {
+		t.Fatal("resize to 0 left bytes reserved")
+	}
+}
+
+// TestReadBodyLengths: a body above the first allocation (64 KiB) is read
+// whole, and one shorter than its Content-Length is refused with 400.
+func TestReadBodyLengths(t *testing.T) {
+	h, def := budgetHandler(NewBudget(64<<20, time.Minute), &countingSink{})
+	plain, err := sldc.Decompress(sldcBatch(def.ID, 600), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plain) <= bodyChunk {
+		t.Fatalf("test body of %d bytes does not exceed the first allocation", len(plain))
+	}
+	path := "/wsman/subscriptions/" + def.ID
+	if rec := post(h, path, plain, nil); rec.Code != http.StatusOK {
+		t.Fatalf("body of %d bytes: status %d: %s", len(plain), rec.Code, rec.Body)
+	}
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(plain[:1000]))
+	req.ContentLength = int64(len(plain))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("body shorter than its Content-Length: status %d, want 400", rec.Code)
 	}
 }

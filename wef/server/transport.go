@@ -13,6 +13,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -219,21 +220,26 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 		return http.StatusOK, nil, nil
 	}
 	// Once the body is in (a slow sender holds no budget while it sends),
-	// the most the request can need is reserved, in one step (holding part
-	// while waiting for more would deadlock parallel requests): the body
-	// and its opened copy, then the text and the parsed events' copies of
-	// it, each up to the decompression limit when the body is SLDC. What
-	// decompression did not use is given back at once.
-	sldcBody := strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC")
+	// the request reserves what it is about to allocate: an opened copy of
+	// the body (Kerberos) and the decompressed body, sized by the length
+	// Windows appends to an SLDC stream when that is within the limit
+	// (else the limit). Once the text is decoded the reservation follows
+	// what stays referenced while the batch is made durable: the body, the
+	// text and the parsed events' copies of it.
+	sldcBody := strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC") && h.cfg.SLDC != nil
 	body := int64(len(raw))
-	opened := body
-	if sldcBody && h.cfg.SLDC != nil {
-		opened = int64(h.maxDecompressed())
+	limit := h.maxDecompressed()
+	expect := limit
+	if sldcBody {
+		expect = sldcLength(raw, limit)
 	}
 	res := reservation{b: h.cfg.Budget}
 	defer res.release()
-	if err := res.grow(r.Context(), 2*body+3*opened); err != nil {
-		return 0, nil, refuse(http.StatusServiceUnavailable, "too many request bytes in flight, forwarder must retry later", err)
+	busy := func(err error) error {
+		return refuse(http.StatusServiceUnavailable, "too many request bytes in flight, forwarder must retry later", err)
+	}
+	if err := res.resize(r.Context(), openReservation(body, sldcBody, expect)); err != nil {
+		return 0, nil, busy(err)
 	}
 	plain, err := h.security.Open(r, conn, raw)
 	if err != nil {
@@ -248,14 +254,21 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 	}
 	var decompressed []byte
 	if sldcBody {
-		var ok bool
-		if decompressed, ok, err = h.decompress(log, plain); err != nil {
+		out, ok, err := h.decompress(log, plain, expect)
+		if errors.Is(err, errBeyondExpected) {
+			// The stated length was short (not a Windows stream): room for
+			// the largest envelope, then decode again.
+			if err := res.resize(r.Context(), openReservation(body, true, limit)); err != nil {
+				return 0, nil, busy(err)
+			}
+			out, ok, err = h.decompress(log, plain, limit)
+		}
+		if err != nil {
 			return 0, nil, err
 		}
 		if ok {
-			plain = decompressed
+			decompressed, plain = out, out
 		}
-		res.shrink(2*body + 3*int64(len(plain)))
 	}
 	text, replaced := soap.DecodeText(plain)
 	// UTF-16 text (what Windows sends) is a new buffer: the decompressed
@@ -267,6 +280,9 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 	}
 	if replaced > 0 {
 		h.cfg.Logs.Log(log, slog.LevelWarn, "invalid text encoding replaced", "invalid text encoding", hostOf(connFrom(r).Remote), "code_units", replaced)
+	}
+	if err := res.resize(r.Context(), textReservation(body, int64(len(text)))); err != nil {
+		return 0, nil, busy(err)
 	}
 	msg, err := soap.Parse(text)
 	if err != nil {
@@ -316,18 +332,27 @@ func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 // received: most delivery bodies fit in one.
 const bodyChunk = 64 << 10
 
-// decompress undoes SLDC and returns the decompressed body, or ok false
-// to use the body as sent. Windows flags the End that follows a SubscriptionEnd
-// as SLDC without compressing it, so a body that does not decode is taken
-// as it is. A body that decodes beyond the largest
-// envelope any subscription allows is refused with an EncodingLimit fault:
-// no host may send it, and it is how a small request becomes a huge one.
-func (h *Handler) decompress(log *slog.Logger, body []byte) (out []byte, ok bool, err error) {
+// errBeyondExpected is decompress's answer when a body decodes beyond the
+// length it stated but within the largest envelope.
+var errBeyondExpected = errors.New("SLDC body decodes beyond its stated length")
+
+// decompress undoes SLDC, decoding at most limit bytes, and returns the
+// decompressed body, or ok false to use the body as sent. Windows flags
+// the End that follows a SubscriptionEnd as SLDC without compressing it,
+// so a body that does not decode is taken as it is. A body that decodes
+// beyond the largest envelope any subscription allows is refused with an
+// EncodingLimit fault: no host may send it, and it is how a small request
+// becomes a huge one. Beyond a smaller limit it returns errBeyondExpected.
+func (h *Handler) decompress(log *slog.Logger, body []byte, limit int) (out []byte, ok bool, err error) {
 	if h.cfg.SLDC == nil {
 		return nil, false, nil
 	}
-	limit := h.maxDecompressed()
+	full := h.maxDecompressed()
+	limit = min(limit, full)
 	out, err = h.cfg.SLDC(body, limit)
+	if errors.Is(err, sldc.ErrTooLarge) && limit < full {
+		return nil, false, errBeyondExpected
+	}
 	if errors.Is(err, sldc.ErrTooLarge) {
 		h.stats.BatchesOverLimit.Add(1)
 		he := refuse(http.StatusBadRequest, fmt.Sprintf("SLDC body decompresses beyond %d bytes (%d compressed)", limit, len(body)), nil)
@@ -341,6 +366,36 @@ func (h *Handler) decompress(log *slog.Logger, body []byte) (out []byte, ok bool
 	}
 	return out, true, nil
 }
+
+// sldcLength is the uncompressed length a Windows SLDC body states in its
+// last four bytes (little-endian, after END_OF_RECORD), or limit when that
+// is absent, zero or beyond limit. Nothing trusts it beyond sizing: a
+// body that decodes longer is decoded again within limit.
+func sldcLength(body []byte, limit int) int {
+	if len(body) < 4 {
+		return limit
+	}
+	n := binary.LittleEndian.Uint32(body[len(body)-4:])
+	if n == 0 || uint64(n) > uint64(limit) {
+		return limit
+	}
+	return int(n)
+}
+
+// openReservation is what a request of body bytes holds while it is
+// opened: the body and an opened copy of it (Kerberos), plus, for SLDC,
+// the decompressed bytes.
+func openReservation(body int64, sldcBody bool, decompressed int) int64 {
+	if !sldcBody {
+		return 2 * body
+	}
+	return 2*body + int64(decompressed)
+}
+
+// textReservation is what a request holds from the decoded text until it
+// is answered: the body, the text, and the parsed events' copies of the
+// text (at most its length; soap.Parse takes events as slices of it).
+func textReservation(body, text int64) int64 { return body + 2*text }
 
 // maxDecompressed is the most a decompressed body may hold: the largest
 // envelope of any subscription in UTF-16 (two bytes a code unit, plus a
