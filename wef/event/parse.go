@@ -65,8 +65,13 @@ func (r *run) event() *Event {
 	}
 	*ev = r.ev
 	if data != nil {
-		data = append(data, r.dataBuf[:r.nData]...)
-		ev.EventData = append(data, r.moreData...)
+		for _, d := range r.dataBuf[:r.nData] {
+			data = append(data, Data{Name: r.str(d.name), Value: r.str(d.value)})
+		}
+		for _, d := range r.moreData {
+			data = append(data, Data{Name: r.str(d.name), Value: r.str(d.value)})
+		}
+		ev.EventData = data
 	}
 	return ev
 }
@@ -248,13 +253,16 @@ type run struct {
 	textPieces int
 	text       []byte
 
-	// EventData items go to dataBuf, then to moreData; both live only
-	// until the exact-size EventData slice is made.
-	dataBuf  [32]Data
+	// EventData items go to dataBuf, then to moreData, as references:
+	// while the GC marks, every string stored costs a write barrier, and
+	// these are stored again into the Event at the end.
+	dataBuf  [32]dataRef
 	nData    int
-	moreData []Data
+	moreData []dataRef
+	// strs holds the values that are not slices of raw (decoded ones).
+	strs []string
 
-	dataName      string
+	dataName      strRef
 	userDataStart int
 
 	eventFound      bool
@@ -300,7 +308,7 @@ func (r *run) startElement(nameStart, nameEnd int) {
 	}
 	switch kind {
 	case kindData:
-		r.dataName = ""
+		r.dataName = strRef{}
 	case kindRendering:
 		r.renderingSeen = true
 		if r.ev.Rendering == nil {
@@ -330,7 +338,11 @@ func (r *run) attribute(name string, valStart, valEnd int, plain bool) {
 		case kindProvider:
 			ev.Provider.Name = r.attrValue(valStart, valEnd, plain)
 		case kindData:
-			r.dataName = r.attrValue(valStart, valEnd, plain)
+			if plain {
+				r.dataName = strRef{valStart, valEnd}
+			} else {
+				r.dataName = r.ref(decoded(r.raw[valStart:valEnd], true))
+			}
 		}
 	case "Guid":
 		if r.attrKind == kindProvider {
@@ -434,7 +446,37 @@ func (r *run) attrValue(start, end int, plain bool) string {
 	return decoded(r.raw[start:end], true)
 }
 
-func (r *run) addData(d Data) {
+// strRef locates a string: raw[start:end], or r.strs[end] when start < 0.
+type strRef struct{ start, end int }
+
+// dataRef is an EventData item as references.
+type dataRef struct{ name, value strRef }
+
+func (r *run) str(s strRef) string {
+	if s.start < 0 {
+		return r.strs[s.end]
+	}
+	return r.raw[s.start:s.end]
+}
+
+// ref returns a reference to a string that is not a slice of raw.
+func (r *run) ref(s string) strRef {
+	r.strs = append(r.strs, s)
+	return strRef{-1, len(r.strs) - 1}
+}
+
+// textRef is textValue as a reference.
+func (r *run) textRef() strRef {
+	switch s := r.firstText; {
+	case r.textPieces == 0:
+		return strRef{}
+	case r.textPieces == 1 && s.plain:
+		return strRef{s.start, s.end}
+	}
+	return r.ref(r.textValue())
+}
+
+func (r *run) addData(d dataRef) {
 	if r.nData < len(r.dataBuf) {
 		r.dataBuf[r.nData] = d
 		r.nData++
@@ -560,7 +602,7 @@ func (r *run) endElement(i, end int) {
 	case kindComputer:
 		ev.Computer = r.textValue()
 	case kindData:
-		r.addData(Data{Name: r.dataName, Value: r.textValue()})
+		r.addData(dataRef{name: r.dataName, value: r.textRef()})
 	case kindBinary:
 		ev.Binary = r.textValue()
 	case kindRenderMessage:

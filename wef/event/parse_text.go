@@ -58,6 +58,11 @@ func appendDecoded(b []byte, s string, attr bool) []byte {
 	}
 	for len(s) > 0 {
 		i := 0
+		for ; i+8 <= len(s); i += 8 {
+			if x := word(s, i); hasByte(x, '&')|hasLess(x, '\r'+1) != 0 {
+				break
+			}
+		}
 		for i < len(s) && !inSet(set, s[i]) {
 			i++
 		}
@@ -121,6 +126,29 @@ func appendNormalized(b []byte, s string) []byte {
 // does not start with a reference XML defines.
 func reference(s string) (r rune, n int) {
 	limit := min(len(s), maxReferenceLen)
+	if len(s) > 2 && s[1] == '#' {
+		// A character reference, as Windows writes for line breaks and
+		// tabs in messages: digits up to ';'.
+		i, base := 2, rune(10)
+		if s[2] == 'x' {
+			i, base = 3, 16
+		}
+		digits := i
+		for ; i < limit && s[i] != ';'; i++ {
+			d := digitValue(s[i])
+			if d >= base {
+				return 0, 0
+			}
+			r = r*base + d // at most 8 digits: cannot overflow
+		}
+		if i == limit || i == digits {
+			return 0, 0
+		}
+		if !isXMLChar(r) {
+			return utf8.RuneError, i + 1
+		}
+		return r, i + 1
+	}
 	semi := strings.IndexByte(s[:limit], ';')
 	if semi < 2 {
 		return 0, 0

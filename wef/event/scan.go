@@ -9,10 +9,61 @@ const (
 	spaceSet    uint64 = 1<<' ' | 1<<'\t' | 1<<'\n' | 1<<'\r'
 	nameStopSet uint64 = spaceSet | 1<<'>' | 1<<'=' | 1<<'/' | 1<<'?'
 	textSet     uint64 = 1<<'<' | 1<<'&' | 1<<'\r'
-	attrValSet  uint64 = spaceSet | 1<<'"' | 1<<'\'' | 1<<'&'
 )
 
 func inSet(set uint64, c byte) bool { return c < 64 && set>>c&1 != 0 }
+
+// Eight bytes at a time (SWAR): word reads s[i:i+8] as one little-endian
+// number, and hasByte(x, c) is non-zero when a byte of x equals c.
+const (
+	lowBits  uint64 = 0x0101010101010101
+	highBits uint64 = 0x8080808080808080
+)
+
+func word(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+func hasByte(x uint64, c byte) uint64 {
+	x ^= lowBits * uint64(c)
+	return (x - lowBits) &^ x & highBits
+}
+
+// hasLess is non-zero when a byte of x is below n (n <= 128).
+func hasLess(x uint64, n byte) uint64 { return (x - lowBits*uint64(n)) &^ x & highBits }
+
+// valueStop returns the first i' >= i where s holds the quote q, '&',
+// tab, LF or CR, or len(s).
+func valueStop(s string, i int, q byte) int {
+	for ; i+8 <= len(s); i += 8 {
+		if x := word(s, i); hasByte(x, q)|hasByte(x, '&')|hasLess(x, '\r'+1) != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		switch s[i] {
+		case q, '&', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
+}
+
+// textStop returns the first i' >= i where s holds '<', '&' or CR, or
+// len(s).
+func textStop(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		if x := word(s, i); hasByte(x, '<')|hasByte(x, '&')|hasByte(x, '\r') != 0 {
+			break
+		}
+	}
+	for i < len(s) && !inSet(textSet, s[i]) {
+		i++
+	}
+	return i
+}
 
 // scan reads the event's XML in one pass, without copying or allocating:
 // every name, value and piece of text is a range of r.raw, handed to the
@@ -40,12 +91,12 @@ func (r *run) scan() {
 			// Character data. Values are short: one pass finds the end and
 			// whether anything needs decoding.
 			start, plain := i, true
-			for ; i < len(s); i++ {
-				if c := s[i]; inSet(textSet, c) {
-					if c == '<' {
-						break
-					}
-					plain = false // '&' or CR
+			if i = textStop(s, i); i < len(s) && s[i] != '<' {
+				plain = false // '&' or CR: the rest is only searched for '<'
+				if j := strings.IndexByte(s[i:], '<'); j >= 0 {
+					i += j
+				} else {
+					i = len(s)
 				}
 			}
 			r.addText(textSpan{start: start, end: i, plain: plain})
@@ -164,16 +215,16 @@ func (r *run) tagRest(i int) int {
 		if j < len(s) && (s[j] == '"' || s[j] == '\'') {
 			q := s[j]
 			plain = true
-			for j++; j < len(s); j++ {
-				if c := s[j]; inSet(attrValSet, c) {
-					if c == q {
-						j++
-						break
-					}
-					if c != '"' && c != '\'' && c != ' ' {
-						plain = false // '&', tab, CR or LF
-					}
+			if j = valueStop(s, j+1, q); j < len(s) && s[j] != q {
+				plain = false // '&', tab, LF or CR: the rest is only searched for q
+				if k := strings.IndexByte(s[j:], q); k >= 0 {
+					j += k
+				} else {
+					j = len(s)
 				}
+			}
+			if j < len(s) {
+				j++ // the closing quote
 			}
 		} else {
 			j = nameEnd(s, j, false)
