@@ -1,6 +1,9 @@
 package soap
 
 import (
+	"bytes"
+	"fmt"
+	"reflect"
 	"testing"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -76,4 +79,49 @@ func BenchmarkDecodeText(b *testing.B) {
 		out, _ := decodeUTF16LE(wire[2:])
 		_ = EnvelopeSize(out)
 	}
+}
+
+// FuzzIndexAt holds the rare-byte search to bytes.Index.
+func FuzzIndexAt(f *testing.F) {
+	f.Add([]byte(`<w:Event><![CDATA[<Event xmlns='http://x'><a:b/></Event>]]></w:Event>`), []byte("</w:Event"))
+	f.Add([]byte(`</Event </Event>`), []byte("</Event"))
+	f.Add([]byte(`::</w:E`), []byte("</w:Ev"))
+	f.Fuzz(func(t *testing.T, s, needle []byte) {
+		if len(needle) == 0 {
+			return
+		}
+		if got, want := indexAt(s, needle, rarestByte(needle)), bytes.Index(s, needle); got != want {
+			t.Fatalf("indexAt(%q, %q) = %d, want %d", s, needle, got, want)
+		}
+	})
+}
+
+// FuzzParseInPlace: Parse gives the same message whether it lexes text in
+// place (capacity to spare, no tab or line break) or in a copy, leaves
+// text as it was, and puts back the byte it borrows past the end.
+func FuzzParseInPlace(f *testing.F) {
+	f.Add([]byte(`<s:Envelope><s:Header><a:Action>x</a:Action><w:Bookmark><BookmarkList><Bookmark Channel="Security" RecordId="7"/></BookmarkList></w:Bookmark></s:Header><s:Body><w:Events><w:Event Action="a"><![CDATA[<Event/>]]></w:Event></w:Events></s:Body></s:Envelope>`))
+	f.Add([]byte("<s:Envelope a='1\t2'><s:Header/></s:Envelope>"))
+	f.Add([]byte(`<s:Envelope><s:Header/><s:Body><w:Events><w:Event x="1"></w:Event></w:Events></s:Body></s:Envelope>`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		exact := bytes.Clone(in)[:len(in):len(in)]
+		want, wantErr := Parse(exact)
+
+		roomy := make([]byte, len(in), len(in)+1)
+		copy(roomy, in)
+		roomy[:len(in)+1][len(in)] = 0xA5
+		got, err := Parse(roomy)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("error %v, want %v", err, wantErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("in place: %+v\nin a copy: %+v", got, want)
+		}
+		if !bytes.Equal(roomy, in) {
+			t.Fatal("Parse modified its text")
+		}
+		if roomy[:len(in)+1][len(in)] != 0xA5 {
+			t.Fatal("Parse did not put back the byte past the end")
+		}
+	})
 }

@@ -58,11 +58,21 @@ var ErrNotSOAP = errors.New("soap: not a SOAP envelope")
 // what real forwarders send (invalid XML characters inside event text,
 // prefixes other than the usual ones) but rejects input that is not an
 // Envelope with a Header.
+//
+// text is not modified, but while Parse runs the byte past its end, when
+// cap(text) allows, may be borrowed (and is put back): no other goroutine
+// may use that memory meanwhile.
 func Parse(text []byte) (*Message, error) {
-	// The lexer may write a NUL terminator after the input and normalises
-	// white space inside attribute values in place; work on a private copy.
-	buf := make([]byte, len(text), len(text)+1)
-	copy(buf, text)
+	// The lexer wants a NUL after the input and turns tabs and line breaks
+	// inside attribute values into spaces, in place. Text that holds none
+	// and has capacity beyond its length (as DecodeText leaves it) is lexed
+	// where it is: the byte past its end holds the NUL until Parse returns,
+	// and nothing else is written. Other text is lexed in a private copy.
+	buf := text
+	if cap(text) == len(text) || bytes.IndexByte(text, '\n') >= 0 || bytes.IndexByte(text, '\r') >= 0 || bytes.IndexByte(text, '\t') >= 0 {
+		buf = make([]byte, len(text), len(text)+1)
+		copy(buf, text)
+	}
 	in := parse.NewInputBytes(buf)
 	defer in.Restore()
 	lx := xml.NewLexer(in)
@@ -187,9 +197,10 @@ func Parse(text []byte) (*Message, error) {
 // is no close tag at all.
 func eventEnd(text []byte, from int, needle []byte) (end int, ok bool) {
 	qname := needle[2:]
+	rare := rarestByte(needle)
 	end = -1
 	for pos := from; ; {
-		i := bytes.Index(text[pos:], needle)
+		i := indexAt(text[pos:], needle, rare)
 		if i < 0 {
 			break
 		}
@@ -206,6 +217,49 @@ func eventEnd(text []byte, from int, needle []byte) (end int, ok bool) {
 		}
 	}
 	return end, end >= 0
+}
+
+// indexAt is bytes.Index(s, needle), found by looking for needle[rare]
+// alone (bytes.IndexByte) and comparing the rest where it occurs. Event
+// XML is mostly markup, so a search led by '<' stops at every tag; led by
+// the ':' of "</w:Event" it stops a few times an event.
+func indexAt(s, needle []byte, rare int) int {
+	c := needle[rare]
+	for i := rare; i < len(s); i++ {
+		k := bytes.IndexByte(s[i:], c)
+		if k < 0 {
+			return -1
+		}
+		i += k
+		if start := i - rare; start+len(needle) <= len(s) && bytes.Equal(s[start:start+len(needle)], needle) {
+			return start
+		}
+	}
+	return -1
+}
+
+// rarestByte is the index of the byte of needle least frequent in event
+// XML, by a fixed ranking: ':' (in a few URIs and times an event), then
+// capitals, then other letters and digits, then markup.
+func rarestByte(needle []byte) int {
+	rank := func(c byte) int {
+		switch {
+		case c == ':':
+			return 0
+		case 'A' <= c && c <= 'Z':
+			return 1
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			return 2
+		}
+		return 3
+	}
+	best := 0
+	for i, c := range needle {
+		if rank(c) < rank(needle[best]) {
+			best = i
+		}
+	}
+	return best
 }
 
 // startsElement reports whether b starts with a start tag named qname.
