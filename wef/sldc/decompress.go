@@ -175,8 +175,11 @@ func decodeScheme1(out, src []byte, pos uint64, historyBase int) ([]byte, uint64
 	lastPos := (uint64(len(src)) - 8) * 8 // nor pos this
 	for n <= lastN && pos <= lastPos {
 		// At least 57 valid bits: room for six literals or one symbol.
-		v := binary.BigEndian.Uint64(src[pos>>3:]) << (pos & 7)
-		dst := buf[n : n+fastRoom]
+		// (Three-index slices of constant length spare the bounds checks
+		// of every later access.)
+		i := pos >> 3
+		v := binary.BigEndian.Uint64(src[i:i+8:i+8]) << (pos & 7)
+		dst := buf[n : n+fastRoom : n+fastRoom]
 		if v>>63 == 0 {
 			// Literals come in runs; up to six are in v.
 			dst[0] = byte(v >> 55)
@@ -205,7 +208,7 @@ func decodeScheme1(out, src []byte, pos uint64, historyBase int) ([]byte, uint64
 			// distance is at least a word); the last may run past count
 			// into the free room, which later symbols overwrite. Nine
 			// copies in ten are 16 bytes or less: two words, no loop.
-			from := buf[n-dist : n-dist+fastRoom]
+			from := buf[n-dist : n-dist+fastRoom : n-dist+fastRoom]
 			binary.LittleEndian.PutUint64(dst[0:], binary.LittleEndian.Uint64(from[0:]))
 			binary.LittleEndian.PutUint64(dst[8:], binary.LittleEndian.Uint64(from[8:]))
 			for k := 16; k < count; k += 8 {
@@ -221,6 +224,15 @@ func decodeScheme1(out, src []byte, pos uint64, historyBase int) ([]byte, uint64
 		}
 		n += count
 		pos += uint64(nbits)
+		// The word still holds at least 34 bits: up to three literals
+		// that follow the copy need no load of their own.
+		v <<= nbits & 31
+		for k := 0; k < 3 && v>>63 == 0; k++ {
+			buf[n] = byte(v >> 55)
+			n++
+			pos += 9
+			v <<= 9
+		}
 	}
 	return buf[:n], pos
 }
