@@ -8,7 +8,7 @@
 // Resource per Windows host (host.name, os.type=windows, service.name,
 // service.instance.id). The OTel Go SDK's exporters built the same message
 // through per-record SDK, attribute and generated-proto objects, which cost
-// about 13 µs per record; this costs about 1 µs. The transports are
+// about 13 µs per record; this costs 1–2 µs. The transports are
 // libraries: grpc-go's ClientConn.Invoke on LogsService/Export with a codec
 // that passes the bytes through, and net/http for OTLP/HTTP.
 package otlp
