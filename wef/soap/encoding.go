@@ -93,12 +93,26 @@ func decodeUTF16LE(b []byte) ([]byte, int) {
 }
 
 // packASCII writes the UTF-8 form of the code units at the start of b
-// that are below 0x80, eight at a time, into dst while there is room, and
+// that are below 0x80, sixteen and then eight at a time, into dst while there is room, and
 // returns how many it wrote; the caller takes the rest one by one.
 func packASCII(dst, b []byte) int {
 	n := 0
+	for n+16 <= len(dst) && 2*n+32 <= len(b) {
+		units := b[2*n : 2*n+32 : 2*n+32]
+		w0 := binary.LittleEndian.Uint64(units[0:8])
+		w1 := binary.LittleEndian.Uint64(units[8:16])
+		w2 := binary.LittleEndian.Uint64(units[16:24])
+		w3 := binary.LittleEndian.Uint64(units[24:32])
+		if (w0|w1|w2|w3)&0xFF80FF80FF80FF80 != 0 {
+			break
+		}
+		out := dst[n : n+16 : n+16]
+		binary.LittleEndian.PutUint64(out[0:8], packLowBytes(w0)|packLowBytes(w1)<<32)
+		binary.LittleEndian.PutUint64(out[8:16], packLowBytes(w2)|packLowBytes(w3)<<32)
+		n += 16
+	}
 	for n+8 <= len(dst) && 2*n+16 <= len(b) {
-		units := b[2*n : 2*n+16]
+		units := b[2*n : 2*n+16 : 2*n+16]
 		w0 := binary.LittleEndian.Uint64(units[:8])
 		w1 := binary.LittleEndian.Uint64(units[8:])
 		if (w0|w1)&0xFF80FF80FF80FF80 != 0 {

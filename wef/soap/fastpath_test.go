@@ -55,6 +55,12 @@ func FuzzFastPaths(f *testing.F) {
 	f.Add([]byte("<s:Envelope>abcdefgh</s:Envelope>"))
 	f.Add(EncodeUTF16LE([]byte("<a>héllo wörld 😀 \x00 ]]></a> plain ascii tail")))
 	f.Add([]byte{0x3c, 0, 0x61, 0, 0x00, 0xd8, 0x41, 0, 0x42, 0, 0x43, 0, 0x44, 0, 0x45})
+	// Runs of ASCII long enough for the sixteen- and eight-unit steps,
+	// broken at every offset by one character that is not.
+	for i := range 40 {
+		s := []byte("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>")
+		f.Add(EncodeUTF16LE(append(append(s[:i:i], "é"...), s[i:]...)))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, gotRepl := decodeUTF16LE(b)
 		want, wantRepl := refDecodeUTF16LE(b)
