@@ -372,8 +372,10 @@ func (l *lane) take(now time.Time, groups []*group) {
 		}
 		d := g.d
 		if l.passThrough {
-			for i, ev := range d.Events {
-				l.ready = append(l.ready, Staged{Source: d.Source, Event: ev, Pos: g.pos, Export: true, group: g, index: i})
+			// The group holds the event and its Source: exportReady takes
+			// its record from there, commit needs only the position.
+			for i := range d.Events {
+				l.ready = append(l.ready, Staged{Pos: g.pos, Export: true, group: g, index: i})
 			}
 			continue
 		}

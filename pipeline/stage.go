@@ -28,8 +28,9 @@ type Staged struct {
 	Record *record.Record
 
 	// group and index, when group is set, name the shared decoded entry
-	// Event came from and its place there, so that its record is mapped
-	// once for every exporter (PassThrough lanes only).
+	// the event came from and its place there, so that its record is
+	// mapped once for every exporter (PassThrough lanes only); Source and
+	// Event are then left empty, the group holds them.
 	group *group
 	index int
 }

@@ -406,13 +406,12 @@ func correlation(ev *event.Event) map[string]any {
 func eventData(ev *event.Event) map[string]any {
 	m := make(map[string]any, len(ev.EventData)+1)
 	for i, d := range ev.EventData {
-		pos := strconv.Itoa(i + 1)
 		key := d.Name
 		if key == "" {
-			key = "param" + pos
+			key = "param" + strconv.Itoa(i+1)
 		}
 		if _, dup := m[key]; dup {
-			key += "_" + pos
+			key += "_" + strconv.Itoa(i+1)
 		}
 		m[key] = d.Value
 	}
