@@ -105,6 +105,7 @@ type loadOptions struct {
 	spool      bool
 	keep       bool
 	cpuProfile string
+	memProfile string
 	driverProf string
 	driverMem  string
 	otelcol    string
@@ -150,6 +151,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.spool, "spool", true, "run with the durable spool (false: synchronous export)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the data directory (its path is printed)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the gateway's CPU profile to this file")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write the gateway's heap profile at the end of the window (connections open) to this file")
 	fs.StringVar(&o.otelcol, "otelcol", "", "export over OTLP/gRPC to an OpenTelemetry Collector started from this binary (scripts/build-otelcol.sh builds one) instead of the file exporter")
 	fs.StringVar(&o.driverMem, "driver-memprofile", "", "write the driver's heap profile at the end of the window to this file")
 	fs.StringVar(&o.driverProf, "driver-cpuprofile", "", "write the driver's CPU profile (measured windows only) to this file")
@@ -199,7 +201,12 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer release()
-	gwPhase, err := runPhase(ctx, fleet, gwLatency, []int{gw.pid}, &o)
+	var heapProfile func()
+	if o.memProfile != "" {
+		// The gateway writes its heap profile on SIGUSR1 (run -memprofile).
+		heapProfile = func() { _ = gw.cmd.Process.Signal(syscall.SIGUSR1) }
+	}
+	gwPhase, err := runPhase(ctx, fleet, gwLatency, []int{gw.pid}, &o, heapProfile)
 	if err != nil {
 		return err
 	}
@@ -219,7 +226,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		defer releaseFloor()
-		p, err := runPhase(ctx, floorFleet, floorLatency, []int{fl.pid}, &o)
+		p, err := runPhase(ctx, floorFleet, floorLatency, []int{fl.pid}, &o, nil)
 		if err != nil {
 			return err
 		}
@@ -441,6 +448,13 @@ func startGateway(ctx context.Context, dir string, o *loadOptions) (*child, erro
 		}
 		childArgs = append(childArgs, "-cpuprofile", abs)
 	}
+	if o.memProfile != "" {
+		abs, err := filepath.Abs(o.memProfile)
+		if err != nil {
+			return nil, err
+		}
+		childArgs = append(childArgs, "-memprofile", abs)
+	}
 	c, err := startChild(ctx, filepath.Join(dir, "gateway.log"), childArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -553,8 +567,9 @@ func (p *phaseResult) serverCPUPerEvent() float64 {
 }
 
 // runPhase runs the fleet for o.duration against the server process pid
-// and measures the window after the warm-up.
-func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histogram, pids []int, o *loadOptions) (phaseResult, error) {
+// and measures the window after the warm-up; windowEnd, when set, is
+// called at the end of the window, before the hosts stop.
+func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histogram, pids []int, o *loadOptions, windowEnd func()) (phaseResult, error) {
 	res := phaseResult{hosts: len(fleet.Hosts)}
 	var err error
 	if res.serverIdleRSS, err = processesRSS(pids, "VmRSS:"); err != nil {
@@ -616,6 +631,9 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 		if err := writeHeapProfile(o.driverMem); err != nil {
 			return res, err
 		}
+	}
+	if windowEnd != nil {
+		windowEnd()
 	}
 	res.machineCPU = machineCPU() - m0
 	res.collectorCPU = collectorCPU(o) - col0
@@ -845,7 +863,7 @@ func loadTarget(ctx context.Context, o *loadOptions, stdout, stderr io.Writer) e
 		return err
 	}
 	defer release()
-	p, err := runPhase(ctx, fleet, lat, pids, o)
+	p, err := runPhase(ctx, fleet, lat, pids, o, nil)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"syscall"
 
 	"wefgate/config"
 	"wefgate/internal/app"
@@ -18,8 +20,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	path := configFlag(fs)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until wefgate stops (diagnosis)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file on SIGUSR1 and when wefgate stops (diagnosis)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *memProfile != "" {
+		stop := watchHeapProfile(ctx, *memProfile, stderr)
+		defer stop()
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -62,4 +69,36 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return app.RunWithTLS(ctx, cfg, mat, logger, func(name string, addr net.Addr) {
 		fmt.Fprintf(stdout, "%s listener ready on %s\n", name, addr)
 	}, app.Options{Reload: reloads, Level: level})
+}
+
+// watchHeapProfile writes the heap profile to path on every SIGUSR1 ('wefgate
+// load -memprofile' sends one at the end of its window, while the
+// connections are open) and once more when stop is called.
+func watchHeapProfile(ctx context.Context, path string, stderr io.Writer) (stop func()) {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	write := func() {
+		if err := writeHeapProfile(path); err != nil {
+			fmt.Fprintf(stderr, "heap profile: %v\n", err)
+		}
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-usr1:
+				write()
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(usr1)
+		cancel()
+		<-done
+		write()
+	}
 }
