@@ -106,6 +106,7 @@ type loadOptions struct {
 	keep       bool
 	cpuProfile string
 	memProfile string
+	memLimit   string
 	driverProf string
 	driverMem  string
 	otelcol    string
@@ -151,6 +152,7 @@ func cmdLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.spool, "spool", true, "run with the durable spool (false: synchronous export)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the data directory (its path is printed)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the gateway's CPU profile to this file")
+	fs.StringVar(&o.memLimit, "gateway-memlimit", "", "run the gateway with this GOMEMLIMIT (Go's soft memory limit, e.g. 900MiB; see README \"Performance\")")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write the gateway's heap profile at the end of the window (connections open) to this file")
 	fs.StringVar(&o.otelcol, "otelcol", "", "export over OTLP/gRPC to an OpenTelemetry Collector started from this binary (scripts/build-otelcol.sh builds one) instead of the file exporter")
 	fs.StringVar(&o.driverMem, "driver-memprofile", "", "write the driver's heap profile at the end of the window to this file")
@@ -455,7 +457,13 @@ func startGateway(ctx context.Context, dir string, o *loadOptions) (*child, erro
 		}
 		childArgs = append(childArgs, "-memprofile", abs)
 	}
-	c, err := startChild(ctx, filepath.Join(dir, "gateway.log"), childArgs...)
+	var env []string
+	if o.memLimit != "" {
+		// The Go runtime's soft memory limit, for the gateway only (the
+		// driver keeps its own).
+		env = []string{"GOMEMLIMIT=" + o.memLimit}
+	}
+	c, err := startChild(ctx, filepath.Join(dir, "gateway.log"), env, childArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -503,7 +511,7 @@ func startFloor(ctx context.Context, dir, pkiDir string) (*child, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	c, err := startChild(ctx, filepath.Join(dir, "floor.log"), "load", "-serve-floor", "-addr", addr, "-pki", pkiDir)
+	c, err := startChild(ctx, filepath.Join(dir, "floor.log"), nil, "load", "-serve-floor", "-addr", addr, "-pki", pkiDir)
 	if err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
@@ -511,9 +519,10 @@ func startFloor(ctx context.Context, dir, pkiDir string) (*child, error) {
 	return c, nil
 }
 
-// startChild runs this executable with args, its stderr into logPath,
-// and waits for it to print "listener ready".
-func startChild(ctx context.Context, logPath string, args ...string) (*child, error) {
+// startChild runs this executable with args and, added to this process's
+// environment, env; its stderr goes into logPath. It waits for the child
+// to print "listener ready".
+func startChild(ctx context.Context, logPath string, env []string, args ...string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -526,6 +535,9 @@ func startChild(ctx context.Context, logPath string, args ...string) (*child, er
 	defer logFile.Close()
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Stderr = logFile
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
