@@ -48,7 +48,11 @@
 // optimisation options of wecutil (Microsoft "Windows Event Collector"
 // documentation), and the OpenWEC protocol notes.
 //
-// Fleet runs many hosts together and owns their goroutines; with
-// HostConfig.Replay a host re-sends pre-built encoded batches so that a
-// load driver costs little next to the collector it measures.
+// Fleet runs many hosts together and owns their goroutines. With
+// HostConfig.Replay a host sends pre-built event bodies (shared by the
+// hosts of one Bodies) after an envelope header built for each batch, so
+// that a load driver costs little next to the collector it measures: a
+// departure in content only (events repeat, and the compressed body is
+// the header and the events as two SLDC segments, each opened by RESET_1,
+// where Windows sends one), not in the batching model above.
 package forwarder
