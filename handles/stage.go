@@ -2,6 +2,7 @@ package handles
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,9 @@ type Stage struct {
 	// delivery rather than once per event.
 	lastSrc  *pipeline.Source
 	lastHost string
+	// out is reused by convert: what Add, Tick and Flush return is valid
+	// until the next call (pipeline.Stage).
+	out []pipeline.Staged
 }
 
 // SetNoise replaces the noise mode and rules (configuration reload). It is
@@ -123,7 +127,12 @@ func (s *Stage) convert(outs []Output[stagedPos]) []pipeline.Staged {
 	if len(outs) == 0 {
 		return nil
 	}
-	staged := make([]pipeline.Staged, len(outs))
+	clear(s.out) // drop the previous call's events
+	if cap(s.out) > 4096 && len(outs) <= 4096 {
+		s.out = nil // a flush's worth is not kept for the usual few
+	}
+	staged := slices.Grow(s.out[:0], len(outs))[:len(outs)]
+	s.out = staged
 	for i, o := range outs {
 		if o.Summary != nil {
 			rec := summaryRecord(o)

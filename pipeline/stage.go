@@ -39,7 +39,9 @@ type Staged struct {
 // for a bounded time, for example to link related events. The shipper calls
 // it from one goroutine. Every event passed to Add must eventually come out
 // of Add, Tick or Flush; until then OldestPending must cover its position,
-// because the shipper commits the spool only below it.
+// because the shipper commits the spool only below it. The slice Add, Tick
+// or Flush returns is valid until the next call of any of them (a stage
+// may reuse it): the shipper copies what it keeps.
 type Stage interface {
 	// Add takes one event and returns whatever is ready now (possibly
 	// including events held earlier).
