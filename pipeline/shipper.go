@@ -182,6 +182,9 @@ type lane struct {
 	// commitFailures counts commits failed in a row (logged once, and
 	// again when commits work).
 	commitFailures int
+	// alone is true while the lane is behind the feed's window and reads
+	// and decodes for itself (logged when it starts and ends).
+	alone bool
 
 	exported     atomic.Uint64
 	retries      atomic.Uint64
@@ -268,7 +271,7 @@ func (sh *Shipper) Run(ctx context.Context) error {
 func (l *lane) run(ctx context.Context) error {
 	l.committed = l.cons.Committed()
 	l.after = l.committed
-	l.ready, l.inflight = nil, nil
+	l.ready, l.inflight, l.alone = nil, nil, false
 	l.lastTick, l.lastCommit = time.Now(), time.Time{}
 	l.logger.Info("shipper started", "from", l.after)
 
@@ -335,7 +338,15 @@ func (l *lane) run(ctx context.Context) error {
 func (l *lane) read(ctx context.Context) (groups []*group, backlog bool, err error) {
 	groups, behind, err := l.feed.read(ctx, l.idx, l.after, l.opts.ReadEntries, l.opts.ReadBytes)
 	if behind == 0 {
+		if l.alone && len(groups) > 0 {
+			l.alone = false
+			l.logger.Info("exporter caught up with the others; sharing their spool reads again", "after", l.after)
+		}
 		return groups, l.hitLimit(groups), err
+	}
+	if !l.alone {
+		l.alone = true
+		l.logger.Info("exporter fell behind the others; reading and decoding the spool on its own until it catches up", "after", l.after)
 	}
 	entries, err := l.cons.Read(ctx, l.after, behind, l.opts.ReadBytes)
 	now := time.Now()
