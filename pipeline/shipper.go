@@ -99,7 +99,7 @@ type ShipperStats struct {
 	// exporters.
 	Retries uint64
 	// UndecodableEntries counts spool entries skipped as undecodable (the
-	// highest count of any exporter: each decodes for itself).
+	// highest count of any exporter: each counts the entries it skipped).
 	UndecodableEntries uint64
 	// FailingExporters is how many exporters are in an outage now.
 	FailingExporters int
