@@ -102,6 +102,9 @@ type Conn struct {
 	br     *bufio.Reader
 	sealer Sealer
 	host   string
+	// failed is set when a request could not be written or its response
+	// read: Close then closes the socket without a TLS close_notify.
+	failed bool
 }
 
 // Response is an HTTP response with its body read.
@@ -132,18 +135,22 @@ func (c *Conn) RoundTrip(ctx context.Context, path string, header http.Header, b
 	}
 	head.WriteString("\r\n")
 	if _, err := c.nc.Write(head.Bytes()); err != nil {
+		c.failed = true
 		return nil, fmt.Errorf("send: %w", err)
 	}
 	if _, err := c.nc.Write(body); err != nil {
+		c.failed = true
 		return nil, fmt.Errorf("send: %w", err)
 	}
 	resp, err := http.ReadResponse(c.br, nil)
 	if err != nil {
+		c.failed = true
 		return nil, fmt.Errorf("read response: %w", err)
 	}
 	defer resp.Body.Close()
 	rb, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
+		c.failed = true
 		return nil, fmt.Errorf("read response body: %w", err)
 	}
 	if resp.Close {
@@ -152,8 +159,17 @@ func (c *Conn) RoundTrip(ctx context.Context, path string, header http.Header, b
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: rb}, nil
 }
 
-// Close closes the connection.
-func (c *Conn) Close() error { return c.nc.Close() }
+// Close closes the connection. After a failed request it closes the
+// socket under TLS: crypto/tls would send close_notify encrypted with the
+// sequence number after a record that never went out (a write whose
+// deadline had passed), which the collector reads as a corrupt record
+// ("bad record MAC") instead of a host that went away.
+func (c *Conn) Close() error {
+	if nc, ok := c.nc.(interface{ NetConn() net.Conn }); ok && c.failed {
+		return nc.NetConn().Close()
+	}
+	return c.nc.Close()
+}
 
 // StatusError is a non-2xx answer from the collector.
 type StatusError struct {
