@@ -662,6 +662,7 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 	res.stats = forwarder.FleetStats{
 		Hosts: s1.Hosts, Connections: s1.Connections, Enumerates: s1.Enumerates - s0.Enumerates, Batches: s1.Batches - s0.Batches,
 		Heartbeats: s1.Heartbeats - s0.Heartbeats, EventsAcked: s1.EventsAcked - s0.EventsAcked, Retries: s1.Retries - s0.Retries,
+		EnumerateFailures: s1.EnumerateFailures,
 	}
 	return res, nil
 }
@@ -677,9 +678,9 @@ func (p *phaseResult) print(w io.Writer, name string, o *loadOptions) {
 	if o.profile == "fleet" {
 		acked = fmt.Sprintf(" acked_of_offered=%.1f%%", 100*p.eventsPerSecond()/(o.rate*float64(o.hosts)))
 	}
-	fmt.Fprintf(w, "%s: connections_open=%d events_per_second=%.0f%s batches_per_second=%.1f events_per_batch=%.1f heartbeats=%d retries=%d ack_p50=%s ack_p99=%s window=%s\n",
+	fmt.Fprintf(w, "%s: connections_open=%d events_per_second=%.0f%s batches_per_second=%.1f events_per_batch=%.1f heartbeats=%d retries=%d enumerate_failures=%d ack_p50=%s ack_p99=%s window=%s\n",
 		name, p.stats.Connections, p.eventsPerSecond(), acked, float64(p.stats.Batches)/secs, float64(p.stats.EventsAcked)/max(float64(p.stats.Batches), 1),
-		p.stats.Heartbeats, p.stats.Retries, p.p50.Round(10*time.Microsecond), p.p99.Round(10*time.Microsecond), p.window.Round(time.Millisecond))
+		p.stats.Heartbeats, p.stats.Retries, p.stats.EnumerateFailures, p.p50.Round(10*time.Microsecond), p.p99.Round(10*time.Microsecond), p.window.Round(time.Millisecond))
 	fmt.Fprintf(w, "%s: server_cpu_percent=%.0f server_cpu_us_per_event=%.1f server_rss_mib=%.1f server_peak_rss_mib=%.1f rss_per_connection_kib=%.1f driver_cpu_percent=%.0f driver_cpu_us_per_event=%.1f driver_rss_mib=%.1f\n",
 		name, srvPct, perEvent(p.serverCPU), float64(p.serverRSS)/(1<<20), float64(p.serverPeak)/(1<<20),
 		float64(p.serverRSS-p.serverIdleRSS)/1024/float64(max(p.stats.Connections, 1)), drvPct, perEvent(p.driverCPU), float64(p.driverRSS)/(1<<20))

@@ -22,6 +22,7 @@ type Fleet struct {
 type FleetStats struct {
 	Hosts                                                 int
 	Enumerates, Batches, Heartbeats, EventsAcked, Retries uint64
+	EnumerateFailures                                     uint64
 	// Connections is the number of connections open at the time.
 	Connections int
 }
@@ -61,6 +62,7 @@ func (f *Fleet) Stats() FleetStats {
 		s.Heartbeats += h.Stats.Heartbeats.Load()
 		s.EventsAcked += h.Stats.EventsAcked.Load()
 		s.Retries += h.Stats.Retries.Load()
+		s.EnumerateFailures += h.Stats.EnumerateFailures.Load()
 		s.Connections += h.cfg.Client.OpenConnections()
 	}
 	return s

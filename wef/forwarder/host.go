@@ -66,6 +66,9 @@ type HostConfig struct {
 // Stats counts what a host did.
 type Stats struct {
 	Enumerates, Batches, Heartbeats, EventsAcked, Retries atomic.Uint64
+	// EnumerateFailures counts Enumerates that failed (connection refused
+	// or reset, handshake or HTTP error) and were retried.
+	EnumerateFailures atomic.Uint64
 }
 
 // Host is one simulated Windows forwarder.
@@ -343,6 +346,7 @@ func (h *Host) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			h.Stats.EnumerateFailures.Add(1)
 			log.Warn("enumerate failed", "error", err)
 			if err := backoff.wait(ctx); err != nil {
 				return err

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"wefgate/certs"
+	"wefgate/wef/soap"
 )
 
 // TestFailedWriteClosesWithoutAlert: when a request's write fails (its
@@ -92,4 +94,32 @@ func serverCertificate(t *testing.T) tls.Certificate {
 		t.Fatal(err)
 	}
 	return cert
+}
+
+// TestEnumerateFailuresCounted: a refused Enumerate is retried and counted
+// (the load driver reports the count: connection set-up at fleet scale).
+func TestEnumerateFailuresCounted(t *testing.T) {
+	var calls atomic.Int32
+	inner := scriptedCollector(nil, func(*http.Request) []soap.Subscription { return nil })
+	defer inner.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		inner.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	h := NewHost(HostConfig{
+		MachineID: "h.example.test", ManagerURL: srv.URL + "/wsman/SubscriptionManager/WEC",
+		Client: &Client{Security: plainHTTP{}}, Log: NewStaticLog(nil), StopWhenDrained: true,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := h.Stats.EnumerateFailures.Load(), h.Stats.Enumerates.Load(); n != 1 || ok != 1 {
+		t.Fatalf("%d failed and %d successful Enumerates, want 1 and 1", n, ok)
+	}
 }
