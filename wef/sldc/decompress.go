@@ -66,7 +66,7 @@ func decompress(out, src []byte, maxOut int) ([]byte, error) {
 			out = grow(out, maxOut)
 		}
 		if scheme == 1 {
-			out, r.pos = decodeScheme1(out, src, r.pos, historyBase)
+			out, r.pos = decodeScheme1(out, src, r.pos, historyBase, maxOut)
 		}
 		if r.exhausted() {
 			return nil, fmt.Errorf("%w: truncated after %d bytes of output: no END_OF_RECORD", ErrCorrupt, len(out))
@@ -161,15 +161,15 @@ func grow(out []byte, maxOut int) []byte {
 // decodeScheme1 decodes scheme-1 literals and copy pointers from bit pos of
 // src into out for as long as eight input bytes remain from the current one
 // (so each symbol lies wholly within src and no read needs a bounds check
-// of its own) and out has fastRoom bytes free (so no symbol can reach
-// maxOut, which the caller keeps at or above cap(out)). It stops before a
-// control symbol or a copy pointer into history not yet written, which the
-// careful loop then takes, and returns out and the bit position reached.
-func decodeScheme1(out, src []byte, pos uint64, historyBase int) ([]byte, uint64) {
+// of its own) and out has fastRoom bytes free below both its capacity and
+// maxOut (so no symbol can reach either). It stops before a control symbol
+// or a copy pointer into history not yet written, which the careful loop
+// then takes, and returns out and the bit position reached.
+func decodeScheme1(out, src []byte, pos uint64, historyBase, maxOut int) ([]byte, uint64) {
 	if len(src) < 8 {
 		return out, pos
 	}
-	buf := out[:cap(out)]
+	buf := out[:min(cap(out), maxOut)]
 	n := len(out)
 	lastN := len(buf) - fastRoom          // n may not pass this
 	lastPos := (uint64(len(src)) - 8) * 8 // nor pos this

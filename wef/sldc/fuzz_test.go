@@ -62,7 +62,7 @@ func FuzzDifferential(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s, 4096)
 		f.Add(s, 3)
-		f.Add(s[:len(s)/2], 1<<20)
+		f.Add(s[:len(s)/2], 1<<19)
 	}
 	f.Fuzz(func(t *testing.T, src []byte, maxOut int) {
 		maxOut %= 1 << 20
@@ -131,30 +131,33 @@ func sameAsReference(t *testing.T, src []byte, maxOut int) {
 	}
 }
 
-// FuzzDecompressor runs two bodies through one Decompressor, releasing the
-// first output before decoding the second, which then reuses its buffer
-// (or a too-small one is replaced): the reused memory must not leak into
-// the output, and limits hold as for Decompress.
+// FuzzDecompressor runs two bodies through one Decompressor, each with its
+// own limit, releasing the first output before decoding the second, which
+// then reuses its buffer (or a too-small one is replaced): the reused
+// memory must not leak into the output, and a reused buffer larger than
+// the second limit must not let the output pass it.
 func FuzzDecompressor(f *testing.F) {
 	for _, s := range fuzzSeeds() {
-		f.Add(s, s, 4096)
+		f.Add(s, s, 4096, 4096)
 	}
-	f.Add(Compress(eventXML(3)), Compress([]byte("test string")), 1<<20)
-	f.Add(Compress([]byte("test string")), Compress(eventXML(3)), 1<<20)
-	f.Fuzz(func(t *testing.T, first, second []byte, maxOut int) {
-		maxOut %= 1 << 20
+	f.Add(Compress(eventXML(3)), Compress([]byte("test string")), 1<<19, 1<<19)
+	f.Add(Compress([]byte("test string")), Compress(eventXML(3)), 1<<19, 1<<19)
+	f.Add(Compress(eventXML(3)), Compress(eventXML(3)), 1<<19, 2000)
+	f.Add(Compress(eventXML(6)), Compress(eventXML(3)), 1<<19, len(eventXML(3))-1)
+	f.Fuzz(func(t *testing.T, first, second []byte, maxOut1, maxOut2 int) {
 		var d Decompressor
-		for _, src := range [][]byte{first, second} {
+		for i, src := range [][]byte{first, second} {
+			maxOut := []int{maxOut1, maxOut2}[i] % (1 << 20)
 			got, err := d.Decompress(src, maxOut)
 			want, wantErr := Decompress(src, maxOut)
 			if fmt.Sprint(err) != fmt.Sprint(wantErr) {
-				t.Fatalf("error %v, want %v", err, wantErr)
+				t.Fatalf("body %d: error %v, want %v", i+1, err, wantErr)
 			}
 			if !bytes.Equal(got, want) {
-				t.Fatalf("output (%d bytes) differs from Decompress (%d bytes) at byte %d", len(got), len(want), firstDiff(got, want))
+				t.Fatalf("body %d: output (%d bytes) differs from Decompress (%d bytes) at byte %d", i+1, len(got), len(want), firstDiff(got, want))
 			}
-			for i := range got {
-				got[i] = 0xEE // what a reused buffer holds next time
+			for k := range got {
+				got[k] = 0xEE // what a reused buffer holds next time
 			}
 			d.Release(got)
 		}

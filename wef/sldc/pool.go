@@ -25,8 +25,10 @@ func (d *Decompressor) Decompress(src []byte, maxOut int) ([]byte, error) {
 	want := outputSizeHint(src, maxOut)
 	var buf []byte
 	if p, ok := d.buffers.Get().(*[]byte); ok && cap(*p) >= want {
-		// The decoder never writes past cap, so cap must not pass maxOut.
-		buf = (*p)[:0:min(cap(*p), maxOut)]
+		// Whole: the decoder stops at maxOut whatever the capacity, and a
+		// buffer cut to this body's limit would come back too small for
+		// the next, larger one.
+		buf = (*p)[:0]
 	} else {
 		// Too small for this body: dropped, and the larger one made
 		// now takes its place on Release.
