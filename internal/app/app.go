@@ -140,7 +140,7 @@ func (ep endpoint) limitStats() metrics.LimitStats {
 	}
 	for name, c := range ep.conns {
 		st.Connections[name] = metrics.ConnectionStats{Open: c.Open.Load(), Accepted: c.Accepted.Load(), AcceptErrors: c.AcceptErrors.Load(),
-			RefusedCap: c.RefusedTotal.Load(), RefusedAddr: c.RefusedPerAddress.Load()}
+			RefusedCap: c.RefusedTotal.Load(), RefusedAddr: c.RefusedPerAddress.Load(), HandshakeWaits: c.HandshakeWaits.Load()}
 	}
 	return st
 }
@@ -165,6 +165,7 @@ func snapshot(ep endpoint, shipStats func() pipeline.ShipperStats) map[string]an
 		m[name+"_accept_errors"] = c.AcceptErrors.Load()
 		m[name+"_connections_refused_total_cap"] = c.RefusedTotal.Load()
 		m[name+"_connections_refused_address_cap"] = c.RefusedPerAddress.Load()
+		m[name+"_handshake_waits"] = c.HandshakeWaits.Load()
 	}
 	m["log_lines_suppressed"] = ep.logs.Suppressed()
 	if ep.state != nil {

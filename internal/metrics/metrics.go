@@ -226,6 +226,9 @@ type LimitStats struct {
 type ConnectionStats struct {
 	Open                                            int64
 	Accepted, AcceptErrors, RefusedCap, RefusedAddr uint64
+	// HandshakeWaits counts the times the listener stopped accepting at
+	// limits.max_handshakes.
+	HandshakeWaits uint64
 }
 
 var (
@@ -238,6 +241,7 @@ var (
 	descConnsAccepted  = desc("connections_accepted_total", "Connections admitted by a WS-Man listener.", "listener")
 	descAcceptErrors   = desc("connection_accept_errors_total", "Failed accepts (out of descriptors, for example).", "listener")
 	descConnsRefused   = desc("connections_refused_total", "Connections closed at once because a cap was reached, by cap: listener (limits.max_connections) or address (limits.max_connections_per_address).", "listener", "cap")
+	descHandshakeWaits = desc("connection_handshake_waits_total", "Times a WS-Man listener stopped accepting because limits.max_handshakes connections had not authenticated yet (new ones wait in the accept queue).", "listener")
 	descEventsEmpty    = desc("events_empty_total", "Empty or content-free w:Event elements, counted and never exported.")
 	descOverLimit      = desc("batches_over_limit_total", "Batches refused with a wsman:EncodingLimit fault (MaxEnvelopeSize, MaxItems, SLDC output).")
 	descLogSuppressed  = desc("log_lines_suppressed_total", "Refusal log lines held back by limits.refusal_log_interval (reported as suppressed=N on the next line).")
@@ -285,6 +289,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descAcceptErrors, float64(cs.AcceptErrors), name)
 			counter(descConnsRefused, float64(cs.RefusedCap), name, "listener")
 			counter(descConnsRefused, float64(cs.RefusedAddr), name, "address")
+			counter(descHandshakeWaits, float64(cs.HandshakeWaits), name)
 		}
 		counter(descEventsEmpty, float64(st.EventsEmpty))
 		counter(descOverLimit, float64(st.BatchesOverLimit))

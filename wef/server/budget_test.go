@@ -139,7 +139,10 @@ func TestBudgetRefusesOrWaits(t *testing.T) {
 // run's count) never hold more than the budget, and all are answered.
 func TestBudgetBoundsParallelRequests(t *testing.T) {
 	budget := NewBudget(4<<20, time.Minute)
-	h, def := budgetHandler(budget, &countingSink{})
+	// gateSink, open, is safe for the parallel requests (countingSink is not).
+	open := make(chan struct{})
+	close(open)
+	h, def := budgetHandler(budget, &gateSink{gate: open})
 	body := sldcBatch(def.ID, 600)
 	var wg sync.WaitGroup
 	codes := make(chan int, 24)

@@ -22,6 +22,9 @@ type ConnStats struct {
 	// because the listener's cap, or its cap for that source address, was
 	// reached.
 	RefusedTotal, RefusedPerAddress atomic.Uint64
+	// HandshakeWaits counts the times the listener stopped accepting
+	// because limits.max_handshakes connections were unauthenticated.
+	HandshakeWaits atomic.Uint64
 }
 
 // connLimiter admits a listener's connections within its caps: in total
@@ -29,7 +32,10 @@ type ConnStats struct {
 // slot, and each listener has its own so the two cannot starve each other.
 // A connection over a cap is closed at once, before TLS, without reading
 // it. Admitted connections get the short unauthenticated deadline until
-// the handler authenticates them.
+// the handler authenticates them. At most maxHandshakes admitted
+// connections are unauthenticated at once: beyond that Accept waits, and
+// new connections wait in the kernel's accept queue, before their
+// handshake deadline starts.
 type connLimiter struct {
 	net.Listener
 	name      string
@@ -39,29 +45,100 @@ type connLimiter struct {
 	stats     *ConnStats
 	logs      *ratelog.Limiter
 	logger    *slog.Logger
+	// handshakes holds a token per unauthenticated connection (nil: no
+	// cap); closed is closed by Close to wake an Accept waiting for one.
+	handshakes chan struct{}
+	closed     chan struct{}
+	closeOnce  sync.Once
+	// perAddrHandshakes caps the unauthenticated connections of one
+	// source address, so that one address cannot hold every handshake
+	// slot and stop the listener accepting.
+	perAddrHandshakes int
 
-	mu     sync.Mutex
-	open   int
-	byAddr map[string]int
+	mu          sync.Mutex
+	open        int
+	byAddr      map[string]int
+	handshaking map[string]int
 }
 
 func newConnLimiter(inner net.Listener, name string, lim Limits, stats *ConnStats, logs *ratelog.Limiter, logger *slog.Logger) *connLimiter {
 	if stats == nil {
 		stats = &ConnStats{}
 	}
-	return &connLimiter{
+	l := &connLimiter{
 		Listener: inner, name: name, max: lim.MaxConnections, perAddr: lim.MaxConnectionsPerAddress,
 		handshake: lim.HandshakeTimeout, stats: stats, logs: logs, logger: logger, byAddr: map[string]int{},
+		closed: make(chan struct{}), handshaking: map[string]int{},
 	}
+	if lim.MaxHandshakes > 0 {
+		l.handshakes = make(chan struct{}, lim.MaxHandshakes)
+		l.perAddrHandshakes = max(lim.MaxHandshakes/handshakeShare, 1)
+	}
+	return l
+}
+
+// handshakeShare is the part of limits.max_handshakes one source address
+// may hold: an eighth, 128 by default (hosts behind one NAT address
+// reconnecting at once are refused beyond it and retry).
+const handshakeShare = 8
+
+// Close implements net.Listener; it also wakes an Accept waiting for a
+// handshake slot.
+func (l *connLimiter) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// takeHandshake waits for room for one more unauthenticated connection.
+func (l *connLimiter) takeHandshake() error {
+	if l.handshakes == nil {
+		return nil
+	}
+	select {
+	case l.handshakes <- struct{}{}:
+		return nil
+	default:
+	}
+	l.stats.HandshakeWaits.Add(1)
+	select {
+	case l.handshakes <- struct{}{}:
+		return nil
+	case <-l.closed:
+		return net.ErrClosed
+	}
+}
+
+func (l *connLimiter) giveHandshake() {
+	if l.handshakes != nil {
+		<-l.handshakes
+	}
+}
+
+// handshakeDone gives back an admitted connection's handshake slot and
+// its address's share.
+func (l *connLimiter) handshakeDone(addr string) {
+	if l.handshakes == nil {
+		return
+	}
+	l.mu.Lock()
+	if l.handshaking[addr]--; l.handshaking[addr] <= 0 {
+		delete(l.handshaking, addr)
+	}
+	l.mu.Unlock()
+	l.giveHandshake()
 }
 
 // Accept implements net.Listener. Accept errors go back to http.Server,
 // which backs off on temporary ones (EMFILE); they are counted and logged
 // here, rate-limited.
 func (l *connLimiter) Accept() (net.Conn, error) {
+	if err := l.takeHandshake(); err != nil {
+		return nil, err
+	}
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
+			l.giveHandshake()
 			if !errors.Is(err, net.ErrClosed) {
 				l.stats.AcceptErrors.Add(1)
 				l.logs.Log(l.logger, slog.LevelWarn, "accept failed", "accept error", l.name, "listener", l.name, "error", err)
@@ -75,7 +152,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			continue
 		}
 		l.stats.Accepted.Add(1)
-		lc := &limitedConn{Conn: c, l: l, addr: addr, short: l.handshake}
+		lc := &limitedConn{Conn: c, l: l, addr: addr, short: l.handshake, handshaking: true}
 		if l.handshake > 0 {
 			lc.Conn.SetDeadline(time.Now().Add(l.handshake))
 		}
@@ -94,8 +171,15 @@ func (l *connLimiter) admit(addr string) (reason string, ok bool) {
 		l.stats.RefusedPerAddress.Add(1)
 		return "source address connection cap reached (limits.max_connections_per_address)", false
 	}
+	if l.perAddrHandshakes > 0 && l.handshaking[addr] >= l.perAddrHandshakes {
+		l.stats.RefusedPerAddress.Add(1)
+		return "source address has its share of unauthenticated connections (limits.max_handshakes / 8)", false
+	}
 	l.open++
 	l.byAddr[addr]++
+	if l.perAddrHandshakes > 0 {
+		l.handshaking[addr]++
+	}
 	l.stats.Open.Add(1)
 	return "", true
 }
@@ -135,6 +219,9 @@ type limitedConn struct {
 
 	mu            sync.Mutex
 	authenticated bool
+	// handshaking is true while the connection holds one of the
+	// listener's handshake slots (until it authenticates or closes).
+	handshaking bool
 	// read and write are the deadlines asked for, restored once the peer
 	// is authenticated.
 	read, write time.Time
@@ -184,6 +271,7 @@ func (c *limitedConn) authenticate() {
 		return
 	}
 	c.authenticated = true
+	c.endHandshakeLocked()
 	c.Conn.SetReadDeadline(c.read)
 	c.Conn.SetWriteDeadline(c.write)
 }
@@ -193,11 +281,20 @@ func (c *limitedConn) Close() error {
 	c.mu.Lock()
 	first := !c.closed
 	c.closed = true
+	c.endHandshakeLocked()
 	c.mu.Unlock()
 	if first {
 		c.l.done(c.addr)
 	}
 	return c.Conn.Close()
+}
+
+// endHandshakeLocked gives the listener's handshake slot back, once.
+func (c *limitedConn) endHandshakeLocked() {
+	if c.handshaking {
+		c.handshaking = false
+		c.l.handshakeDone(c.addr)
+	}
 }
 
 // limitedOf finds the limitedConn under c, looking through the wrappers

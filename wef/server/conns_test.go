@@ -248,3 +248,115 @@ func TestAcceptFailuresCountedAndLogged(t *testing.T) {
 		t.Errorf("%d accept-failure lines, want 1:\n%s", n, logs)
 	}
 }
+
+// TestHandshakeCapHoldsAccept: with limits.max_handshakes 1, the listener
+// accepts a second connection only once the first has authenticated (or
+// closed), and a Close wakes an Accept waiting for room.
+func TestHandshakeCapHoldsAccept(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := &ConnStats{}
+	l := newConnLimiter(inner, "https", Limits{MaxConnections: 8, MaxConnectionsPerAddress: 8, MaxHandshakes: 1}, stats,
+		ratelog.New(time.Hour, 0, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer l.Close()
+	for range 3 {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	first, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	waitFor(t, "the second Accept to wait for a handshake slot", func() bool { return stats.HandshakeWaits.Load() == 1 })
+	select {
+	case <-accepted:
+		t.Fatal("a second connection was accepted while the first had not authenticated")
+	default:
+	}
+	limitedOf(first).authenticate()
+	second, ok := <-accepted
+	if !ok {
+		t.Fatal("Accept failed after the first connection authenticated")
+	}
+	// The second closes without authenticating: its slot comes back too.
+	second.Close()
+	third, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Waiting for the slot the third holds, Accept returns when the
+	// listener closes.
+	done := make(chan error, 1)
+	go func() { _, err := l.Accept(); done <- err }()
+	waitFor(t, "the fourth Accept to wait", func() bool { return stats.HandshakeWaits.Load() == 2 })
+	l.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close: %v, want net.ErrClosed", err)
+	}
+	third.Close()
+	first.Close()
+}
+
+// TestHandshakeShareOfOneAddress: one source address may hold an eighth of
+// limits.max_handshakes unauthenticated (here 1 of 8); beyond, its new
+// connections are refused at once, so it cannot stop the listener
+// accepting other hosts.
+func TestHandshakeShareOfOneAddress(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := &ConnStats{}
+	l := newConnLimiter(inner, "https", Limits{MaxConnections: 8, MaxConnectionsPerAddress: 8, MaxHandshakes: 8}, stats,
+		ratelog.New(time.Hour, 0, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer l.Close()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	dial()
+	first, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	refused := dial()
+	// The second connection from 127.0.0.1 is refused; once the first has
+	// authenticated, the third is admitted.
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	waitFor(t, "the second connection refused", func() bool { return stats.RefusedPerAddress.Load() == 1 })
+	if _, err := refused.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the refused connection is still open")
+	}
+	limitedOf(first).authenticate()
+	dial()
+	third := <-accepted
+	third.Close()
+	if n := stats.RefusedPerAddress.Load(); n != 1 {
+		t.Fatalf("%d connections refused, want 1", n)
+	}
+}

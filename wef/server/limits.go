@@ -25,6 +25,13 @@ type Limits struct {
 	// authenticated yet, the TLS handshake, each read of request headers
 	// and each wait between requests.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// MaxHandshakes caps the connections of each WS-Man listener whose
+	// peer has not authenticated yet (TLS handshake, first request). At
+	// the cap the listener stops accepting: new connections wait in the
+	// kernel's accept queue, where HandshakeTimeout has not started, so a
+	// busy collector that a whole fleet connects to at once finishes the
+	// handshakes it started instead of timing most of them out.
+	MaxHandshakes int `yaml:"max_handshakes"`
 	// RefusalLogInterval is the least time between two log lines of one
 	// refusal reason and source address; the lines held back are counted
 	// and reported on the next one.
@@ -38,7 +45,12 @@ const (
 	// one NAT address while keeping one address from taking a listener.
 	DefaultMaxConnectionsPerAddress = 1024
 	DefaultHandshakeTimeout         = 10 * time.Second
-	DefaultRefusalLogInterval       = 10 * time.Second
+	// DefaultMaxHandshakes is about half a second of a core's work in
+	// full TLS handshakes with client-certificate verification (~0.5 ms
+	// each): far below what HandshakeTimeout allows even on a busy
+	// machine, far above what a responsive collector has in progress.
+	DefaultMaxHandshakes      = 1024
+	DefaultRefusalLogInterval = 10 * time.Second
 )
 
 // DefaultMaxConnections derives limits.max_connections from the open-file
@@ -63,6 +75,7 @@ func DefaultLimits() Limits {
 		DecompressedBytes: DefaultBudgetBytes(), BudgetWait: DefaultBudgetWait,
 		MaxConnections: DefaultMaxConnections(), MaxConnectionsPerAddress: DefaultMaxConnectionsPerAddress,
 		HandshakeTimeout: DefaultHandshakeTimeout, RefusalLogInterval: DefaultRefusalLogInterval,
+		MaxHandshakes: DefaultMaxHandshakes,
 	}
 }
 
@@ -79,6 +92,9 @@ func (l *Limits) ApplyDefaults() {
 	}
 	if l.HandshakeTimeout == 0 {
 		l.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if l.MaxHandshakes == 0 {
+		l.MaxHandshakes = d.MaxHandshakes
 	}
 	if l.RefusalLogInterval == 0 {
 		l.RefusalLogInterval = d.RefusalLogInterval
@@ -105,6 +121,9 @@ func (l *Limits) Validate() error {
 	}
 	if l.MaxConnections < 0 || l.MaxConnectionsPerAddress < 0 {
 		return errors.New("limits.max_connections and limits.max_connections_per_address must not be negative")
+	}
+	if l.MaxHandshakes < 0 {
+		return errors.New("limits.max_handshakes must not be negative")
 	}
 	if l.HandshakeTimeout < 0 || l.RefusalLogInterval < 0 {
 		return errors.New("limits.handshake_timeout and limits.refusal_log_interval must not be negative")
