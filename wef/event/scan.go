@@ -65,9 +65,10 @@ func textStop(s string, i int) int {
 	return i
 }
 
-// scan reads the event's XML in one pass, without copying or allocating:
-// every name, value and piece of text is a range of r.raw, handed to the
-// element logic in parse.go as it is met. It stops at the end of the
+// scan reads the event's XML in one pass, without copying it: every name,
+// value and piece of text is a range of r.raw, handed to the element logic
+// in parse.go as it is met (which allocates only for values that need
+// decoding and for RenderingInfo). It stops at the end of the
 // Event element or of the input.
 //
 // It accepts the subset of XML 1.0 (§2.4–2.8, §3.1) that Windows writes for
@@ -88,8 +89,8 @@ func (r *run) scan() {
 	i := 0
 	for !r.eventClosed && i < len(s) {
 		if s[i] != '<' {
-			// Character data. Values are short: one pass finds the end and
-			// whether anything needs decoding.
+			// Character data: its end, and whether anything in it needs
+			// decoding (most values need none and are used as they are).
 			start, plain := i, true
 			if i = textStop(s, i); i < len(s) && s[i] != '<' {
 				plain = false // '&' or CR: the rest is only searched for '<'
