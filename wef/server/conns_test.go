@@ -253,20 +253,9 @@ func TestAcceptFailuresCountedAndLogged(t *testing.T) {
 // accepts a second connection only once the first has authenticated (or
 // closed), and a Close wakes an Accept waiting for room.
 func TestHandshakeCapHoldsAccept(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stats := &ConnStats{}
-	l := newConnLimiter(inner, "https", Limits{MaxConnections: 8, MaxConnectionsPerAddress: 8, MaxHandshakes: 1}, stats,
-		ratelog.New(time.Hour, 0, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer l.Close()
+	l, stats, dial := handshakeLimiter(t, 1)
 	for range 3 {
-		c, err := net.Dial("tcp", inner.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		dial()
 	}
 	first, err := l.Accept()
 	if err != nil {
@@ -316,22 +305,7 @@ func TestHandshakeCapHoldsAccept(t *testing.T) {
 // connections are refused at once, so it cannot stop the listener
 // accepting other hosts.
 func TestHandshakeShareOfOneAddress(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stats := &ConnStats{}
-	l := newConnLimiter(inner, "https", Limits{MaxConnections: 8, MaxConnectionsPerAddress: 8, MaxHandshakes: 8}, stats,
-		ratelog.New(time.Hour, 0, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer l.Close()
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", inner.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	l, stats, dial := handshakeLimiter(t, 8)
 	dial()
 	first, err := l.Accept()
 	if err != nil {
@@ -359,4 +333,28 @@ func TestHandshakeShareOfOneAddress(t *testing.T) {
 	if n := stats.RefusedPerAddress.Load(); n != 1 {
 		t.Fatalf("%d connections refused, want 1", n)
 	}
+}
+
+// handshakeLimiter is a connLimiter over a loopback listener with
+// limits.max_handshakes n (closed with the test), its counters, and a
+// dialer of connections to it.
+func handshakeLimiter(t *testing.T, n int) (*connLimiter, *ConnStats, func() net.Conn) {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := &ConnStats{}
+	l := newConnLimiter(inner, "https", Limits{MaxConnections: 8, MaxConnectionsPerAddress: 8, MaxHandshakes: n}, stats,
+		ratelog.New(time.Hour, 0, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(func() { l.Close() })
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	return l, stats, dial
 }
