@@ -160,6 +160,17 @@ func (r *run) scan() {
 				continue
 			}
 		}
+		if strings.HasPrefix(s[i:], "<System>") {
+			if end, ok := r.scanSystem(i); ok {
+				i = end
+				continue
+			}
+		} else if strings.HasPrefix(s[i:], "<EventData>") {
+			if end, ok := r.scanEventData(i); ok {
+				i = end
+				continue
+			}
+		}
 		b := nameEnd(s, i+1, false)
 		r.startElement(i+1, b)
 		i = r.tagRest(b)

@@ -1,0 +1,239 @@
+package event
+
+import "strings"
+
+// System as Windows sends it. The Event Log service renders System the same
+// way for every event: the same children in the same order, no white space,
+// attribute values without references. scanSystem reads exactly that shape
+// with literal comparisons instead of the general scanner, which costs most
+// of a parse per element. Anything else (another order, white space, a
+// prefix, a reference, a cut) makes it return false having changed
+// nothing, and the general scanner reads the element as usual. What it
+// stores is what the general path would store for the same bytes.
+
+// sysMatch walks s from i, comparing literals.
+type sysMatch struct {
+	s  string
+	i  int
+	ok bool
+}
+
+func (m *sysMatch) lit(l string) {
+	if m.ok && strings.HasPrefix(m.s[m.i:], l) {
+		m.i += len(l)
+		return
+	}
+	m.ok = false
+}
+
+// opt consumes l if it is next and reports whether it was.
+func (m *sysMatch) opt(l string) bool {
+	if m.ok && strings.HasPrefix(m.s[m.i:], l) {
+		m.i += len(l)
+		return true
+	}
+	return false
+}
+
+// attr reads " name=" and a quoted value with nothing to decode, returning
+// the value's bounds.
+func (m *sysMatch) attr(name string) (a, b int) {
+	m.lit(" ")
+	m.lit(name)
+	m.lit("=")
+	if !m.ok || m.i >= len(m.s) || (m.s[m.i] != '\'' && m.s[m.i] != '"') {
+		m.ok = false
+		return 0, 0
+	}
+	q := m.s[m.i]
+	a = m.i + 1
+	b = valueStop(m.s, a, q)
+	if b >= len(m.s) || m.s[b] != q {
+		m.ok = false // a reference, a tab or line break, or a cut
+		return 0, 0
+	}
+	m.i = b + 1
+	return a, b
+}
+
+// optAttr is attr for an attribute that may be absent.
+func (m *sysMatch) optAttr(name string) (a, b int, present bool) {
+	j := m.i + 1 + len(name)
+	if !m.ok || j >= len(m.s) || m.s[m.i] != ' ' || m.s[j] != '=' || m.s[m.i+1:j] != name {
+		return 0, 0, false
+	}
+	a, b = m.attr(name)
+	return a, b, m.ok
+}
+
+// text reads "<name>", character data with nothing to decode and
+// "</name>", returning the data's bounds.
+func (m *sysMatch) text(open, close string) (a, b int) {
+	m.lit(open)
+	if !m.ok {
+		return 0, 0
+	}
+	a = m.i
+	b = textStop(m.s, a)
+	if b >= len(m.s) || m.s[b] != '<' {
+		m.ok = false
+		return 0, 0
+	}
+	m.i = b
+	m.lit(close)
+	return a, b
+}
+
+// scanSystem reads a System element starting at i (at "<System>") as a
+// child of Event, and returns where it ends, or ok == false.
+func (r *run) scanSystem(i int) (end int, ok bool) {
+	if r.overflow > 0 || r.depth == 0 || r.depth+2 > maxDepth || r.frames[r.depth-1].kind != kindEvent {
+		return 0, false
+	}
+	m := sysMatch{s: r.raw, i: i, ok: true}
+	m.lit("<System><Provider")
+	pName, pNameEnd := m.attr("Name")
+	pGUID, pGUIDEnd, hasGUID := m.optAttr("Guid")
+	pSource, pSourceEnd, hasSource := m.optAttr("EventSourceName")
+	m.lit("/><EventID")
+	qual, qualEnd, hasQual := m.optAttr("Qualifiers")
+	m.lit(">")
+	id, idEnd := m.text("", "</EventID>")
+	version, versionEnd := m.text("<Version>", "</Version>")
+	level, levelEnd := m.text("<Level>", "</Level>")
+	task, taskEnd := m.text("<Task>", "</Task>")
+	opcode, opcodeEnd := m.text("<Opcode>", "</Opcode>")
+	kw, kwEnd := m.text("<Keywords>", "</Keywords>")
+	m.lit("<TimeCreated")
+	st, stEnd := m.attr("SystemTime")
+	m.lit("/><EventRecordID>")
+	rec, recEnd := m.text("", "</EventRecordID>")
+	m.lit("<Correlation")
+	act, actEnd, hasAct := m.optAttr("ActivityID")
+	rel, relEnd, hasRel := m.optAttr("RelatedActivityID")
+	m.lit("/><Execution")
+	pid, pidEnd := m.attr("ProcessID")
+	tid, tidEnd := m.attr("ThreadID")
+	m.lit("/>")
+	channel, channelEnd := m.text("<Channel>", "</Channel>")
+	computer, computerEnd := m.text("<Computer>", "</Computer>")
+	m.lit("<Security")
+	user, userEnd, hasUser := m.optAttr("UserID")
+	m.lit("/></System>")
+	if !m.ok {
+		return 0, false
+	}
+
+	// As startElement, attribute and endElement would, in document order.
+	s, ev := r.raw, &r.ev
+	ev.Provider.Name = s[pName:pNameEnd]
+	if hasGUID {
+		ev.Provider.GUID = s[pGUID:pGUIDEnd]
+	}
+	if hasSource {
+		ev.Provider.EventSourceName = s[pSource:pSourceEnd]
+	}
+	if hasQual {
+		if v, ok := parseUint(s[qual:qualEnd], 10, 16); ok {
+			ev.Qualifiers, ev.HasQualifiers = uint16(v), true
+		}
+	}
+	if v, ok := parseUint(s[id:idEnd], 10, 32); ok {
+		ev.EventID, r.haveEventID = uint32(v), true
+	}
+	if v, ok := parseUint(s[version:versionEnd], 10, 8); ok {
+		ev.Version = uint8(v)
+	}
+	if v, ok := parseUint(s[level:levelEnd], 10, 8); ok {
+		ev.Level = uint8(v)
+	}
+	if v, ok := parseUint(s[task:taskEnd], 10, 16); ok {
+		ev.Task = uint16(v)
+	}
+	if v, ok := parseUint(s[opcode:opcodeEnd], 10, 8); ok {
+		ev.Opcode = uint8(v)
+	}
+	ev.KeywordsRaw = s[kw:kwEnd]
+	ev.Keywords, _ = parseKeywords(ev.KeywordsRaw)
+	ev.SystemTime = s[st:stEnd]
+	ev.TimeCreated, _ = parseSystemTime(ev.SystemTime)
+	if v, ok := parseUint(s[rec:recEnd], 10, 64); ok {
+		ev.RecordID, ev.HasRecordID = v, true
+	}
+	if hasAct {
+		ev.ActivityID = s[act:actEnd]
+	}
+	if hasRel {
+		ev.RelatedActivityID = s[rel:relEnd]
+	}
+	if v, ok := parseUint(s[pid:pidEnd], 10, 32); ok {
+		ev.Execution.ProcessID, ev.Execution.HasProcessID = uint32(v), true
+	}
+	if v, ok := parseUint(s[tid:tidEnd], 10, 32); ok {
+		ev.Execution.ThreadID = uint32(v)
+	}
+	ev.Channel = s[channel:channelEnd]
+	ev.Computer = s[computer:computerEnd]
+	if hasUser {
+		ev.UserID = s[user:userEnd]
+	}
+	r.systemClosed = true
+	r.attrKind = kindOther
+	r.textPieces = 0
+	return m.i, true
+}
+
+// scanEventData reads an EventData element starting at i (at
+// "<EventData>") as a child of Event, as Windows writes it: Data items
+// (named or not, with text or empty) and an optional Binary, with nothing
+// to decode and no white space between them. It returns where the element
+// ends, or ok == false having changed nothing.
+func (r *run) scanEventData(i int) (end int, ok bool) {
+	if r.overflow > 0 || r.depth == 0 || r.depth+2 > maxDepth || r.frames[r.depth-1].kind != kindEvent {
+		return 0, false
+	}
+	m := sysMatch{s: r.raw, i: i, ok: true}
+	m.lit("<EventData>")
+	if !m.ok {
+		return 0, false
+	}
+	nData, nMore := r.nData, len(r.moreData)
+	var name strRef
+	items := 0
+	for m.opt("<Data") {
+		name = strRef{}
+		if a, b, present := m.optAttr("Name"); present {
+			name = strRef{a, b}
+		}
+		if m.opt("/>") {
+			r.addData(dataRef{name: name})
+			items++
+			continue
+		}
+		a, b := m.text(">", "</Data>")
+		if !m.ok {
+			break
+		}
+		r.addData(dataRef{name: name, value: strRef{a, b}})
+		items++
+	}
+	hasBinary := m.opt("<Binary>")
+	bin, binEnd := 0, 0
+	if hasBinary {
+		bin, binEnd = m.text("", "</Binary>")
+	}
+	m.lit("</EventData>")
+	if !m.ok {
+		r.nData, r.moreData = nData, r.moreData[:nMore]
+		return 0, false
+	}
+	if items > 0 {
+		r.dataName = name
+	}
+	if hasBinary {
+		r.ev.Binary = r.raw[bin:binEnd]
+	}
+	r.eventDataClosed = true
+	r.attrKind = kindOther
+	return m.i, true
+}
