@@ -59,7 +59,10 @@ type crlSet struct {
 	interval time.Duration
 	logger   *slog.Logger
 
-	mu        sync.Mutex
+	// mu is read-locked by every request's lookup and write-locked only
+	// to re-read the files (every interval): thousands of connections
+	// look up at once.
+	mu        sync.RWMutex
 	lastCheck time.Time
 	stamps    []fileStamp
 	revoked   map[string]map[string]struct{} // issuer thumbprint → serial bytes
@@ -78,10 +81,17 @@ func newCRLSet(files []string, cas []*x509.Certificate, interval time.Duration, 
 // lookup reports whether a CRL signed by issuer is configured, and whether
 // serial is on it.
 func (s *crlSet) lookup(issuer *x509.Certificate, serial *big.Int) (covered, revoked bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refreshLocked(time.Now())
-	serials, ok := s.revoked[crlKey(issuer)]
+	key, now := crlKey(issuer), time.Now()
+	s.mu.RLock()
+	if now.Sub(s.lastCheck) >= s.interval {
+		s.mu.RUnlock()
+		s.mu.Lock()
+		s.refreshLocked(now)
+		s.mu.Unlock()
+		s.mu.RLock()
+	}
+	defer s.mu.RUnlock()
+	serials, ok := s.revoked[key]
 	if !ok {
 		return false, false
 	}
