@@ -170,6 +170,11 @@ func (r *run) scan() {
 				i = end
 				continue
 			}
+		} else if strings.HasPrefix(s[i:], "<RenderingInfo") {
+			if end, ok := r.scanRendering(i); ok {
+				i = end
+				continue
+			}
 		}
 		b := nameEnd(s, i+1, false)
 		r.startElement(i+1, b)

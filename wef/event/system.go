@@ -237,3 +237,97 @@ func (r *run) scanEventData(i int) (end int, ok bool) {
 	r.attrKind = kindOther
 	return m.i, true
 }
+
+// span is character data read by sysMatch.anyText.
+type span struct {
+	a, b  int
+	plain bool
+}
+
+// anyText is text for data that may need decoding.
+func (m *sysMatch) anyText(open, close string) span {
+	m.lit(open)
+	if !m.ok {
+		return span{}
+	}
+	t := span{a: m.i, plain: true}
+	t.b = textStop(m.s, t.a)
+	if t.b < len(m.s) && m.s[t.b] != '<' {
+		t.plain = false
+		if j := strings.IndexByte(m.s[t.b:], '<'); j >= 0 {
+			t.b += j
+		} else {
+			t.b = len(m.s)
+		}
+	}
+	m.i = t.b
+	m.lit(close)
+	return t
+}
+
+// value is what textValue returns for one piece of character data.
+func (r *run) value(t span) string {
+	if t.plain {
+		return r.raw[t.a:t.b]
+	}
+	return decoded(r.raw[t.a:t.b], false)
+}
+
+// maxFastKeywords is how many RenderingInfo keywords scanRendering takes;
+// Windows writes one or two, rarely more.
+const maxFastKeywords = 8
+
+// scanRendering reads a RenderingInfo element starting at i (at
+// "<RenderingInfo") as a child of Event, as Windows writes it: Culture,
+// then Message, Level, Task, Opcode, Channel, Provider and Keywords, each
+// a single piece of character data. It returns where the element ends, or
+// ok == false having changed nothing.
+func (r *run) scanRendering(i int) (end int, ok bool) {
+	if r.overflow > 0 || r.depth == 0 || r.depth+3 > maxDepth || r.frames[r.depth-1].kind != kindEvent {
+		return 0, false
+	}
+	m := sysMatch{s: r.raw, i: i, ok: true}
+	m.lit("<RenderingInfo")
+	culture, cultureEnd, hasCulture := m.optAttr("Culture")
+	m.lit(">")
+	msg := m.anyText("<Message>", "</Message>")
+	level := m.anyText("<Level>", "</Level>")
+	task := m.anyText("<Task>", "</Task>")
+	opcode := m.anyText("<Opcode>", "</Opcode>")
+	channel := m.anyText("<Channel>", "</Channel>")
+	provider := m.anyText("<Provider>", "</Provider>")
+	m.lit("<Keywords>")
+	var kw [maxFastKeywords]span
+	n := 0
+	for m.opt("<Keyword>") {
+		if n == len(kw) {
+			m.ok = false
+			break
+		}
+		kw[n] = m.anyText("", "</Keyword>")
+		n++
+	}
+	m.lit("</Keywords></RenderingInfo>")
+	if !m.ok {
+		return 0, false
+	}
+	r.renderingSeen = true
+	if r.ev.Rendering == nil {
+		r.ev.Rendering = &Rendering{}
+	}
+	rd := r.ev.Rendering
+	if hasCulture {
+		rd.Culture = r.raw[culture:cultureEnd]
+	}
+	rd.Message = r.value(msg)
+	rd.Level = r.value(level)
+	rd.Task = r.value(task)
+	rd.Opcode = r.value(opcode)
+	rd.Channel = r.value(channel)
+	rd.Provider = r.value(provider)
+	for _, t := range kw[:n] {
+		rd.Keywords = append(rd.Keywords, r.value(t))
+	}
+	r.attrKind = kindOther
+	return m.i, true
+}
