@@ -185,8 +185,8 @@ func (r *run) scanSystem(i int) (end int, ok bool) {
 
 // scanEventData reads an EventData element starting at i (at
 // "<EventData>") as a child of Event, as Windows writes it: Data items
-// (named or not, with text or empty) and an optional Binary, with nothing
-// to decode and no white space between them. It returns where the element
+// (named or not, each with one piece of character data or empty) and an
+// optional Binary, with no white space between them. It returns where the element
 // ends, or ok == false having changed nothing.
 func (r *run) scanEventData(i int) (end int, ok bool) {
 	if r.overflow > 0 || r.depth == 0 || r.depth+2 > maxDepth || r.frames[r.depth-1].kind != kindEvent {
@@ -197,7 +197,7 @@ func (r *run) scanEventData(i int) (end int, ok bool) {
 	if !m.ok {
 		return 0, false
 	}
-	nData, nMore := r.nData, len(r.moreData)
+	nData, nMore, nStrs := r.nData, len(r.moreData), len(r.strs)
 	var name strRef
 	items := 0
 	for m.opt("<Data") {
@@ -210,28 +210,32 @@ func (r *run) scanEventData(i int) (end int, ok bool) {
 			items++
 			continue
 		}
-		a, b := m.text(">", "</Data>")
+		t := m.anyText(">", "</Data>")
 		if !m.ok {
 			break
 		}
-		r.addData(dataRef{name: name, value: strRef{a, b}})
+		value := strRef{t.a, t.b}
+		if !t.plain {
+			value = r.ref(r.value(t)) // taken back with strs if the match fails
+		}
+		r.addData(dataRef{name: name, value: value})
 		items++
 	}
 	hasBinary := m.opt("<Binary>")
-	bin, binEnd := 0, 0
+	var bin span
 	if hasBinary {
-		bin, binEnd = m.text("", "</Binary>")
+		bin = m.anyText("", "</Binary>")
 	}
 	m.lit("</EventData>")
 	if !m.ok {
-		r.nData, r.moreData = nData, r.moreData[:nMore]
+		r.nData, r.moreData, r.strs = nData, r.moreData[:nMore], r.strs[:nStrs]
 		return 0, false
 	}
 	if items > 0 {
 		r.dataName = name
 	}
 	if hasBinary {
-		r.ev.Binary = r.raw[bin:binEnd]
+		r.ev.Binary = r.value(bin)
 	}
 	r.eventDataClosed = true
 	r.attrKind = kindOther
