@@ -83,7 +83,9 @@ func textStop(s string, i int) int {
 // characters XML forbids are ordinary bytes; a construct cut by the end of
 // input ends there. This is how tdewolff/parse's XML lexer, which wefgate
 // used before, splits any input, so events parse as they always did: the
-// element logic decides what counts as damage.
+// element logic decides what counts as damage. System, EventData and
+// RenderingInfo laid out exactly as the Event Log service renders them are
+// read by literal comparison instead (system.go), with the same result.
 func (r *run) scan() {
 	s := r.raw
 	i := 0
