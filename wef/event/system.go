@@ -35,12 +35,9 @@ func (m *sysMatch) opt(l string) bool {
 	return false
 }
 
-// attr reads " name=" and a quoted value with nothing to decode, returning
-// the value's bounds.
-func (m *sysMatch) attr(name string) (a, b int) {
-	m.lit(" ")
-	m.lit(name)
-	m.lit("=")
+// quoted reads a quoted attribute value with nothing to decode, returning
+// its bounds.
+func (m *sysMatch) quoted() (a, b int) {
 	if !m.ok || m.i >= len(m.s) || (m.s[m.i] != '\'' && m.s[m.i] != '"') {
 		m.ok = false
 		return 0, 0
@@ -56,14 +53,13 @@ func (m *sysMatch) attr(name string) (a, b int) {
 	return a, b
 }
 
-// optAttr is attr for an attribute that may be absent.
-func (m *sysMatch) optAttr(name string) (a, b int, present bool) {
-	j := m.i + 1 + len(name)
-	if !m.ok || j >= len(m.s) || m.s[m.i] != ' ' || m.s[j] != '=' || m.s[m.i+1:j] != name {
-		return 0, 0, false
+// quotedIf is quoted for an attribute that may be absent: present is
+// what opt returned for its name.
+func (m *sysMatch) quotedIf(present bool) (a, b int) {
+	if !present {
+		return 0, 0
 	}
-	a, b = m.attr(name)
-	return a, b, m.ok
+	return m.quoted()
 }
 
 // text reads "<name>", character data with nothing to decode and
@@ -91,12 +87,15 @@ func (r *run) scanSystem(i int) (end int, ok bool) {
 		return 0, false
 	}
 	m := sysMatch{s: r.raw, i: i, ok: true}
-	m.lit("<System><Provider")
-	pName, pNameEnd := m.attr("Name")
-	pGUID, pGUIDEnd, hasGUID := m.optAttr("Guid")
-	pSource, pSourceEnd, hasSource := m.optAttr("EventSourceName")
+	m.lit("<System><Provider Name=")
+	pName, pNameEnd := m.quoted()
+	hasGUID := m.opt(" Guid=")
+	pGUID, pGUIDEnd := m.quotedIf(hasGUID)
+	hasSource := m.opt(" EventSourceName=")
+	pSource, pSourceEnd := m.quotedIf(hasSource)
 	m.lit("/><EventID")
-	qual, qualEnd, hasQual := m.optAttr("Qualifiers")
+	hasQual := m.opt(" Qualifiers=")
+	qual, qualEnd := m.quotedIf(hasQual)
 	m.lit(">")
 	id, idEnd := m.text("", "</EventID>")
 	version, versionEnd := m.text("<Version>", "</Version>")
@@ -104,21 +103,25 @@ func (r *run) scanSystem(i int) (end int, ok bool) {
 	task, taskEnd := m.text("<Task>", "</Task>")
 	opcode, opcodeEnd := m.text("<Opcode>", "</Opcode>")
 	kw, kwEnd := m.text("<Keywords>", "</Keywords>")
-	m.lit("<TimeCreated")
-	st, stEnd := m.attr("SystemTime")
+	m.lit("<TimeCreated SystemTime=")
+	st, stEnd := m.quoted()
 	m.lit("/><EventRecordID>")
 	rec, recEnd := m.text("", "</EventRecordID>")
 	m.lit("<Correlation")
-	act, actEnd, hasAct := m.optAttr("ActivityID")
-	rel, relEnd, hasRel := m.optAttr("RelatedActivityID")
-	m.lit("/><Execution")
-	pid, pidEnd := m.attr("ProcessID")
-	tid, tidEnd := m.attr("ThreadID")
+	hasAct := m.opt(" ActivityID=")
+	act, actEnd := m.quotedIf(hasAct)
+	hasRel := m.opt(" RelatedActivityID=")
+	rel, relEnd := m.quotedIf(hasRel)
+	m.lit("/><Execution ProcessID=")
+	pid, pidEnd := m.quoted()
+	m.lit(" ThreadID=")
+	tid, tidEnd := m.quoted()
 	m.lit("/>")
 	channel, channelEnd := m.text("<Channel>", "</Channel>")
 	computer, computerEnd := m.text("<Computer>", "</Computer>")
 	m.lit("<Security")
-	user, userEnd, hasUser := m.optAttr("UserID")
+	hasUser := m.opt(" UserID=")
+	user, userEnd := m.quotedIf(hasUser)
 	m.lit("/></System>")
 	if !m.ok {
 		return 0, false
@@ -202,7 +205,8 @@ func (r *run) scanEventData(i int) (end int, ok bool) {
 	items := 0
 	for m.opt("<Data") {
 		name = strRef{}
-		if a, b, present := m.optAttr("Name"); present {
+		if m.opt(" Name=") {
+			a, b := m.quoted()
 			name = strRef{a, b}
 		}
 		if m.opt("/>") {
@@ -292,7 +296,8 @@ func (r *run) scanRendering(i int) (end int, ok bool) {
 	}
 	m := sysMatch{s: r.raw, i: i, ok: true}
 	m.lit("<RenderingInfo")
-	culture, cultureEnd, hasCulture := m.optAttr("Culture")
+	hasCulture := m.opt(" Culture=")
+	culture, cultureEnd := m.quotedIf(hasCulture)
 	m.lit(">")
 	msg := m.anyText("<Message>", "</Message>")
 	level := m.anyText("<Level>", "</Level>")
