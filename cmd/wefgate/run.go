@@ -13,6 +13,8 @@ import (
 
 	"wefgate/config"
 	"wefgate/internal/app"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -44,6 +46,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	logger, level := newLeveledLogger(cfg, stderr)
+	applyMemoryLimit(logger, memlimit.FromCgroup)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
