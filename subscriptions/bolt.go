@@ -165,7 +165,9 @@ func commitBolt(tx *bolt.Tx, cm *Commit) error {
 // boltBookmarkStale reports whether next would move the stored bookmark
 // backwards (see BookmarkIsStale).
 func boltBookmarkStale(stored []byte, next string) bool {
-	if len(stored) == 0 {
+	if len(stored) == 0 || string(stored) == next {
+		// The same bookmark again (a host re-sending its last batch) cannot
+		// move backwards; string(stored) == next does not allocate.
 		return false
 	}
 	old, err := BookmarkPositions(string(stored))

@@ -2,6 +2,7 @@ package soap
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -53,4 +54,47 @@ func FuzzParseBookmarkList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzBookmarkFastPath checks the hand-written scan against encoding/xml:
+// whenever the scan accepts an input, its entries are exactly those of
+// parseBookmarkListXML.
+func FuzzBookmarkFastPath(f *testing.F) {
+	for _, s := range []string{
+		`<BookmarkList><Bookmark Channel="Security" RecordId="72207" IsCurrent="true"/></BookmarkList>`,
+		`<BookmarkList Direction="backward"><Bookmark Channel="Security" IsCurrent="true"/></BookmarkList>`,
+		`<BookmarkList><Bookmark Channel="Security" RecordId="1"/><Bookmark Channel="Microsoft-Windows-WinRM/Operational" RecordId="2"/></BookmarkList>`,
+		`<BookmarkList><Bookmark Channel="A&amp;B &lt;&gt;&quot;&apos;" RecordId="3" IsCurrent="true"/></BookmarkList>`,
+		`<BookmarkList><Bookmark Channel="A&#38;B" RecordId="3"/></BookmarkList>`,
+		`<BookmarkList><Bookmark Channel="Security" RecordId="-1"/></BookmarkList>`,
+		`<BookmarkList><Bookmark`,
+		`<BookmarkList><Bookmark RecordId="5" Channel="Setup" /></BookmarkList>`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, ok := parseBookmarkListFast(s)
+		if !ok {
+			return
+		}
+		ref, err := parseBookmarkListXML(s)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, encoding/xml: %v", s, err)
+		}
+		if !slices.Equal(fast, ref) {
+			t.Fatalf("%q: fast %+v, encoding/xml %+v", s, fast, ref)
+		}
+	})
+}
+
+func TestParseBookmarkListFastAccepts(t *testing.T) {
+	for _, s := range []string{
+		`<BookmarkList><Bookmark Channel="Security" RecordId="72207" IsCurrent="true"/></BookmarkList>`,
+		`<BookmarkList Direction="backward"><Bookmark Channel="Security" IsCurrent="true"/></BookmarkList>`,
+		`<BookmarkList><Bookmark Channel="A&amp;B" RecordId="3"/><Bookmark Channel="Setup" RecordId="4"/></BookmarkList>`,
+	} {
+		if _, ok := parseBookmarkListFast(s); !ok {
+			t.Errorf("fast path refused the Windows shape %q", s)
+		}
+	}
 }
