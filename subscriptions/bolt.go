@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -97,8 +98,12 @@ func (s *BoltStore) CommitBatches(ctx context.Context, commits []Commit) error {
 		return err
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// bbolt keeps the values Put is given until the transaction ends, so
+		// the host states are encoded one after another into one growing
+		// slice rather than into a reused buffer.
+		arena := make([]byte, 0, arenaSize(commits))
 		for i := range commits {
-			if err := commitBolt(tx, &commits[i]); err != nil {
+			if err := commitBolt(tx, &commits[i], &arena); err != nil {
 				return fmt.Errorf("%s: %w", commits[i].Contact.Identity, err)
 			}
 		}
@@ -110,13 +115,28 @@ func (s *BoltStore) CommitBatches(ctx context.Context, commits []Commit) error {
 	return nil
 }
 
-func commitBolt(tx *bolt.Tx, cm *Commit) error {
+// arenaSize estimates the bytes CommitBatches puts: each bookmark and
+// host state (about 320 bytes of keys, times and punctuation plus the
+// contact's strings). Too small only costs a reallocation.
+func arenaSize(commits []Commit) int {
+	n := 0
+	for i := range commits {
+		c := &commits[i].Contact
+		n += 320 + len(commits[i].Bookmark) + len(c.Identity) + len(c.SubscriptionID) +
+			len(c.Subscription) + len(c.MachineID) + len(c.Address) + len(c.Node)
+	}
+	return n
+}
+
+func commitBolt(tx *bolt.Tx, cm *Commit, arena *[]byte) error {
 	c := &cm.Contact
 	key := stateKey(c.Identity, c.SubscriptionID)
 	if cm.Bookmark != "" {
 		bms := tx.Bucket(bucketBookmarks)
 		if !boltBookmarkStale(bms.Get(key), cm.Bookmark) {
-			if err := bms.Put(key, []byte(cm.Bookmark)); err != nil {
+			start := len(*arena)
+			*arena = append(*arena, cm.Bookmark...)
+			if err := bms.Put(key, (*arena)[start:len(*arena):len(*arena)]); err != nil {
 				return err
 			}
 		}
@@ -155,11 +175,94 @@ func commitBolt(tx *bolt.Tx, cm *Commit) error {
 		}
 		st.Events += uint64(c.Events)
 	}
+	start := len(*arena)
+	if b, ok := appendHostStateJSON(*arena, &st); ok {
+		*arena = b
+		// The full slice expression keeps a later append from writing
+		// into the value bbolt holds.
+		return hosts.Put(key, b[start:len(b):len(b)])
+	}
 	raw, err := json.Marshal(&st)
 	if err != nil {
 		return err
 	}
 	return hosts.Put(key, raw)
+}
+
+// appendHostStateJSON appends st encoded exactly as json.Marshal(st) does
+// (same keys, order and escaping), without its per-call allocations. ok is
+// false, and dst's contents past len(dst) are to be ignored, when a string
+// needs JSON escaping or a time is not RFC 3339 encodable; the caller
+// then uses json.Marshal (FuzzHostStateJSON checks the equality).
+func appendHostStateJSON(dst []byte, st *HostState) (_ []byte, ok bool) {
+	b := dst
+	b, ok = appendPlainJSONString(append(b, `{"identity":`...), st.Identity)
+	if !ok {
+		return dst, false
+	}
+	if b, ok = appendPlainJSONString(append(b, `,"subscription_id":`...), st.SubscriptionID); !ok {
+		return dst, false
+	}
+	if b, ok = appendPlainJSONString(append(b, `,"subscription":`...), st.Subscription); !ok {
+		return dst, false
+	}
+	if st.MachineID != "" {
+		if b, ok = appendPlainJSONString(append(b, `,"machine_id":`...), st.MachineID); !ok {
+			return dst, false
+		}
+	}
+	if b, ok = appendPlainJSONString(append(b, `,"address":`...), st.Address); !ok {
+		return dst, false
+	}
+	if b, ok = appendJSONTime(append(b, `,"first_seen":`...), st.FirstSeen); !ok {
+		return dst, false
+	}
+	if b, ok = appendJSONTime(append(b, `,"last_seen":`...), st.LastSeen); !ok {
+		return dst, false
+	}
+	if !st.LastHeartbeat.IsZero() {
+		if b, ok = appendJSONTime(append(b, `,"last_heartbeat":`...), st.LastHeartbeat); !ok {
+			return dst, false
+		}
+	}
+	if !st.LastEvent.IsZero() {
+		if b, ok = appendJSONTime(append(b, `,"last_event":`...), st.LastEvent); !ok {
+			return dst, false
+		}
+	}
+	b = strconv.AppendUint(append(b, `,"events":`...), st.Events, 10)
+	if st.Node != "" {
+		if b, ok = appendPlainJSONString(append(b, `,"node":`...), st.Node); !ok {
+			return dst, false
+		}
+	}
+	return append(b, '}'), true
+}
+
+// appendPlainJSONString appends s quoted when it is printable ASCII that
+// encoding/json writes as is (no '"', '\\', '<', '>' or '&'); ok is
+// false otherwise.
+func appendPlainJSONString(b []byte, s string) (_ []byte, ok bool) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return b, false
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), true
+}
+
+// appendJSONTime appends t as time.Time.MarshalJSON does (quoted RFC 3339
+// with nanoseconds); ok is false when MarshalJSON would fail.
+func appendJSONTime(b []byte, t time.Time) (_ []byte, ok bool) {
+	b = append(b, '"')
+	b, err := t.AppendText(b)
+	if err != nil {
+		return b, false
+	}
+	return append(b, '"'), true
 }
 
 // boltBookmarkStale reports whether next would move the stored bookmark
