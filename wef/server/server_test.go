@@ -241,3 +241,28 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+// TestPanicAnswered500 checks that a panic while handling a batch (here
+// in the decompressor) answers 500, logs the host and the panic, and
+// leaves the handler serving: the next batch is acknowledged.
+func TestPanicAnswered500(t *testing.T) {
+	var logs bytes.Buffer
+	h, sink, def, _ := newTestHandlerWith(t, &testSubscription{}, &logs)
+	decompress := h.cfg.SLDC
+	h.cfg.SLDC = func([]byte, int) ([]byte, error) { panic("decoder bug") }
+	ev := []byte(`<Event><System><EventID>4658</EventID><EventRecordID>1</EventRecordID><Channel>Security</Channel><Computer>h</Computer></System></Event>`)
+	req := soap.Request{Action: soap.ActionEvents, To: "x", MessageID: "uuid:1", Identifier: def.ID, Version: "V",
+		Bookmark: "<BookmarkList/>", Body: soap.EventsBody([][]byte{ev})}
+	body := sldc.Compress(soap.EncodeUTF16LE(req.Build()))
+	hdr := http.Header{"Content-Encoding": {"SLDC"}}
+	if rec := post(h, "/wsman/subscriptions/"+def.ID, body, hdr); rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", rec.Code)
+	}
+	if out := logs.String(); !strings.Contains(out, "panic while handling a request") || !strings.Contains(out, "decoder bug") || !strings.Contains(out, "host=") {
+		t.Fatalf("log lacks the panic line with the host:\n%s", out)
+	}
+	h.cfg.SLDC = decompress
+	if rec := post(h, "/wsman/subscriptions/"+def.ID, body, hdr); rec.Code != http.StatusOK || sink.events != 1 {
+		t.Fatalf("after the panic: status %d, %d events accepted", rec.Code, sink.events)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -117,6 +118,21 @@ func (e *httpError) Error() string {
 	return e.reason
 }
 
+// handleRecovered runs handleMessage and turns a panic (a bug some input
+// reached in a parser) into a 500 for this request and an ERROR line naming
+// the host, with the stack, instead of net/http's bare trace and a dropped
+// connection. Nothing of the batch was acknowledged, so the host sends it
+// again; the reservation and the connection lock are released by defers.
+func (h *Handler) handleRecovered(r *http.Request, log *slog.Logger, conn *Conn, peer Peer) (status int, body []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("panic while handling a request; answered 500", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			status, body, err = 0, nil, refuse(http.StatusInternalServerError, "internal error", fmt.Errorf("panic: %v", p))
+		}
+	}()
+	return h.handleMessage(r, log, conn, peer)
+}
+
 func refuse(status int, reason string, err error) *httpError {
 	return &httpError{status: status, reason: reason, err: err}
 }
@@ -160,7 +176,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conn.limited.authenticate()
 	}
 	log = log.With("host", peer.Identity)
-	status, body, err := h.handleMessage(r, log, conn, peer)
+	status, body, err := h.handleRecovered(r, log, conn, peer)
 	if err != nil {
 		var he *httpError
 		if !errors.As(err, &he) {

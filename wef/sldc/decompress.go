@@ -7,9 +7,10 @@ import (
 
 const (
 	// fastRoom is the free output space the fast loop needs before each
-	// symbol: the longest copy rounded up to whole 8-byte words, which is
-	// how it copies.
-	fastRoom = (maxMatch + 7) &^ 7
+	// symbol: the longest copy plus the up to three literals it decodes
+	// after a copy from the same word, rounded up to whole 8-byte words,
+	// which is how it copies.
+	fastRoom = (maxMatch + 3 + 7) &^ 7
 
 	// maxExpansion bounds the output of one input byte: the longest copy
 	// (271 bytes) in the longest copy pointer (23 bits) is 94.3 bytes a

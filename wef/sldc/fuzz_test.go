@@ -93,6 +93,11 @@ func FuzzDifferentialSymbols(f *testing.F) {
 				n++
 			case 6, 7, 8, 9, 10, 11: // copy: count from arg, slot from op
 				count := minMatch + int(arg)%(maxMatch-minMatch+1)
+				if op%16 == 11 {
+					// The longest copies (258..271), which a byte
+					// argument alone cannot reach.
+					count = maxMatch - int(arg)%14
+				}
 				if op%16 < 9 {
 					count = minMatch + int(arg)%30
 				}

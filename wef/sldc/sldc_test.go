@@ -538,3 +538,45 @@ func TestDecompressLengthTrailer(t *testing.T) {
 		})
 	}
 }
+
+// TestFastLoopEdge decodes the longest copy followed by literals at every
+// position around the fast loop's last symbol start, with maxOut just at,
+// below and above the output and with a trailer that understates it: the
+// fast loop must leave each case to the careful loop, never write past its
+// buffer (an earlier version panicked when a 270- or 271-byte copy
+// started at the last position it allowed).
+func TestFastLoopEdge(t *testing.T) {
+	stream := func(prefix, trailer int) []byte {
+		w := bitWriter{}
+		w.write(ctrlReset1, ctrlBits)
+		for i := range prefix {
+			writeLiteral(&w, byte(i*7))
+		}
+		writeCopy(&w, maxMatch, (prefix-1)&historyMask)
+		for range 5 {
+			writeLiteral(&w, 'a')
+		}
+		w.write(ctrlEndOfRecord, ctrlBits)
+		w.padTo(16)
+		return binary.LittleEndian.AppendUint32(w.dst, uint32(trailer))
+	}
+	for _, maxOut := range []int{4096, 5000} {
+		for prefix := maxOut - 300; prefix <= maxOut-260; prefix++ {
+			total := prefix + maxMatch + 5
+			for _, trailer := range []int{total, prefix} {
+				src := stream(prefix, trailer)
+				out, err := Decompress(src, maxOut)
+				switch {
+				case total <= maxOut && (err != nil || len(out) != total):
+					t.Fatalf("maxOut %d, prefix %d, trailer %d: %d bytes, %v; want %d bytes", maxOut, prefix, trailer, len(out), err, total)
+				case total > maxOut && !errors.Is(err, ErrTooLarge):
+					t.Fatalf("maxOut %d, prefix %d, trailer %d: %v, want ErrTooLarge", maxOut, prefix, trailer, err)
+				}
+				var d Decompressor
+				if out, err := d.Decompress(src, 1<<20); err != nil || len(out) != total {
+					t.Fatalf("Decompressor, prefix %d, trailer %d: %d bytes, %v; want %d", prefix, trailer, len(out), err, total)
+				}
+			}
+		}
+	}
+}
