@@ -38,6 +38,10 @@ type Config struct {
 	// delivery addresses, the server certificate and the SPNs. Defaults to
 	// the machine's host name.
 	Hostname string `yaml:"hostname"`
+	// hostnameDerived is set when Hostname came from the machine rather
+	// than the file: a name that is no DNS name is then a warning (the
+	// machine's name is not the operator's mistake), not an error.
+	hostnameDerived bool
 	// MaxBodyBytes caps one request body as received.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 
@@ -220,7 +224,7 @@ func (c *Config) normalize() error {
 	if c.MaxBodyBytes < 0 {
 		return errors.New("max_body_bytes must not be negative")
 	}
-	if err := checkHostname(c.Hostname); err != nil {
+	if err := checkHostname(c.Hostname); err != nil && !c.hostnameDerived {
 		return fmt.Errorf("hostname %q: %w", c.Hostname, err)
 	}
 	if !*c.HTTPS.Enabled && !*c.HTTP.Enabled {
@@ -282,7 +286,7 @@ func (c *Config) applyDerivedDefaults() {
 		c.Node.Name = hostname()
 	}
 	if c.Hostname == "" {
-		c.Hostname = hostname()
+		c.Hostname, c.hostnameDerived = hostname(), true
 	}
 	c.Hostname = strings.ToLower(c.Hostname)
 	if c.MaxBodyBytes == 0 {

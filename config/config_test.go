@@ -275,3 +275,20 @@ func TestStateWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestDerivedHostnameWarns: a machine name that is no DNS name (an
+// underscore) is a warning when hostname is left out, an error when set.
+func TestDerivedHostnameWarns(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	cfg := Default()
+	cfg.Hostname, cfg.hostnameDerived = "wec_01", true // as if os.Hostname said so
+	if err := cfg.normalize(); err != nil {
+		t.Fatalf("derived hostname refused: %v", err)
+	}
+	if w := strings.Join(cfg.Warnings(), "\n"); !strings.Contains(w, `"wec_01" is not a DNS name`) {
+		t.Fatalf("warnings %q lack the hostname", w)
+	}
+	if _, err := Parse([]byte("hostname: wec_01\n")); err == nil {
+		t.Fatal("hostname set to wec_01 in the file was accepted")
+	}
+}

@@ -22,6 +22,9 @@ func (c *Config) Warnings() []string {
 	if c.Admin.Address != "" && !loopback.Address(c.Admin.Address) && c.Admin.BasicAuth.Username != "" && c.Admin.CertFile == "" {
 		w = append(w, fmt.Sprintf("admin.address %q listens beyond loopback with basic_auth over plain HTTP: the password crosses the network in clear; set admin.cert_file and admin.key_file", c.Admin.Address))
 	}
+	if err := checkHostname(c.Hostname); err != nil && c.hostnameDerived {
+		w = append(w, fmt.Sprintf("hostname: this machine's name %q is not a DNS name (%v); hosts could not reach it by that name: set hostname", c.Hostname, err))
+	}
 	w = append(w, c.stateWarnings()...)
 	return w
 }

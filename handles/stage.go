@@ -124,10 +124,10 @@ func (s *Stage) OldestPending() (pipeline.Position, bool) {
 }
 
 func (s *Stage) convert(outs []Output[stagedPos]) []pipeline.Staged {
+	clear(s.out) // drop the previous call's events (and the payloads behind them)
 	if len(outs) == 0 {
 		return nil
 	}
-	clear(s.out) // drop the previous call's events
 	if cap(s.out) > 4096 && len(outs) <= 4096 {
 		s.out = nil // a flush's worth is not kept for the usual few
 	}

@@ -565,6 +565,10 @@ func (l *lane) shutdown(ctx context.Context) error {
 		left, l.exp.Name(), l.committed, err)
 }
 
+// drainReadWait bounds how long drain waits for more of the spool at a
+// stop before it counts the lane as caught up.
+const drainReadWait = 250 * time.Millisecond
+
 // drain exports what the spool holds for this lane beyond what it took,
 // so that a batch acknowledged just before a clean stop is not left for
 // the next start. A backlog (a read that hits a bound) is left there:
@@ -574,7 +578,10 @@ func (l *lane) drain(ctx context.Context) error {
 		if err := l.exportReady(ctx); err != nil {
 			return err
 		}
-		readCtx, cancel := context.WithTimeout(ctx, time.Millisecond)
+		// Long enough for another lane to finish decoding a read this
+		// lane shares (the feed), short enough not to hold up the stop
+		// when nothing more is coming.
+		readCtx, cancel := context.WithTimeout(ctx, drainReadWait)
 		groups, backlog, err := l.read(readCtx)
 		cancel()
 		if ctx.Err() != nil {

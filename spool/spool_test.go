@@ -505,3 +505,25 @@ func TestOpenLocksTheDirectory(t *testing.T) {
 	s.Close()
 	openTest(t, dir, Options{}) // released by Close
 }
+
+// TestReopenWithOtherCompression: every frame names its codec, so a spool
+// written with one compression (zstd, the default before s2) is read
+// whole after a restart with another, and new entries use the new one.
+func TestReopenWithOtherCompression(t *testing.T) {
+	for _, change := range [][2]string{{"zstd", "s2"}, {"s2", "zstd"}, {"none", "s2"}, {"s2", "none"}} {
+		t.Run(change[0]+"→"+change[1], func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{Compression: change[0]}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := appendN(t, s, 0, 20)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openTest(t, dir, Options{Compression: change[1]})
+			appendN(t, s, 20, 20)
+			checkEntries(t, readAll(t, s, first[0]-1), first[0], 0, 40)
+		})
+	}
+}

@@ -34,7 +34,7 @@ const (
 	// OTLP exporter spec's http://localhost:4318 with the logs path for
 	// HTTP; for gRPC host:port, secure unless insecure is set.
 	defaultHTTPEndpoint = "http://localhost:4318/v1/logs"
-	defaultGRPCEndpoint = "localhost:4317"
+	defaultGRPCEndpoint = "http://localhost:4317" // the spec's default: plaintext
 	logsPath            = "/v1/logs"
 
 	maxReconnectDelay = 2 * time.Second

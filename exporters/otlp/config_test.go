@@ -70,10 +70,10 @@ func TestResolveEnvironment(t *testing.T) {
 		wantMaxBytes              int
 	}{
 		{name: "protocol from logs env", env: map[string]string{"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
-			wantURL: "https://localhost:4317/v1/logs", wantTarget: "localhost:4317", wantSecure: true, wantTimeout: DefaultTimeout,
+			wantURL: "http://localhost:4317", wantTarget: "localhost:4317", wantTimeout: DefaultTimeout,
 			wantProtocol: ProtocolGRPC, wantService: "wefgate", wantMaxBytes: DefaultMaxRequestBytesGRPC},
 		{name: "protocol from generic env, service name", env: map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_SERVICE_NAME": "wec-east"},
-			wantURL: "https://localhost:4317/v1/logs", wantTarget: "localhost:4317", wantSecure: true, wantTimeout: DefaultTimeout,
+			wantURL: "http://localhost:4317", wantTarget: "localhost:4317", wantTimeout: DefaultTimeout,
 			wantProtocol: ProtocolGRPC, wantService: "wec-east", wantMaxBytes: DefaultMaxRequestBytesGRPC},
 		{name: "file protocol, service and cap win", env: map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_SERVICE_NAME": "env"},
 			cfg:     Config{Protocol: ProtocolHTTP, ServiceName: "cfg", MaxRequestBytes: 1000},
@@ -81,7 +81,7 @@ func TestResolveEnvironment(t *testing.T) {
 			wantProtocol: ProtocolHTTP, wantService: "cfg", wantMaxBytes: 1000},
 		{name: "http defaults", wantURL: "http://localhost:4318/v1/logs", wantTarget: "localhost:4318", wantTimeout: DefaultTimeout,
 			wantProtocol: ProtocolHTTP, wantService: "wefgate", wantMaxBytes: DefaultMaxRequestBytesHTTP},
-		{name: "grpc defaults", cfg: Config{Protocol: ProtocolGRPC}, wantURL: "https://localhost:4317/v1/logs", wantTarget: "localhost:4317", wantSecure: true, wantTimeout: DefaultTimeout},
+		{name: "grpc defaults", cfg: Config{Protocol: ProtocolGRPC}, wantURL: "http://localhost:4317", wantTarget: "localhost:4317", wantTimeout: DefaultTimeout},
 		{name: "generic endpoint gets /v1/logs", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://col.example:4318"},
 			wantURL: "https://col.example:4318/v1/logs", wantTarget: "col.example:4318", wantSecure: true, wantTimeout: DefaultTimeout},
 		{name: "generic endpoint keeps its base path", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://col.example/otlp/"},
