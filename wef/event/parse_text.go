@@ -166,28 +166,8 @@ func reference(s string) (r rune, n int) {
 	case "quot":
 		return '"', semi + 1
 	}
-	if name[0] != '#' || len(name) < 2 {
-		return 0, 0
-	}
-	digits, base := name[1:], rune(10)
-	if digits[0] == 'x' {
-		digits, base = digits[1:], 16
-	}
-	if len(digits) == 0 {
-		return 0, 0
-	}
-	var v rune
-	for i := 0; i < len(digits); i++ {
-		d := digitValue(digits[i])
-		if d >= base {
-			return 0, 0
-		}
-		v = v*base + d // at most 8 digits: cannot overflow
-	}
-	if !isXMLChar(v) {
-		return utf8.RuneError, semi + 1
-	}
-	return v, semi + 1
+	// Character references ("&#…") were decoded above.
+	return 0, 0
 }
 
 func digitValue(c byte) rune {

@@ -205,7 +205,7 @@ func TestBudgetReservesWhatARequestHolds(t *testing.T) {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 	b := int64(len(body))
-	want := max(2*b+int64(len(plain)), b+2*int64(len(text)))
+	want := max(2*b+int64(len(plain))+int64(soap.TextSizeHint(len(plain))), b+2*int64(len(text)))
 	if st := budget.Stats(); st.Peak != want || st.InFlight != 0 {
 		t.Fatalf("peak %d, in flight %d; want peak %d (body %d, decompressed %d, text %d), nothing left", st.Peak, st.InFlight, want, b, len(plain), len(text))
 	}
@@ -314,5 +314,26 @@ func TestReadBodyLengths(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusBadRequest {
 		t.Fatalf("body shorter than its Content-Length: status %d, want 400", rec.Code)
+	}
+}
+
+func TestSharesArray(t *testing.T) {
+	buf := make([]byte, 10, 16)
+	other := make([]byte, 10)
+	for _, tt := range []struct {
+		name string
+		a, b []byte
+		want bool
+	}{
+		{"same", buf, buf, true},
+		{"prefix trimmed (a BOM)", buf[3:], buf, true},
+		{"end trimmed", buf[:4], buf, true},
+		{"empty slice of it", buf[10:10], buf, true},
+		{"another array", other, buf, false},
+		{"nil", nil, buf, false},
+	} {
+		if got := sharesArray(tt.a, tt.b); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -239,7 +239,8 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 	// the request reserves what it is about to allocate: an opened copy of
 	// the body (Kerberos) and the decompressed body, sized by the length
 	// Windows appends to an SLDC stream when that is within the limit
-	// (else the limit). Once the text is decoded the reservation follows
+	// (else the limit; a sealed body shows it only once opened, and the
+	// reservation then shrinks to it). Once the text is decoded the reservation follows
 	// what stays referenced while the batch is made durable: the body, the
 	// text and the parsed events' copies of it.
 	sldcBody := strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC") && h.cfg.SLDC != nil
@@ -268,6 +269,14 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 		}
 		return 0, nil, refuse(http.StatusBadRequest, "cannot open message", err)
 	}
+	if sldcBody && len(plain) != len(raw) {
+		// An opened (Kerberos) body: the length Windows appends is at the
+		// end of the plaintext, not of the sealed body read above.
+		if e := sldcLength(plain, limit); e < expect {
+			expect = e
+			_ = res.resize(r.Context(), openReservation(body, true, expect)) // shrinks: never waits
+		}
+	}
 	var decompressed []byte
 	if sldcBody {
 		out, ok, err := h.decompress(log, plain, expect)
@@ -290,8 +299,7 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 	// UTF-16 text (what Windows sends) is a new buffer: the decompressed
 	// body is done with. UTF-8 text may be the body itself, which the
 	// events point into: that one stays with the garbage collector.
-	if len(decompressed) > 0 && h.cfg.ReleaseSLDC != nil &&
-		(len(text) == 0 || &text[len(text)-1] != &decompressed[len(decompressed)-1]) {
+	if len(decompressed) > 0 && h.cfg.ReleaseSLDC != nil && !sharesArray(text, decompressed) {
 		h.cfg.ReleaseSLDC(decompressed)
 	}
 	if replaced > 0 {
@@ -313,8 +321,8 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 //
 // The buffer is sized from Content-Length (net/http delivers exactly that
 // many bytes or fails), but allocated as the bytes arrive, at most
-// bodyChunk ahead of them: a sender that announces a large body and
-// stalls holds little memory.
+// max(bodyChunk, bytes received) ahead of them: a sender that announces a
+// large body and stalls holds little memory.
 func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength < 0 {
 		return nil, refuse(http.StatusLengthRequired, "request has no Content-Length", nil)
@@ -345,7 +353,8 @@ func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 }
 
 // bodyChunk is how far readBody's buffer may run ahead of the bytes
-// received: most delivery bodies fit in one.
+// received while they are few (beyond it, as far as the bytes already
+// received, so that growing stays linear): most delivery bodies fit in one.
 const bodyChunk = 64 << 10
 
 // errBeyondExpected is decompress's answer when a body decodes beyond the
@@ -398,14 +407,24 @@ func sldcLength(body []byte, limit int) int {
 	return int(n)
 }
 
+// sharesArray reports whether a and b are slices of one backing array
+// (both reach its end), whatever part of it each covers.
+func sharesArray(a, b []byte) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:cap(a)][cap(a)-1] == &b[:cap(b)][cap(b)-1]
+}
+
 // openReservation is what a request of body bytes holds while it is
-// opened: the body and an opened copy of it (Kerberos), plus, for SLDC,
-// the decompressed bytes.
+// opened and decoded: the body and an opened copy of it (Kerberos), plus,
+// for SLDC, the decompressed bytes and the text DecodeText allocates from
+// them; without SLDC, the text is at most the body's size again (UTF-8
+// text is the body itself, UTF-16 text about half of it). It is never less
+// than textReservation of the same request, so the later resize only
+// shrinks and never waits while the bytes it counts are already allocated.
 func openReservation(body int64, sldcBody bool, decompressed int) int64 {
 	if !sldcBody {
-		return 2 * body
+		return 3 * body
 	}
-	return 2*body + int64(decompressed)
+	return 2*body + int64(decompressed) + int64(soap.TextSizeHint(decompressed))
 }
 
 // textReservation is what a request holds from the decoded text until it

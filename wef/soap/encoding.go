@@ -48,6 +48,11 @@ func decodeUTF8(b []byte) ([]byte, int) {
 	return out, replaced
 }
 
+// TextSizeHint is the size in bytes of the buffer DecodeText allocates for
+// n bytes of UTF-16: envelopes are almost all ASCII, one byte a code unit,
+// so it sizes for that with some slack; text that needs more grows it.
+func TextSizeHint(n int) int { return n/2 + n/16 + 16 }
+
 func decodeUTF16LE(b []byte) ([]byte, int) {
 	replaced := 0
 	if len(b)%2 == 1 {
@@ -55,9 +60,7 @@ func decodeUTF16LE(b []byte) ([]byte, int) {
 		b = b[:len(b)-1]
 		replaced++
 	}
-	// Envelopes are almost all ASCII, one byte a code unit: size for that
-	// with some slack, and grow only for text that needs more.
-	out := make([]byte, len(b)/2+len(b)/16+16)
+	out := make([]byte, TextSizeHint(len(b)))
 	n := 0
 	for i := 0; i < len(b); {
 		k := packASCII(out[n:], b[i:])
