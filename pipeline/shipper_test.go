@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -622,7 +623,8 @@ func TestShipperLaneRejoinsAfterFallingBehind(t *testing.T) {
 	sink := NewSpoolSink(sp)
 	fast, slow := &fakeExporter{name: "fast"}, &fakeExporter{name: "slow"}
 	slow.setFail(func(int) bool { return true })
-	sh, err := NewShipper(sp, nil, testMap, []Exporter{fast, slow}, fastOptions(), nil)
+	var logs lockedLog
+	sh, err := NewShipper(sp, nil, testMap, []Exporter{fast, slow}, fastOptions(), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -636,6 +638,32 @@ func TestShipperLaneRejoinsAfterFallingBehind(t *testing.T) {
 	waitFor(t, "everything committed", func() bool { return sp.Stats().Committed == 60 })
 	wantInOrder(t, fast.records(), 0, 120)
 	wantInOrder(t, slow.records(), 0, 120)
+	// The slow lane left the shared reads and came back to them (a lane
+	// that kept reading on its own would pass the checks above).
+	out := logs.String()
+	left := strings.Index(out, "exporter fell behind the others")
+	back := strings.LastIndex(out, "exporter caught up with the others")
+	if left < 0 || back < left {
+		t.Fatalf("the slow exporter did not leave and rejoin the shared reads:\n%s", out)
+	}
+}
+
+// lockedLog is a log destination the shipper's goroutines share.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestShipperMapsDeliveriesWithMapEvents checks that ShipperOptions.MapEvents,
