@@ -288,7 +288,9 @@ func (c *Config) applyDerivedDefaults() {
 	if c.Hostname == "" {
 		c.Hostname, c.hostnameDerived = hostname(), true
 	}
-	c.Hostname = strings.ToLower(c.Hostname)
+	// A trailing dot (an absolute DNS name) would reach the GPO value and
+	// the certificate as written; Windows and SChannel expect none.
+	c.Hostname = strings.TrimSuffix(strings.ToLower(c.Hostname), ".")
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = Default().MaxBodyBytes
 	}

@@ -292,3 +292,11 @@ func TestDerivedHostnameWarns(t *testing.T) {
 		t.Fatal("hostname set to wec_01 in the file was accepted")
 	}
 }
+
+func TestHostnameTrailingDot(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	cfg, err := Parse([]byte("hostname: WEC.corp.example.\n"))
+	if err != nil || cfg.Hostname != "wec.corp.example" {
+		t.Fatalf("hostname %q, %v; want wec.corp.example", cfg.Hostname, err)
+	}
+}

@@ -581,7 +581,11 @@ func (l *lane) drain(ctx context.Context) error {
 		// Long enough for another lane to finish decoding a read this
 		// lane shares (the feed), short enough not to hold up the stop
 		// when nothing more is coming.
-		readCtx, cancel := context.WithTimeout(ctx, drainReadWait)
+		wait := drainReadWait
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl)/2) // leave the stop its own time
+		}
+		readCtx, cancel := context.WithTimeout(ctx, wait)
 		groups, backlog, err := l.read(readCtx)
 		cancel()
 		if ctx.Err() != nil {

@@ -522,8 +522,19 @@ func TestReopenWithOtherCompression(t *testing.T) {
 				t.Fatal(err)
 			}
 			s = openTest(t, dir, Options{Compression: change[1]})
+			before := s.Stats().BytesOnDisk
 			appendN(t, s, 20, 20)
+			grew := s.Stats().BytesOnDisk - before
 			checkEntries(t, readAll(t, s, first[0]-1), first[0], 0, 40)
+			// New entries take as many bytes as in a spool that always
+			// had the new setting: they are written with it.
+			fresh := openTest(t, t.TempDir(), Options{Compression: change[1]})
+			appendN(t, fresh, 0, 20)
+			freshBefore := fresh.Stats().BytesOnDisk
+			appendN(t, fresh, 20, 20)
+			if want := fresh.Stats().BytesOnDisk - freshBefore; grew != want {
+				t.Fatalf("20 entries after the change took %d bytes, %d in a %s spool", grew, want, change[1])
+			}
 		})
 	}
 }

@@ -95,7 +95,8 @@ func (d *Definition) Normalize() error {
 		}
 		d.ID = id
 	}
-	if d.Query == "" {
+	built := d.Query == "" // from channel and xpath
+	if built {
 		if d.Channel == "" {
 			d.Channel = "Security"
 		}
@@ -107,7 +108,11 @@ func (d *Definition) Normalize() error {
 		return fmt.Errorf("subscription %q: set either query or channel/xpath, not both", d.Name)
 	}
 	if err := checkQuery(d.Query); err != nil {
-		return fmt.Errorf("subscription %q: %w", d.Name, err)
+		key := "query"
+		if built {
+			key = "xpath"
+		}
+		return fmt.Errorf("subscription %q: %s: %w", d.Name, key, err)
 	}
 	switch d.ContentFormat {
 	case "":

@@ -17,7 +17,8 @@ const maxQueryChannels = 256
 // hosts: the document must be well-formed XML shaped as the Windows event
 // query schema (QueryList → Query → Select/Suppress, each with a Path, and
 // at most 256 distinct channels), and each XPath must be lexically balanced
-// (brackets, parentheses, quotes). A forwarder that receives a query it
+// (brackets, parentheses, quotes); a Select/Suppress without a Path takes
+// its Query's. A forwarder that receives a query it
 // cannot compile fails the subscription on its side and reports it only in
 // its own Eventlog-ForwardingPlugin log, so the collector is the one place
 // an administrator of the whole fleet can see the mistake.
@@ -31,8 +32,11 @@ func checkQuery(query string) error {
 		path     []string
 		channels = map[string]bool{}
 		selector string
-		text     strings.Builder
-		sawRoot  bool
+		// queryPath is the Path of the enclosing Query, the default of
+		// its Select and Suppress elements.
+		queryPath string
+		text      strings.Builder
+		sawRoot   bool
 	)
 	for {
 		tok, err := dec.Token()
@@ -40,7 +44,7 @@ func checkQuery(query string) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("query is not well-formed XML: %w", err)
+			return fmt.Errorf("not well-formed XML: %w", err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -53,10 +57,17 @@ func checkQuery(query string) error {
 			case len(path) == 0 && name == "QueryList" && !sawRoot:
 				sawRoot = true
 			case parent == "QueryList" && name == "Query":
+				queryPath = attr(t, "Path")
 			case parent == "Query" && (name == "Select" || name == "Suppress"):
+				// A Select or Suppress without a Path reads the channel of
+				// its Query (Microsoft, "QueryList schema": Path is
+				// optional on both).
 				p := attr(t, "Path")
 				if p == "" {
-					return fmt.Errorf("query: <%s> without a Path (the channel)", name)
+					p = queryPath
+				}
+				if p == "" {
+					return fmt.Errorf("<%s> without a Path (the channel), in a <Query> without one", name)
 				}
 				channels[strings.ToLower(p)] = true
 				selector = name
@@ -66,33 +77,37 @@ func checkQuery(query string) error {
 				if parent != "" {
 					where = "<" + parent + ">"
 				}
-				return fmt.Errorf("query: unexpected <%s> in %s (expected QueryList → Query → Select/Suppress)", name, where)
+				return fmt.Errorf("unexpected <%s> in %s (expected QueryList → Query → Select/Suppress)", name, where)
 			}
 			path = append(path, name)
 		case xml.EndElement:
 			if selector != "" && t.Name.Local == selector {
 				if err := checkXPath(text.String()); err != nil {
-					return fmt.Errorf("query: <%s> XPath %q: %w", selector, strings.TrimSpace(text.String()), err)
+					return fmt.Errorf("<%s> XPath %q: %w", selector, strings.TrimSpace(text.String()), err)
 				}
 				selector = ""
 			}
 			path = path[:len(path)-1]
 		case xml.CharData:
-			if selector != "" {
+			switch {
+			case selector != "":
 				text.Write(t)
-			} else if strings.TrimSpace(string(t)) != "" {
-				return fmt.Errorf("query: text %q outside a Select or Suppress", strings.TrimSpace(string(t)))
+			case strings.TrimSpace(string(t)) == "":
+			case len(path) == 0:
+				return errors.New("not a <QueryList> document")
+			default:
+				return fmt.Errorf("text %q outside a Select or Suppress", strings.TrimSpace(string(t)))
 			}
 		}
 	}
 	if !sawRoot {
-		return errors.New("query must be a <QueryList> document")
+		return errors.New("not a <QueryList> document")
 	}
 	if len(channels) == 0 {
-		return errors.New("query selects no channel")
+		return errors.New("selects no channel")
 	}
 	if len(channels) > maxQueryChannels {
-		return fmt.Errorf("query names %d channels; Windows accepts at most %d", len(channels), maxQueryChannels)
+		return fmt.Errorf("names %d channels; Windows accepts at most %d", len(channels), maxQueryChannels)
 	}
 	return nil
 }
@@ -115,6 +130,7 @@ func checkXPath(x string) error {
 		return errors.New("empty")
 	}
 	var stack []byte
+	var at []int // offsets of the open brackets
 	for i := 0; i < len(x); i++ {
 		switch c := x[i]; c {
 		case '\'', '"':
@@ -124,7 +140,7 @@ func checkXPath(x string) error {
 			}
 			i += end + 1
 		case '[', '(':
-			stack = append(stack, c)
+			stack, at = append(stack, c), append(at, i)
 		case ']', ')':
 			open := byte('[')
 			if c == ')' {
@@ -133,11 +149,11 @@ func checkXPath(x string) error {
 			if len(stack) == 0 || stack[len(stack)-1] != open {
 				return fmt.Errorf("unbalanced %q at offset %d", c, i)
 			}
-			stack = stack[:len(stack)-1]
+			stack, at = stack[:len(stack)-1], at[:len(at)-1]
 		}
 	}
 	if len(stack) > 0 {
-		return fmt.Errorf("unclosed %q", stack[len(stack)-1])
+		return fmt.Errorf("unclosed %q at offset %d", stack[len(stack)-1], at[len(at)-1])
 	}
 	return nil
 }

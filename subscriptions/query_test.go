@@ -18,8 +18,11 @@ func TestCheckQuery(t *testing.T) {
 		{"select and suppress", `<QueryList><Query Id="0" Path="Security"><Select Path="Security">*[System[(EventID=4658)]]</Select><Suppress Path="Security">*[EventData[Data[@Name='SubjectUserSid']='S-1-5-18']]</Suppress></Query></QueryList>`, ""},
 		{"two queries", "<QueryList>\n <Query Id=\"0\"><Select Path=\"Security\">*</Select></Query>\n <Query Id=\"1\"><Select Path=\"System\">*[System[Level=2]]</Select></Query>\n</QueryList>", ""},
 		{"quoted bracket", `<QueryList><Query Id="0"><Select Path="Security">*[EventData[Data='a]b']]</Select></Query></QueryList>`, ""},
+		{"path on the query", `<QueryList><Query Id="0" Path="Security"><Select>*[System[(EventID=4658)]]</Select></Query></QueryList>`, ""},
+		{"suppress inherits the path", `<QueryList><Query Id="0" Path="Security"><Select Path="Security">*</Select><Suppress>*[System[EventID=4690]]</Suppress></Query></QueryList>`, ""},
 		{"not xml", `<QueryList><Query>`, "well-formed"},
 		{"wrong root", `<Query Id="0"><Select Path="Security">*</Select></Query>`, "unexpected <Query>"},
+		{"text only", `hello`, "not a <QueryList> document"},
 		{"no path", `<QueryList><Query Id="0"><Select>*</Select></Query></QueryList>`, "without a Path"},
 		{"no channel", `<QueryList><Query Id="0"></Query></QueryList>`, "no channel"},
 		{"empty xpath", `<QueryList><Query Id="0"><Select Path="Security"> </Select></Query></QueryList>`, "empty"},
@@ -45,9 +48,9 @@ func TestCheckQuery(t *testing.T) {
 // TestDefinitionRefusesBadXPath checks the error reaches the configuration
 // with the subscription's name, for the channel/xpath form too.
 func TestDefinitionRefusesBadXPath(t *testing.T) {
-	d := Definition{Name: "broken", XPath: "*[System[(EventID=4658]]"}
+	d := Definition{Name: "broken", XPath: "*[System[(EventID=4658)]"}
 	err := d.Normalize()
-	if err == nil || !strings.Contains(err.Error(), `subscription "broken"`) || !strings.Contains(err.Error(), "XPath") {
+	if err == nil || !strings.Contains(err.Error(), `subscription "broken": xpath: `) || !strings.Contains(err.Error(), "unclosed '[' at offset") {
 		t.Fatalf("Normalize = %v, want the subscription's name and the XPath", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"wefgate/config"
+	"wefgate/exporters/otlp"
 	"wefgate/subscriptions"
 )
 
@@ -63,6 +64,13 @@ func checkConfigFiles(cfg *config.Config) error {
 	for _, f := range configFiles(cfg) {
 		if _, err := os.ReadFile(f.path); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.key, err))
+		}
+	}
+	// The OTLP exporter also reads OTEL_EXPORTER_OTLP_* at start; a
+	// malformed one stops the service, so it is checked here too.
+	if cfg.Exporters.OTLP.Enabled != nil && *cfg.Exporters.OTLP.Enabled {
+		if err := otlp.CheckEnvironment(cfg.Exporters.OTLP.Config); err != nil {
+			errs = append(errs, fmt.Errorf("exporters.otlp: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -27,10 +27,12 @@ func applyMemoryLimit(logger *slog.Logger, provider memlimit.Provider) int64 {
 	limit, err := memlimit.Set(memlimit.WithProvider(provider), memlimit.WithRatio(memoryLimitRatio),
 		memlimit.WithLogger(slog.New(slog.DiscardHandler)))
 	switch {
-	case err != nil && !errors.Is(err, memlimit.ErrNoCgroup) && !errors.Is(err, memlimit.ErrNoLimit):
-		logger.Warn("cannot read the cgroup memory limit; the Go runtime has no memory limit", "error", err)
+	case err != nil && !errors.Is(err, memlimit.ErrNoCgroup) && !errors.Is(err, memlimit.ErrNoLimit) &&
+		!errors.Is(err, memlimit.ErrCgroupsNotSupported):
+		logger.Warn("Go runtime memory limit not set", "error", err)
 		return 0
 	case limit <= 0 || limit == math.MaxInt64:
+		logger.Info("Go runtime memory limit: none (no cgroup memory bound and no GOMEMLIMIT, or AUTOMEMLIMIT=off)")
 		return 0
 	}
 	logger.Info("Go runtime memory limit", "bytes", limit, "mib", limit>>20)

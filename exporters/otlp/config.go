@@ -32,9 +32,9 @@ const (
 
 	// Endpoints when neither the file nor the environment names one: the
 	// OTLP exporter spec's http://localhost:4318 with the logs path for
-	// HTTP; for gRPC host:port, secure unless insecure is set.
+	// HTTP, and its http://localhost:4317 (plaintext) for gRPC.
 	defaultHTTPEndpoint = "http://localhost:4318/v1/logs"
-	defaultGRPCEndpoint = "http://localhost:4317" // the spec's default: plaintext
+	defaultGRPCEndpoint = "http://localhost:4317"
 	logsPath            = "/v1/logs"
 
 	maxReconnectDelay = 2 * time.Second
@@ -162,10 +162,19 @@ const (
 //   - OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: a URL used as is (gRPC: its host);
 //   - OTEL_EXPORTER_OTLP_ENDPOINT: a base URL to which HTTP appends
 //     /v1/logs (gRPC: its host);
-//   - default: http://localhost:4318/v1/logs, or localhost:4317 for gRPC.
+//   - default: http://localhost:4318/v1/logs, or http://localhost:4317
+//     (plaintext) for gRPC.
 //
 // A URL's scheme decides TLS (https: on, http: off); otherwise insecure in
 // the file, else OTEL_EXPORTER_OTLP_[LOGS_]INSECURE, else TLS on.
+// CheckEnvironment resolves cfg against the OTEL_EXPORTER_OTLP_* variables
+// as New does, without creating anything, so that check-config refuses
+// what start-up would (a malformed variable, an unreadable certificate).
+func CheckEnvironment(cfg Config) error {
+	_, err := resolve(cfg)
+	return err
+}
+
 func resolve(cfg Config) (resolved, error) {
 	r := resolved{Config: cfg}
 	if err := r.Validate(); err != nil {

@@ -63,14 +63,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Exporter, error
 	}, nil
 }
 
-// Endpoint returns the protocol and where requests go, as resolved from
-// the configuration and the environment: the URL for HTTP, host:port for
-// gRPC.
-func (e *Exporter) Endpoint() (protocol, endpoint string) {
+// Endpoint returns the protocol, where requests go, as resolved from the
+// configuration and the environment (the URL for HTTP, host:port for
+// gRPC), and whether they go over TLS.
+func (e *Exporter) Endpoint() (protocol, endpoint string, tls bool) {
 	if e.cfg.Protocol == ProtocolGRPC {
-		return e.cfg.Protocol, e.cfg.Target
+		return e.cfg.Protocol, e.cfg.Target, e.cfg.Secure
 	}
-	return e.cfg.Protocol, e.cfg.URL
+	return e.cfg.Protocol, e.cfg.URL, e.cfg.Secure
 }
 
 // Name returns "otlp".

@@ -256,8 +256,8 @@ func openExporters(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
 		outs = append(outs, e)
-		protocol, endpoint := e.Endpoint()
-		logger.Info("exporting over OTLP", "protocol", protocol, "endpoint", endpoint)
+		protocol, endpoint, secure := e.Endpoint()
+		logger.Info("exporting over OTLP", "protocol", protocol, "endpoint", endpoint, "tls", secure)
 	}
 	return outs, nil
 }

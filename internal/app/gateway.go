@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -277,8 +278,8 @@ func (g *gateway) buildListeners(_ context.Context, mat *TLSMaterial) error {
 		g.listeners[i].Conns = &server.ConnStats{}
 		g.ep.conns[g.listeners[i].Name] = g.listeners[i].Conns
 	}
-	if !strings.Contains(cfg.Hostname, ".") {
-		logger.Warn("hostname is not a fully qualified name; Windows hosts need the name of the GPO URL, which the server certificate and SPNs must carry: set hostname in the configuration",
+	if !strings.Contains(cfg.Hostname, ".") && net.ParseIP(cfg.Hostname) == nil {
+		logger.Warn("hostname has no domain; Windows hosts need the fully qualified name of the GPO URL, which the server certificate and SPNs must carry: set hostname in the configuration to that name",
 			"hostname", cfg.Hostname)
 	}
 	for _, w := range cfg.Warnings() {

@@ -1,15 +1,13 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"os"
-	"strconv"
-	"strings"
+	"math"
 	"sync/atomic"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -136,48 +134,21 @@ func (r *reservation) shrink(keep int64) {
 func (r *reservation) release() { r.shrink(0) }
 
 // DefaultBudgetBytes derives a budget from the memory the process may
-// use: 1/8 of the smaller of physical memory (/proc/meminfo MemTotal) and
-// the cgroup v2 limit (memory.max), between 64 MiB and 1 GiB; 256 MiB when
-// neither can be read.
+// use: 1/8 of the smaller of physical memory and the memory limit of the
+// process's cgroup (v1 or v2, read by automemlimit as for the runtime's
+// soft limit), between 64 MiB and 1 GiB; 256 MiB when neither can be read.
 func DefaultBudgetBytes() int64 {
-	mem := memTotal()
-	if lim := cgroupMemoryMax(); lim > 0 && (mem == 0 || lim < mem) {
-		mem = lim
+	// The process's own cgroup (systemd MemoryMax=, a container), as the
+	// runtime's memory limit reads it, else the machine's memory.
+	var mem int64
+	if n, err := memlimit.FromSystem(); err == nil {
+		mem = int64(min(n, math.MaxInt64))
+	}
+	if n, err := memlimit.FromCgroup(); err == nil && n > 0 && (mem == 0 || int64(min(n, math.MaxInt64)) < mem) {
+		mem = int64(n)
 	}
 	if mem <= 0 {
 		return 256 << 20
 	}
 	return min(max(mem/8, 64<<20), 1<<30)
-}
-
-func memTotal() int64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// MemTotal:       16314500 kB
-		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				return 0
-			}
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func cgroupMemoryMax() int64 {
-	b, err := os.ReadFile("/sys/fs/cgroup/memory.max")
-	if err != nil {
-		return 0
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil { // "max": no limit
-		return 0
-	}
-	return n
 }

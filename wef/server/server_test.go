@@ -255,8 +255,8 @@ func TestPanicAnswered500(t *testing.T) {
 		Bookmark: "<BookmarkList/>", Body: soap.EventsBody([][]byte{ev})}
 	body := sldc.Compress(soap.EncodeUTF16LE(req.Build()))
 	hdr := http.Header{"Content-Encoding": {"SLDC"}}
-	if rec := post(h, "/wsman/subscriptions/"+def.ID, body, hdr); rec.Code != http.StatusInternalServerError {
-		t.Fatalf("status %d, want 500", rec.Code)
+	if rec := post(h, "/wsman/subscriptions/"+def.ID, body, hdr); rec.Code != http.StatusInternalServerError || rec.Header().Get("Connection") != "close" {
+		t.Fatalf("status %d, Connection %q; want 500 and close", rec.Code, rec.Header().Get("Connection"))
 	}
 	if out := logs.String(); !strings.Contains(out, "panic while handling a request") || !strings.Contains(out, "decoder bug") || !strings.Contains(out, "host=") {
 		t.Fatalf("log lacks the panic line with the host:\n%s", out)

@@ -121,17 +121,25 @@ func (e *httpError) Error() string {
 // handleRecovered runs handleMessage and turns a panic (a bug some input
 // reached in a parser) into a 500 for this request and an ERROR line naming
 // the host, with the stack, instead of net/http's bare trace and a dropped
-// connection. Nothing of the batch was acknowledged, so the host sends it
-// again; the reservation and the connection lock are released by defers.
+// connection. The connection is then closed (per-connection state such as
+// a Kerberos context may be half updated). The batch was not acknowledged,
+// so the host sends it again, which duplicates it if the panic came after
+// the spool took it; the reservation and the connection lock are released
+// by defers.
 func (h *Handler) handleRecovered(r *http.Request, log *slog.Logger, conn *Conn, peer Peer) (status int, body []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			log.Error("panic while handling a request; answered 500", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			status, body, err = 0, nil, refuse(http.StatusInternalServerError, "internal error", fmt.Errorf("panic: %v", p))
+			// Rate-limited like refusals: a host resends the same batch.
+			h.cfg.Logs.Log(log, slog.LevelError, "panic while handling a request; answered 500 and closed the connection",
+				"panic", hostOf(conn.Remote), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			status, body, err = 0, nil, refuse(http.StatusInternalServerError, reasonPanic, fmt.Errorf("panic: %v", p))
 		}
 	}()
 	return h.handleMessage(r, log, conn, peer)
 }
+
+// reasonPanic is the refusal reason of a request whose handling panicked.
+const reasonPanic = "internal error (panic)"
 
 func refuse(status int, reason string, err error) *httpError {
 	return &httpError{status: status, reason: reason, err: err}
@@ -199,6 +207,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if he.status == http.StatusServiceUnavailable {
 			sw.Header().Set("Retry-After", "60")
 		}
+		if he.reason == reasonPanic {
+			sw.Header().Set("Connection", "close")
+		}
 		if c, ok := h.security.(challenger); ok && he.status == http.StatusUnauthorized {
 			c.challengeHeaders(sw)
 		}
@@ -239,8 +250,7 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 	// the request reserves what it is about to allocate: an opened copy of
 	// the body (Kerberos) and the decompressed body, sized by the length
 	// Windows appends to an SLDC stream when that is within the limit
-	// (else the limit; a sealed body shows it only once opened, and the
-	// reservation then shrinks to it). Once the text is decoded the reservation follows
+	// (else the limit; a sealed body shows it only once opened). Once the text is decoded the reservation follows
 	// what stays referenced while the batch is made durable: the body, the
 	// text and the parsed events' copies of it.
 	sldcBody := strings.EqualFold(r.Header.Get("Content-Encoding"), "SLDC") && h.cfg.SLDC != nil
@@ -255,7 +265,16 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 	busy := func(err error) error {
 		return refuse(http.StatusServiceUnavailable, "too many request bytes in flight, forwarder must retry later", err)
 	}
-	if err := res.resize(r.Context(), openReservation(body, sldcBody, expect)); err != nil {
+	// A body whose end states no plausible length is either sealed
+	// (Kerberos: the length is inside) or not a Windows stream: reserve
+	// the body and its opened copy only, and the decompression once the
+	// opened body shows its length.
+	statedLater := sldcBody && expect == limit
+	first := openReservation(body, sldcBody, expect)
+	if statedLater {
+		first = 2 * body
+	}
+	if err := res.resize(r.Context(), first); err != nil {
 		return 0, nil, busy(err)
 	}
 	plain, err := h.security.Open(r, conn, raw)
@@ -269,12 +288,10 @@ func (h *Handler) handleMessage(r *http.Request, log *slog.Logger, conn *Conn, p
 		}
 		return 0, nil, refuse(http.StatusBadRequest, "cannot open message", err)
 	}
-	if sldcBody && len(plain) != len(raw) {
-		// An opened (Kerberos) body: the length Windows appends is at the
-		// end of the plaintext, not of the sealed body read above.
-		if e := sldcLength(plain, limit); e < expect {
-			expect = e
-			_ = res.resize(r.Context(), openReservation(body, true, expect)) // shrinks: never waits
+	if statedLater {
+		expect = sldcLength(plain, limit)
+		if err := res.resize(r.Context(), openReservation(body, true, expect)); err != nil {
+			return 0, nil, busy(err)
 		}
 	}
 	var decompressed []byte
@@ -417,9 +434,11 @@ func sharesArray(a, b []byte) bool {
 // opened and decoded: the body and an opened copy of it (Kerberos), plus,
 // for SLDC, the decompressed bytes and the text DecodeText allocates from
 // them; without SLDC, the text is at most the body's size again (UTF-8
-// text is the body itself, UTF-16 text about half of it). It is never less
-// than textReservation of the same request, so the later resize only
-// shrinks and never waits while the bytes it counts are already allocated.
+// text is the body itself, UTF-16 text about half of it). For text that is
+// mostly ASCII (what Windows sends) it is not less than textReservation of
+// the same request, so the later resize only shrinks; text with many
+// non-ASCII characters (up to 1.5 bytes of UTF-8 per byte of UTF-16) can
+// make it grow.
 func openReservation(body int64, sldcBody bool, decompressed int) int64 {
 	if !sldcBody {
 		return 3 * body
