@@ -68,7 +68,17 @@ func appendString(dst []byte, s string) []byte {
 
 // AppendDelivery appends the encoding of d to dst and returns the result.
 func AppendDelivery(dst []byte, d *Delivery) []byte {
-	dst = append(dst, deliveryCodecV2)
+	dst = appendHeader(dst, deliveryCodecV2, d)
+	for _, ev := range d.Events {
+		dst = appendEvent(dst, ev)
+	}
+	return dst
+}
+
+// appendHeader appends what every codec version starts with: the version,
+// the Source and the number of events.
+func appendHeader(dst []byte, version byte, d *Delivery) []byte {
+	dst = append(dst, version)
 	for _, s := range [...]string{
 		d.Source.Identity, d.Source.MachineID, d.Source.Address,
 		d.Source.Subscription, d.Source.SubscriptionID, d.Source.SubscriptionVersion,
@@ -81,11 +91,7 @@ func AppendDelivery(dst []byte, d *Delivery) []byte {
 		dst = binary.AppendUvarint(dst, 1)
 		dst = binary.AppendVarint(dst, d.Source.Received.UnixNano())
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(d.Events)))
-	for _, ev := range d.Events {
-		dst = appendEvent(dst, ev)
-	}
-	return dst
+	return binary.AppendUvarint(dst, uint64(len(d.Events)))
 }
 
 func appendEvent(dst []byte, ev *event.Event) []byte {

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -128,20 +127,7 @@ func TestDeliveryRoundTripRealEvents(t *testing.T) {
 // encodeDeliveryV1 is the version 1 encoding (XML only), as earlier
 // versions of wefgate spooled it.
 func encodeDeliveryV1(d *Delivery) []byte {
-	dst := []byte{deliveryCodecV1}
-	for _, s := range [...]string{
-		d.Source.Identity, d.Source.MachineID, d.Source.Address,
-		d.Source.Subscription, d.Source.SubscriptionID, d.Source.SubscriptionVersion,
-	} {
-		dst = appendString(dst, s)
-	}
-	if d.Source.Received.IsZero() {
-		dst = binary.AppendUvarint(dst, 0)
-	} else {
-		dst = binary.AppendUvarint(dst, 1)
-		dst = binary.AppendVarint(dst, d.Source.Received.UnixNano())
-	}
-	dst = binary.AppendUvarint(dst, uint64(len(d.Events)))
+	dst := appendHeader(nil, deliveryCodecV1, d)
 	for _, ev := range d.Events {
 		dst = appendString(dst, ev.Raw)
 	}

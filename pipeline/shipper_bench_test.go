@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"wefgate/internal/cputime"
 	"wefgate/record"
 	"wefgate/spool"
 	"wefgate/wef/event"
@@ -54,7 +55,7 @@ func BenchmarkSpoolSinkAccept(b *testing.B) {
 			b.SetBytes(deliveryBytes(d))
 			b.SetParallelism(16)
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if err := sink.Accept(context.Background(), d); err != nil {
@@ -64,7 +65,7 @@ func BenchmarkSpoolSinkAccept(b *testing.B) {
 				}
 			})
 			b.StopTimer()
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/delivery")
+			b.ReportMetric(float64((cputime.Self()-cpu0).Microseconds())/float64(b.N), "cpu-µs/delivery")
 			b.ReportMetric(float64(sp.Stats().BytesOnDisk)/float64(b.N), "spool-B/delivery")
 		})
 	}
@@ -134,13 +135,13 @@ func BenchmarkShipper(b *testing.B) {
 			done := make(chan error, 1)
 			b.SetBytes(deliveryBytes(d))
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			go func() { done <- sh.Run(ctx) }()
 			for sp.Stats().Committed < spool.Position(b.N) {
 				time.Sleep(100 * time.Microsecond)
 			}
 			b.StopTimer()
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/delivery")
+			b.ReportMetric(float64((cputime.Self()-cpu0).Microseconds())/float64(b.N), "cpu-µs/delivery")
 			cancel()
 			if err := <-done; err != nil {
 				b.Fatal(err)
@@ -205,7 +206,7 @@ func BenchmarkShipperFleet(b *testing.B) {
 			d := benchEvents(events)
 			const hosts, every = 200, 100 * time.Millisecond
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			var wg sync.WaitGroup
 			for w := 0; w < hosts; w++ {
 				wg.Add(1)
@@ -228,7 +229,7 @@ func BenchmarkShipperFleet(b *testing.B) {
 				time.Sleep(100 * time.Microsecond)
 			}
 			b.StopTimer()
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/delivery")
+			b.ReportMetric(float64((cputime.Self()-cpu0).Microseconds())/float64(b.N), "cpu-µs/delivery")
 			b.ReportMetric(float64(exp.exports.Load())/float64(b.N), "exports/delivery")
 			cancel()
 			if err := <-done; err != nil {

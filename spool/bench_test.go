@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"wefgate/internal/cputime"
 )
 
 const benchPayloadSize = 16 << 10
@@ -120,11 +121,11 @@ func BenchmarkCommit(b *testing.B) {
 			fill()
 			b.StartTimer()
 		}
-		c0 := cpuTime()
+		c0 := cputime.Self()
 		if err := s.Commit(next); err != nil {
 			b.Fatal(err)
 		}
-		cpu += cpuTime() - c0
+		cpu += cputime.Self() - c0
 		next++
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")

@@ -24,6 +24,7 @@ import (
 	"crypto/tls"
 
 	"wefgate/certs"
+	"wefgate/internal/cputime"
 	"wefgate/internal/loopback"
 	"wefgate/wef/forwarder"
 	"wefgate/wef/soap"
@@ -631,7 +632,7 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 	if err != nil {
 		return res, err
 	}
-	drv0 := selfCPU()
+	drv0 := cputime.Self()
 	m0 := machineCPU()
 	col0 := collectorCPU(o)
 	if err := wait(o.duration - o.warmup); err != nil {
@@ -642,7 +643,7 @@ func runPhase(ctx context.Context, fleet *forwarder.Fleet, lat *forwarder.Histog
 	if err != nil {
 		return res, err
 	}
-	drv1 := selfCPU()
+	drv1 := cputime.Self()
 	if o.driverMem != "" {
 		if err := writeHeapProfile(o.driverMem); err != nil {
 			return res, err
@@ -949,15 +950,6 @@ func collectorCPU(o *loadOptions) time.Duration {
 	}
 	d, _ := processCPU(o.collectorPID)
 	return d
-}
-
-// selfCPU is this process's user+system CPU time (the driver's).
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // processRSS returns a /proc/PID/status memory line (VmRSS:, VmHWM:) in

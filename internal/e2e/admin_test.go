@@ -24,14 +24,7 @@ import (
 
 // adminConfig is the HTTPS fixture with the spool, the admin listener and
 // the access log on.
-const adminConfig = `
-data_dir: {{data}}
-hostname: localhost
-https:
-  address: 127.0.0.1:{{port}}
-  server_cert: {{data}}/pki/server.pem
-  server_key: {{data}}/pki/server-key.pem
-  ca_files: [{{data}}/pki/root-ca.pem, {{data}}/pki/issuing-ca.pem]
+const adminConfig = httpsGateway + `
 subscriptions:
   - name: handle-manipulation
     id: 5A1D0C6B-7F3E-4C2A-9D8E-1B2C3D4E5F60

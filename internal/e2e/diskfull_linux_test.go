@@ -21,14 +21,7 @@ import (
 	"wefgate/exporters/mapping"
 )
 
-const diskFullConfig = `
-data_dir: {{data}}
-hostname: localhost
-https:
-  address: 127.0.0.1:{{port}}
-  server_cert: {{data}}/pki/server.pem
-  server_key: {{data}}/pki/server-key.pem
-  ca_files: [{{data}}/pki/root-ca.pem, {{data}}/pki/issuing-ca.pem]
+const diskFullConfig = httpsGateway + `
 exporters:
   file:
     path: {{data}}/events.jsonl

@@ -17,14 +17,7 @@ import (
 	"wefgate/wef/forwarder"
 )
 
-const enrichedConfig = `
-data_dir: {{data}}
-hostname: localhost
-https:
-  address: 127.0.0.1:{{port}}
-  server_cert: {{data}}/pki/server.pem
-  server_key: {{data}}/pki/server-key.pem
-  ca_files: [{{data}}/pki/root-ca.pem, {{data}}/pki/issuing-ca.pem]
+const enrichedConfig = httpsGateway + `
 exporters:
   file:
     path: {{data}}/events.jsonl

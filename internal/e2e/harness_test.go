@@ -65,6 +65,18 @@ func (b *logBuffer) contains(substrs ...string) bool {
 	return false
 }
 
+// httpsGateway starts the configuration of a gateway on the HTTPS listener
+// with the development PKI startGateway makes in its data directory; tests
+// append their own sections.
+const httpsGateway = `data_dir: {{data}}
+hostname: localhost
+https:
+  address: 127.0.0.1:{{port}}
+  server_cert: {{data}}/pki/server.pem
+  server_key: {{data}}/pki/server-key.pem
+  ca_files: [{{data}}/pki/root-ca.pem, {{data}}/pki/issuing-ca.pem]
+`
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	port, err := loopback.FreePort()

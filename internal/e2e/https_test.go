@@ -23,14 +23,7 @@ import (
 	"wefgate/wef/soap"
 )
 
-const httpsConfig = `
-data_dir: {{data}}
-hostname: localhost
-https:
-  address: 127.0.0.1:{{port}}
-  server_cert: {{data}}/pki/server.pem
-  server_key: {{data}}/pki/server-key.pem
-  ca_files: [{{data}}/pki/root-ca.pem, {{data}}/pki/issuing-ca.pem]
+const httpsConfig = httpsGateway + `
   crl_files: [{{data}}/pki/issuing-ca.crl]
 subscriptions:
   # Every Security event, so that wefgate's own selection is what is tested.

@@ -20,14 +20,7 @@ import (
 
 // ecsConfig is enriched mode with the helper events exported, in the ecs
 // schema: what a team on Elastic would run to use its Sigma rules.
-const ecsConfig = `
-data_dir: {{data}}
-hostname: localhost
-https:
-  address: 127.0.0.1:{{port}}
-  server_cert: {{data}}/pki/server.pem
-  server_key: {{data}}/pki/server-key.pem
-  ca_files: [{{data}}/pki/root-ca.pem, {{data}}/pki/issuing-ca.pem]
+const ecsConfig = httpsGateway + `
 exporters:
   schema: ecs
   file:

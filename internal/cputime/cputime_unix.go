@@ -1,15 +1,15 @@
 //go:build unix
 
-package pipeline
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the process's user+system CPU time, for the cpu-µs
-// figures of the benchmarks.
-func cpuTime() time.Duration {
+// Self returns the user+system CPU time the process has used so far
+// (getrusage(2), RUSAGE_SELF), or 0 when it cannot be read.
+func Self() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

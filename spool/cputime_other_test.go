@@ -1,8 +1,0 @@
-//go:build !unix
-
-package spool
-
-import "time"
-
-// cpuTime is not measured here; the cpu-µs figures read 0.
-func cpuTime() time.Duration { return 0 }
